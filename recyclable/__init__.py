@@ -1,0 +1,56 @@
+"""recyclable: resumable pipelines — stored results of decorated calls are reused on re-run.
+
+Example:
+    >>> from recyclable import Cache, recyclable
+    >>> @recyclable
+    ... def square(x):
+    ...     return x * x
+    >>> cache = Cache("/tmp/doc-cache")                # doctest: +SKIP
+    >>> with cache.create_pool("run", reuse=True):     # doctest: +SKIP
+    ...     square(3)                                  # computed once, then loaded
+
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from recyclable._context import current_pool
+from recyclable.cache import Cache, GarbageReport, default_cache_path
+from recyclable.decorator import RecyclableFunction, recyclable
+from recyclable.errors import (
+    CacheFormatError,
+    CacheLocationError,
+    ConfigurationError,
+    FingerprintError,
+    PoolExistsError,
+    PoolNameError,
+    PoolNotFoundError,
+    RecyclableError,
+    RecyclableWarning,
+)
+from recyclable.fingerprint import fingerprint, register_fingerprint
+from recyclable.pool import Pool, PoolStats
+
+__all__ = [
+    "Cache",
+    "CacheFormatError",
+    "CacheLocationError",
+    "ConfigurationError",
+    "FingerprintError",
+    "GarbageReport",
+    "Pool",
+    "PoolExistsError",
+    "PoolNameError",
+    "PoolNotFoundError",
+    "PoolStats",
+    "RecyclableError",
+    "RecyclableFunction",
+    "RecyclableWarning",
+    "__version__",
+    "current_pool",
+    "default_cache_path",
+    "fingerprint",
+    "recyclable",
+    "register_fingerprint",
+]

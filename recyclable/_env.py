@@ -1,0 +1,50 @@
+"""Environment variables the library reads, parsed strictly."""
+
+from __future__ import annotations
+
+import os
+
+from recyclable.errors import ConfigurationError
+
+DISABLE_VAR = "RECYCLABLE_DISABLE"
+CACHE_VAR = "RECYCLABLE_CACHE"
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+# The parsed value is memoised on the raw string so the no-pool fast path pays
+# one dict lookup, yet a change of the variable at run time is still seen.
+_parsed: dict[str | None, bool] = {}
+
+
+def parse_bool(name: str, raw: str | None) -> bool:
+    """Parse a boolean environment variable; unknown values are an error, never a guess."""
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(
+        f"environment variable {name}={raw!r} is not understood: use one of "
+        "1/true/yes/on to disable recycling, or 0/false/no/off (or leave it unset) "
+        "to enable it"
+    )
+
+
+def recycling_disabled() -> bool:
+    """True when ``RECYCLABLE_DISABLE`` is set to a true value."""
+    raw = os.environ.get(DISABLE_VAR)
+    try:
+        return _parsed[raw]
+    except KeyError:
+        result = parse_bool(DISABLE_VAR, raw)
+        _parsed[raw] = result
+        return result
+
+
+def default_cache_dir() -> str | None:
+    """The cache directory named by ``RECYCLABLE_CACHE``, or None when it is unset or empty."""
+    raw = os.environ.get(CACHE_VAR)
+    return raw if raw else None

@@ -1,0 +1,293 @@
+"""Action identity, code fingerprint and argument binding → a `CallKey`.
+
+A call's key is xxh3_128 over the key-schema version, the plugin and action
+names, the code (or pinned version) digest, and the ``(name, digest)`` pair of
+every bound argument, length-prefixed so no two component lists can run into
+each other.  The per-component digests are kept in the `CallKey` (and in each
+stored manifest) so that a miss can be explained.  Nothing in a key depends on
+where the cache lives, the host or the pool.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+import textwrap
+import types
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from recyclable.fingerprint import SCHEMA_VERSION, code_digest, fingerprint
+
+__all__ = ["ActionSpec", "CallKey"]
+
+# How far the code fingerprint follows helper functions called by name.
+_HELPER_DEPTH = 4
+_HELPER_LIMIT = 64
+
+
+@dataclass(frozen=True)
+class CallKey:
+    """The key of one call, with the digests it was made of.
+
+    Attributes:
+        key: the hex key under which the result is stored.
+        plugin: the plugin (top-level package) the action belongs to.
+        action: the action's name.
+        code: hex digest of the action's code, or ``"version:<v>"`` when pinned.
+        arguments: ``(name, hex digest)`` per argument in the key, in signature order.
+
+    """
+
+    key: str
+    plugin: str
+    action: str
+    code: str
+    arguments: tuple[tuple[str, str], ...]
+
+    @property
+    def shard(self) -> str:
+        """The two-character directory the key is stored under."""
+        return self.key[:2]
+
+
+def _length_prefixed(parts: Iterable[bytes]) -> bytes:
+    out = bytearray()
+    for part in parts:
+        out += len(part).to_bytes(4, "little")
+        out += part
+    return bytes(out)
+
+
+class ActionSpec:
+    """Everything about a decorated function that does not change between calls.
+
+    Built once at decoration; the signature, defaults and (lazily) the code
+    fingerprint are computed once, so a call only binds and hashes its arguments.
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None,
+        plugin: str | None,
+        version: str | None,
+        ignore: Iterable[str],
+    ) -> None:
+        self.func = func
+        self.plugin = plugin if plugin is not None else _default_plugin(func)
+        self.action = name if name is not None else func.__qualname__
+        self.version = version
+        self.signature = inspect.signature(func)
+        self.is_async = inspect.iscoroutinefunction(func)
+        params = list(self.signature.parameters.values())
+        self.parameter_names = tuple(p.name for p in params)
+        self.ignore = frozenset(ignore)
+        unknown = sorted(self.ignore - set(self.parameter_names))
+        if unknown:
+            raise ValueError(
+                f"@recyclable(ignore=...) names {unknown} which are not parameters of "
+                f"{func.__qualname__}{self.signature}; use the parameters' own names"
+            )
+        kinds = {p.kind for p in params}
+        # The fast binder covers the common signature shape; anything with
+        # *args, **kwargs or positional-only parameters goes through inspect.
+        self._fast = not kinds & {
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.KEYWORD_ONLY,
+        }
+        self._defaults = tuple(
+            (p.name, p.default) for p in params if p.default is not inspect.Parameter.empty
+        )
+        self._name_set = frozenset(self.parameter_names)
+        self._code: str | None = None
+        self._prefix: bytes | None = None
+
+    @property
+    def code(self) -> str:
+        """Hex digest of the action's code and helpers, or ``version:<v>`` when pinned."""
+        if self._code is None:
+            if self.version is not None:
+                self._code = f"version:{self.version}"
+            else:
+                self._code = code_fingerprint(self.func).hex()
+        return self._code
+
+    def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Map a call's arguments to parameter names with defaults applied.
+
+        Returns None when the arguments do not fit the signature; the call
+        itself then raises the TypeError Python would.
+        """
+        if self._fast and len(args) <= len(self.parameter_names):
+            bound = dict(zip(self.parameter_names, args, strict=False))
+            for key, value in kwargs.items():
+                if key in bound or key not in self._name_set:
+                    return None
+                bound[key] = value
+            for key, default in self._defaults:
+                if key not in bound:
+                    bound[key] = default
+            if len(bound) != len(self.parameter_names):
+                return None
+            return bound
+        try:
+            ba = self.signature.bind(*args, **kwargs)
+        except TypeError:
+            return None
+        ba.apply_defaults()
+        return dict(ba.arguments)
+
+    def key_for(self, bound: Mapping[str, Any]) -> CallKey:
+        """The CallKey for already-bound arguments.
+
+        Raises:
+            FingerprintError: an argument cannot be fingerprinted; the message names it.
+
+        """
+        if self._prefix is None:
+            self._prefix = _length_prefixed(
+                [
+                    b"recyclable-key-%d" % SCHEMA_VERSION,
+                    self.plugin.encode(),
+                    self.action.encode(),
+                    self.code.encode(),
+                ]
+            )
+        ignore = self.ignore
+        digests = [
+            (name, fingerprint(value, where=f"argument {name!r}"))
+            for name, value in bound.items()
+            if name not in ignore
+        ]
+        parts = [self._prefix]
+        for name, digest in digests:
+            parts.append(_length_prefixed([name.encode(), digest]))
+        key = xxhash.xxh3_128_hexdigest(b"".join(parts))
+        return CallKey(
+            key=key,
+            plugin=self.plugin,
+            action=self.action,
+            code=self.code,
+            arguments=tuple((name, digest.hex()) for name, digest in digests),
+        )
+
+
+def _default_plugin(func: Callable[..., Any]) -> str:
+    module = getattr(func, "__module__", None) or "__main__"
+    if module == "__main__":
+        # A script run directly: name the plugin after the file, so running
+        # the same script again (or importing it) gives the same keys.
+        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+        return Path(main_file).stem if main_file else "__main__"
+    return module.split(".")[0]
+
+
+# --- code fingerprint -----------------------------------------------------------------
+
+
+def code_fingerprint(func: Callable[..., Any]) -> bytes:
+    """Digest of a function's code and of the same-package helpers it calls by name.
+
+    The code is its normalised syntax tree (docstrings, comments, formatting
+    and decorators do not count), or its bytecode when the source cannot be
+    read.  Helpers are functions of the same top-level package found in the
+    function's globals under the names it calls, followed transitively up to a
+    bound; a recyclable helper counts by its own code, like any other.
+    """
+    hasher = xxhash.xxh3_128()
+    root_package = _package_of(func)
+    seen: set[int] = set()
+    order: list[tuple[str, bytes]] = []
+    _collect(func, root_package, seen, order, depth=0)
+    for qualname, digest in sorted(order):
+        hasher.update(_length_prefixed([qualname.encode(), digest]))
+    return hasher.digest()
+
+
+def helper_digests(func: Callable[..., Any]) -> dict[str, str]:
+    """Per-function code digests (the action and each helper), for explaining a miss."""
+    seen: set[int] = set()
+    order: list[tuple[str, bytes]] = []
+    _collect(func, _package_of(func), seen, order, depth=0)
+    return {name: digest.hex() for name, digest in order}
+
+
+def _package_of(func: Callable[..., Any]) -> str:
+    return (getattr(func, "__module__", None) or "__main__").split(".")[0]
+
+
+def _unwrap(func: Any) -> Any:
+    seen = 0
+    while hasattr(func, "__wrapped__") and seen < 10:
+        func = func.__wrapped__
+        seen += 1
+    return func
+
+
+def _collect(
+    func: Any, package: str, seen: set[int], order: list[tuple[str, bytes]], depth: int
+) -> None:
+    func = _unwrap(func)
+    if not isinstance(func, types.FunctionType) or id(func) in seen:
+        return
+    if len(seen) >= _HELPER_LIMIT:
+        return
+    seen.add(id(func))
+    tree = _syntax_tree(func)
+    if tree is None:
+        digest = code_digest(func.__code__)
+        called: set[str] = set(func.__code__.co_names)
+    else:
+        digest = xxhash.xxh3_128_digest(ast.dump(tree, include_attributes=False).encode())
+        called = _called_names(tree)
+    order.append((f"{func.__module__}.{func.__qualname__}", digest))
+    if depth >= _HELPER_DEPTH:
+        return
+    for name in sorted(called):
+        helper = _unwrap(func.__globals__.get(name))
+        if isinstance(helper, types.FunctionType) and _package_of(helper) == package:
+            _collect(helper, package, seen, order, depth + 1)
+
+
+def _syntax_tree(func: types.FunctionType) -> ast.AST | None:
+    try:
+        source = textwrap.dedent(inspect.getsource(func))
+        module = ast.parse(source)
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return None
+    if not module.body:
+        return None
+    node = module.body[0]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        node.decorator_list = []
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            body = sub.body
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                sub.body = body[1:] or [ast.Pass()]
+    return node
+
+
+def _called_names(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for sub in ast.walk(tree):
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
+            names.add(sub.func.id)
+        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+            # Functions passed as values (map(helper, ...)) count as used too.
+            names.add(sub.id)
+    return names

@@ -1,0 +1,248 @@
+"""``@recyclable``: wrapping, binding and the whole path of one call.
+
+::
+
+    f(*args, **kw)
+      └─ no active pool, or RECYCLABLE_DISABLE true? → f(*args, **kw), nothing else
+           └─ bind arguments (defaults applied) → CallKey (action, code, argument digests)
+                └─ pool.lookup(key)      verified entry? → return the stored result
+                     └─ f runs           an exception propagates; nothing is stored
+                          └─ pool.store  blobs → marker → manifest → return the result
+
+Built on ``wrapt.FunctionWrapper`` so that functions, instance, class and
+static methods, nested and async functions keep their signature, docstring
+and binding.  The wrapper pickles by reference (module + qualified name), so a
+decorated module-level function can be sent to a process pool.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, overload
+
+import wrapt
+
+from recyclable import _env
+from recyclable._context import active_pool
+from recyclable.callkey import ActionSpec, CallKey
+from recyclable.pool import Pool
+
+__all__ = ["RecyclableFunction", "recyclable"]
+
+logger = logging.getLogger("recyclable")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class RecyclableFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg]
+    """A function decorated with ``@recyclable``; call it like the original.
+
+    Attributes:
+        __recyclable__: the `ActionSpec` (plugin, action name, version, ignored arguments).
+
+    """
+
+    __recyclable__: ActionSpec
+
+    def __reduce_ex__(self, protocol: Any) -> str:
+        # Pickle by reference, like the plain function would be: the receiving
+        # process imports the module and finds this same wrapper there.
+        return str(self.__qualname__)
+
+
+def _recycled_call(
+    spec: ActionSpec,
+    pool: Pool,
+    wrapped: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """The path of one call while a pool is active (see the module docstring)."""
+    if _env.recycling_disabled():
+        return wrapped(*args, **kwargs)
+    callkey = _key(spec, wrapped, args, kwargs)
+    if callkey is None:
+        return wrapped(*args, **kwargs)
+    if spec.is_async:
+        return _call_async(pool, callkey, wrapped, args, kwargs)
+    hit = pool.lookup(callkey)
+    if hit is not None:
+        _log_hit(pool, callkey, hit.manifest)
+        return hit.value
+    _log_miss(pool, callkey)
+    start = time.perf_counter()
+    result = wrapped(*args, **kwargs)
+    pool.store(callkey, result, time.perf_counter() - start)
+    return result
+
+
+async def _call_async(
+    pool: Pool,
+    callkey: CallKey,
+    wrapped: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    hit = pool.lookup(callkey)
+    if hit is not None:
+        _log_hit(pool, callkey, hit.manifest)
+        return hit.value
+    _log_miss(pool, callkey)
+    start = time.perf_counter()
+    result = await wrapped(*args, **kwargs)
+    pool.store(callkey, result, time.perf_counter() - start)
+    return result
+
+
+def _key(
+    spec: ActionSpec, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> CallKey | None:
+    # A method call arrives with `wrapped` bound to its instance (or class);
+    # bind against the plain function with that first argument put back, so
+    # `obj.f(x)` and `Class.f(obj, x)` share a key.
+    owner = getattr(wrapped, "__self__", None)
+    if owner is not None and inspect.ismethod(wrapped):
+        args = (owner, *args)
+    bound = spec.bind(args, kwargs)
+    if bound is None:
+        return None  # the call itself raises Python's TypeError
+    return spec.key_for(bound)
+
+
+def _log_hit(pool: Pool, callkey: CallKey, manifest: dict[str, Any]) -> None:
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            "loaded %s (key %s) from pool %s: computed %s in %.3f s",
+            callkey.action,
+            callkey.key[:12],
+            pool.name,
+            manifest.get("created", "earlier"),
+            float(manifest.get("compute_seconds", 0.0)),
+        )
+
+
+def _log_miss(pool: Pool, callkey: CallKey) -> None:
+    if logger.isEnabledFor(logging.INFO):
+        # Comparing with stored calls reads manifests: bounded, and only when
+        # someone is listening.
+        why = pool.explain_key(callkey, limit=2000)
+        logger.info("computing %s (key %s): %s", callkey.action, callkey.key[:12], why)
+
+
+@overload
+def recyclable(func: F) -> F: ...
+
+
+@overload
+def recyclable(
+    func: None = None,
+    *,
+    name: str | None = None,
+    plugin: str | None = None,
+    version: str | int | None = None,
+    ignore: Iterable[str] = (),
+) -> Callable[[F], F]: ...
+
+
+def recyclable(
+    func: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    plugin: str | None = None,
+    version: str | int | None = None,
+    ignore: Iterable[str] = (),
+) -> Any:
+    """Make a function's results recyclable while a pool is active.
+
+    With no active pool (or with ``RECYCLABLE_DISABLE`` true) the function is
+    called as if undecorated.  With a pool active (``with pool:``), each call's
+    arguments are fingerprinted; a stored result for the same call is loaded
+    instead of running the function, and a new result is stored.
+
+    Args:
+        func: the function (when used bare, ``@recyclable``).
+        name: the action's name in keys and logs; defaults to the qualified name.
+        plugin: the plugin's name; defaults to the top-level package.
+        version: pin the action's version: the key then uses it instead of a
+            fingerprint of the code, so edits do not invalidate stored results
+            until you change it.
+        ignore: parameter names left out of the key (e.g. ``threads``, a logger).
+
+    Raises:
+        TypeError: the decorated object is not callable, or an option has the wrong type.
+        ValueError: ``ignore`` names a parameter the function does not have.
+
+    Example:
+        >>> from recyclable import recyclable
+        >>> @recyclable
+        ... def denoise(reads, min_quality=20):
+        ...     return [r for r in reads if r >= min_quality]
+        >>> denoise([10, 30])          # no active pool: a plain call
+        [30]
+
+    """
+    _check_options(name=name, plugin=plugin, version=version, ignore=ignore)
+    ignored = (ignore,) if isinstance(ignore, str) else tuple(ignore)
+
+    def decorate(target: Callable[..., Any]) -> Any:
+        if not callable(target) and not isinstance(target, (classmethod, staticmethod)):
+            raise TypeError(
+                f"@recyclable must decorate a function or method, got "
+                f"{type(target).__name__} {target!r}"
+            )
+        plain = target.__func__ if isinstance(target, (classmethod, staticmethod)) else target
+        spec = ActionSpec(
+            plain,
+            name=name,
+            plugin=plugin,
+            version=None if version is None else str(version),
+            ignore=ignored,
+        )
+
+        def wrapper(
+            wrapped: Callable[..., Any],
+            instance: Any,
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
+        ) -> Any:
+            # The hot path when recycling is off: one ContextVar read.
+            pool = active_pool.get()
+            if pool is None:
+                return wrapped(*args, **kwargs)
+            return _recycled_call(spec, pool, wrapped, args, kwargs)
+
+        decorated = RecyclableFunction(target, wrapper)
+        decorated.__recyclable__ = spec
+        return decorated
+
+    if func is not None:
+        return decorate(func)
+    return decorate
+
+
+def _check_options(*, name: object, plugin: object, version: object, ignore: object) -> None:
+    for option, value in (("name", name), ("plugin", plugin)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise TypeError(
+                f"@recyclable({option}=...) expects a non-empty str, got "
+                f"{type(value).__name__} {value!r}"
+            )
+    if version is not None and (isinstance(version, bool) or not isinstance(version, (str, int))):
+        raise TypeError(
+            f"@recyclable(version=...) expects a str or int, got {type(version).__name__} "
+            f"{version!r}; e.g. version='2'"
+        )
+    if not isinstance(ignore, str):
+        try:
+            items = list(ignore)  # type: ignore[call-overload]
+        except TypeError:
+            raise TypeError(
+                f"@recyclable(ignore=...) expects parameter names, got "
+                f"{type(ignore).__name__} {ignore!r}; e.g. ignore=['threads']"
+            ) from None
+        bad = [item for item in items if not isinstance(item, str)]
+        if bad:
+            raise TypeError(f"@recyclable(ignore=...) expects parameter names as str, got {bad!r}")

@@ -1,0 +1,89 @@
+"""Every exception and warning the library raises, under one base class.
+
+Each exception also derives from the builtin a user would naturally catch
+(``TypeError`` for a value that cannot be fingerprinted, ``ValueError`` for a
+bad name, ``LookupError`` for a missing pool, ...), so code written against
+the standard library keeps working.  Every exception passes its constructor
+arguments to the base class, so it survives a pickle round-trip (process
+pools send exceptions back to the parent by pickling them).
+
+This module imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CacheFormatError",
+    "CacheLocationError",
+    "ConfigurationError",
+    "FingerprintError",
+    "PoolExistsError",
+    "PoolNameError",
+    "PoolNotFoundError",
+    "RecyclableError",
+    "RecyclableWarning",
+]
+
+
+class RecyclableError(Exception):
+    """Base class of every exception raised by recyclable."""
+
+
+class RecyclableWarning(UserWarning):
+    """Something went wrong in the cache, but the call still returned a correct result.
+
+    Issued, for instance, when a stored entry fails verification and is
+    recomputed, or when a result cannot be stored (read-only cache, full
+    disk).
+    """
+
+
+class ConfigurationError(RecyclableError, ValueError):
+    """An environment variable or option has a value the library does not accept."""
+
+
+class FingerprintError(RecyclableError, TypeError):
+    """A value cannot be turned into a stable fingerprint.
+
+    Attributes:
+        path: where the offending value sits, e.g. ``["argument 'config'", "['db']"]``.
+        type_name: the fully qualified type of the offending value.
+        reason: why it cannot be fingerprinted.
+
+    """
+
+    def __init__(self, path: list[str], type_name: str, reason: str) -> None:
+        super().__init__(path, type_name, reason)
+        self.path = list(path)
+        self.type_name = type_name
+        self.reason = reason
+
+    def __str__(self) -> str:
+        where = " → ".join([*self.path, self.type_name])
+        return (
+            f"cannot fingerprint {where}: {self.reason}. "
+            "Leave the argument out of the key with @recyclable(ignore=[...]), "
+            "or teach recyclable how to fingerprint the type with "
+            "recyclable.register_fingerprint(type, func) or a "
+            "__recyclable_fingerprint__ method."
+        )
+
+
+class PoolNameError(RecyclableError, ValueError):
+    """A pool name is not valid (empty, too long, a path separator, ``..``, ...)."""
+
+
+class PoolExistsError(RecyclableError, FileExistsError):
+    """``create_pool(name, reuse=False)`` found a pool of that name already."""
+
+
+class PoolNotFoundError(RecyclableError, LookupError):
+    """A pool that was asked for does not exist in the cache."""
+
+
+class CacheLocationError(RecyclableError, ValueError):
+    """A cache path cannot be used: it is a file, or a directory that is not a cache."""
+
+
+class CacheFormatError(RecyclableError, ValueError):
+    """A cache was written in a format this version of recyclable cannot read."""

@@ -1,0 +1,399 @@
+"""Pool: a named set of stored calls, the context manager that activates it, lookup and store.
+
+Lookups are by key across the whole cache (an entry is stored once and shared
+by every pool); a pool's membership markers say which entries it keeps alive.
+A hit on an entry another pool stored adds this pool's marker to it.
+
+Store order: blobs → pool marker → manifest (atomic publish).  The marker
+before the manifest means garbage collection, which lists manifests before
+markers, can never see a published entry of a live pool as unreferenced.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import xxhash
+
+from recyclable import _env
+from recyclable._context import active_pool
+from recyclable.callkey import CallKey
+from recyclable.codec import decode, encode
+from recyclable.errors import RecyclableWarning
+from recyclable.manifest import ManifestError, dump_manifest, load_manifest
+
+if TYPE_CHECKING:
+    from recyclable.cache import Cache, GarbageReport
+
+__all__ = ["Pool", "PoolStats"]
+
+logger = logging.getLogger("recyclable")
+
+# Pickle streams up to this size live inside the manifest: a small hit then
+# costs one file read instead of two.
+INLINE_MAX = 16 * 1024
+
+# Previous pools of the current context, so `with pool:` restores exactly what
+# was active before, per thread and per asyncio task.
+_previous: ContextVar[tuple[Pool | None, ...]] = ContextVar("recyclable_previous", default=())
+
+_MISSING = object()
+
+
+@dataclass
+class PoolStats:
+    """What a pool object did in this process: the numbers behind a run summary.
+
+    Attributes:
+        loaded: calls answered from the store.
+        computed: calls that ran and were stored (or attempted to be).
+        seconds_saved: compute time, as originally recorded, of the loaded calls.
+        bytes_read: bytes of stored data loaded.
+        bytes_written: bytes of data written (blobs already present not counted).
+        keys: the keys this pool object touched, loaded or computed.
+
+    """
+
+    loaded: int = 0
+    computed: int = 0
+    seconds_saved: float = 0.0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    keys: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A stored result found for a call."""
+
+    value: Any
+    manifest: dict[str, Any]
+
+
+class Pool:
+    """A named pool in a `Cache`; ``with pool:`` makes recyclable calls use it.
+
+    Create or open one with `Cache.create_pool`.  Entering the pool activates
+    it for the current thread or asyncio task and restores the previously
+    active pool (or none) on exit, so pools nest.
+
+    Example:
+        >>> from recyclable import Cache
+        >>> cache = Cache("/tmp/example-cache")          # doctest: +SKIP
+        >>> with cache.create_pool("run", reuse=True):   # doctest: +SKIP
+        ...     result = my_pipeline(data)
+
+    """
+
+    def __init__(self, cache: Cache, name: str) -> None:
+        self.cache = cache
+        self.name = name
+        self.stats = PoolStats()
+        self._store = cache.store
+        self._warned: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"Pool({self.name!r}, cache={str(self.cache.path)!r})"
+
+    # --- context manager --------------------------------------------------------------
+
+    def __enter__(self) -> Pool:
+        # Parse the switch now, so a bad value is reported at the `with` line.
+        _env.recycling_disabled()
+        _previous.set((*_previous.get(), active_pool.get()))
+        active_pool.set(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack = _previous.get()
+        if stack:
+            active_pool.set(stack[-1])
+            _previous.set(stack[:-1])
+        else:  # exited in another context than it was entered in
+            active_pool.set(None)
+
+    # --- membership -------------------------------------------------------------------
+
+    def keys(self) -> Iterator[str]:
+        """The keys of the entries this pool holds."""
+        return self._store.iter_markers(self.name)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.keys())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._store.has_marker(self.name, key)
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """The manifests of the entries this pool holds (entries that fail to parse are skipped)."""
+        for key in self.keys():
+            data = self._store.read_manifest(key)
+            if data is None:
+                continue
+            try:
+                yield load_manifest(data)
+            except ManifestError:
+                continue
+
+    def remove(self) -> GarbageReport:
+        """Remove the pool and reclaim the stored data no other pool uses; report what went.
+
+        Entries still referenced by another pool stay.  Data a running writer
+        has staged but not yet published is protected by garbage collection's
+        grace period.
+        """
+        return self.cache.remove_pool(self.name)
+
+    # --- lookup -----------------------------------------------------------------------
+
+    def lookup(self, callkey: CallKey) -> Hit | None:
+        """Load the stored result of a call, or None on a miss.
+
+        A damaged entry (bad manifest, missing or corrupt blob, unreadable
+        pickle) is a miss: it is moved to quarantine with a `RecyclableWarning`.
+        """
+        data = self._store.read_manifest(callkey.key)
+        if data is None:
+            return None
+        try:
+            manifest = load_manifest(data)
+            if manifest.get("key") != callkey.key:
+                raise ManifestError("manifest is filed under another key")
+            value, nbytes = self._load_value(manifest)
+        except Exception as exc:  # noqa: BLE001 - every failure of a stored entry is a miss
+            self._reject(callkey, exc)
+            return None
+        if not self._store.has_marker(self.name, callkey.key):
+            self._store.add_marker(self.name, callkey.key)
+        stats = self.stats
+        stats.loaded += 1
+        stats.bytes_read += nbytes
+        stats.seconds_saved += float(manifest.get("compute_seconds", 0.0))
+        stats.keys.add(callkey.key)
+        return Hit(value, manifest)
+
+    def _load_value(self, manifest: dict[str, Any]) -> tuple[Any, int]:
+        mmap_mode = self.cache.mmap
+        stream_info = manifest["stream"]
+        if "inline" in stream_info:
+            stream: bytes | memoryview = base64.b64decode(stream_info["inline"])
+            if xxhash.xxh3_128_hexdigest(stream) != stream_info["digest"]:
+                raise ManifestError("inline stream fails its checksum")
+        else:
+            stream = self._verified_blob(stream_info, mmap_mode=None)
+        buffers = [self._verified_blob(info, mmap_mode=mmap_mode) for info in manifest["buffers"]]
+        nbytes = len(stream) + sum(info["size"] for info in manifest["buffers"])
+        return decode(stream, buffers), nbytes
+
+    def _verified_blob(self, info: dict[str, Any], *, mmap_mode: str | None) -> Any:
+        digest = info["digest"]
+        data = self._store.read_blob(digest, mmap_mode=mmap_mode)
+        if data is None:
+            raise ManifestError(f"blob {digest} is missing")
+        if len(data) != info["size"]:
+            self._store.quarantine_blob(digest)
+            raise ManifestError(f"blob {digest} has {len(data)} bytes, expected {info['size']}")
+        if xxhash.xxh3_128_hexdigest(data) != digest:
+            self._store.quarantine_blob(digest)
+            raise ManifestError(f"blob {digest} fails its checksum")
+        return data
+
+    def _reject(self, callkey: CallKey, exc: BaseException) -> None:
+        self._store.quarantine_manifest(callkey.key)
+        warnings.warn(
+            f"recyclable: stored result of {callkey.action} (key {callkey.key}) in cache "
+            f"{self.cache.path} is damaged ({exc}); it was moved to quarantine and will "
+            "be recomputed",
+            RecyclableWarning,
+            stacklevel=4,
+        )
+
+    # --- store ------------------------------------------------------------------------
+
+    def store(self, callkey: CallKey, value: Any, seconds: float) -> bool:
+        """Store a computed result; True when it was stored.
+
+        The result is returned to the caller whatever happens here: a value
+        that cannot be pickled, a read-only cache or a full disk give one
+        `RecyclableWarning` and nothing half-written stays behind.
+        """
+        stats = self.stats
+        stats.computed += 1
+        stats.keys.add(callkey.key)
+        try:
+            stream, buffers = encode(value)
+        except Exception as exc:  # noqa: BLE001 - any pickling failure means "not stored"
+            self._warn_once(
+                f"unpicklable:{callkey.action}",
+                f"recyclable: the result of {callkey.action} cannot be stored "
+                f"({type(exc).__name__}: {exc}); it is returned but will be recomputed "
+                "next time. Return a picklable value to make the step recyclable.",
+            )
+            return False
+        try:
+            self._write(callkey, value, stream, buffers, seconds)
+        except OSError as exc:
+            self._warn_once(
+                f"oserror:{exc.errno}",
+                f"recyclable: could not store the result of {callkey.action} in "
+                f"{self.cache.path} ({exc.strerror or exc}); results are returned but not "
+                "kept. Free space or fix permissions to resume recycling.",
+            )
+            return False
+        return True
+
+    def _write(
+        self,
+        callkey: CallKey,
+        value: Any,
+        stream: bytes,
+        buffers: list[memoryview],
+        seconds: float,
+    ) -> None:
+        store = self._store
+        blob_infos: list[dict[str, Any]] = []
+        written = 0
+        for buffer in buffers:
+            digest = xxhash.xxh3_128_hexdigest(buffer)
+            store.write_blob(digest, [buffer])
+            blob_infos.append({"digest": digest, "size": buffer.nbytes})
+            written += buffer.nbytes
+        stream_digest = xxhash.xxh3_128_hexdigest(stream)
+        if len(stream) <= INLINE_MAX:
+            stream_info: dict[str, Any] = {
+                "digest": stream_digest,
+                "inline": base64.b64encode(stream).decode(),
+                "size": len(stream),
+            }
+        else:
+            store.write_blob(stream_digest, [stream])
+            stream_info = {"digest": stream_digest, "size": len(stream)}
+        written += len(stream)
+        body = {
+            "format": 1,
+            "key": callkey.key,
+            "plugin": callkey.plugin,
+            "action": callkey.action,
+            "code": callkey.code,
+            "arguments": [list(pair) for pair in callkey.arguments],
+            "stream": stream_info,
+            "buffers": blob_infos,
+            "result_type": _type_name(value),
+            "compute_seconds": round(seconds, 6),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "writer": {"host": socket.gethostname(), "pid": os.getpid()},
+            "library": _library_version(),
+        }
+        store.add_marker(self.name, callkey.key)
+        won = store.publish_manifest(callkey.key, dump_manifest(body))
+        # A garbage collection that ran between our blob writes and the publish
+        # may have removed a blob it saw unreferenced: put it back.
+        for info, buffer in zip(blob_infos, buffers, strict=True):
+            if store.blob_size(info["digest"]) is None:
+                store.write_blob(info["digest"], [buffer])
+        if "inline" not in stream_info and store.blob_size(stream_digest) is None:
+            store.write_blob(stream_digest, [stream])
+        self.stats.bytes_written += written
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "stored %s (key %s, %s in %.3f s%s) in pool %s",
+                callkey.action,
+                callkey.key[:12],
+                _human_bytes(written),
+                seconds,
+                "" if won else ", another writer's equal entry kept",
+                self.name,
+            )
+
+    def _warn_once(self, topic: str, message: str) -> None:
+        if topic in self._warned:
+            logger.info("%s", message)
+            return
+        self._warned.add(topic)
+        warnings.warn(message, RecyclableWarning, stacklevel=5)
+
+    # --- explaining a miss ------------------------------------------------------------
+
+    def explain_key(self, callkey: CallKey, *, limit: int | None = None) -> str:
+        """Say why ``callkey`` misses, comparing it with stored calls of the same action."""
+        if self._store.read_manifest(callkey.key) is not None:
+            return "stored: the call would be loaded"
+        best: tuple[int, list[str]] | None = None
+        for seen, key in enumerate(self.keys()):
+            if limit is not None and seen >= limit:
+                break
+            data = self._store.read_manifest(key)
+            if data is None:
+                continue
+            try:
+                manifest = load_manifest(data)
+            except ManifestError:
+                continue
+            if manifest.get("plugin") != callkey.plugin or manifest.get("action") != callkey.action:
+                continue
+            reasons = _differences(callkey, manifest)
+            if best is None or len(reasons) < best[0]:
+                best = (len(reasons), reasons)
+        if best is None:
+            return f"new call: no stored call of {callkey.action} in pool {self.name}"
+        return "; ".join(best[1]) or "an entry of the same components was not found"
+
+
+def _differences(callkey: CallKey, manifest: dict[str, Any]) -> list[str]:
+    reasons = []
+    if manifest.get("code") != callkey.code:
+        reasons.append(f"code of {callkey.action} changed")
+    stored = dict(manifest.get("arguments", []))
+    current = dict(callkey.arguments)
+    for name, digest in current.items():
+        if name not in stored:
+            reasons.append(f"argument {name!r} is new")
+        elif stored[name] != digest:
+            reasons.append(f"argument {name!r} changed")
+    for name in stored:
+        if name not in current:
+            reasons.append(f"argument {name!r} was removed")
+    return reasons
+
+
+def _type_name(value: Any) -> str:
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _library_version() -> str:
+    from recyclable import __version__
+
+    return __version__
+
+
+def timed(func: Callable[[], Any]) -> tuple[Any, float]:
+    """Run ``func`` and return its result with the wall-clock seconds it took."""
+    start = time.perf_counter()
+    result = func()
+    return result, time.perf_counter() - start
