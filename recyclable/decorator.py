@@ -17,7 +17,6 @@ decorated module-level function can be sent to a process pool.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -57,13 +56,14 @@ def _recycled_call(
     spec: ActionSpec,
     pool: Pool,
     wrapped: Callable[..., Any],
+    instance: Any,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
     """The path of one call while a pool is active (see the module docstring)."""
     if _env.recycling_disabled():
         return wrapped(*args, **kwargs)
-    callkey = _key(spec, wrapped, args, kwargs)
+    callkey = _key(spec, instance, args, kwargs)
     if callkey is None:
         return wrapped(*args, **kwargs)
     if spec.is_async:
@@ -98,14 +98,13 @@ async def _call_async(
 
 
 def _key(
-    spec: ActionSpec, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    spec: ActionSpec, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> CallKey | None:
-    # A method call arrives with `wrapped` bound to its instance (or class);
-    # bind against the plain function with that first argument put back, so
-    # `obj.f(x)` and `Class.f(obj, x)` share a key.
-    owner = getattr(wrapped, "__self__", None)
-    if owner is not None and inspect.ismethod(wrapped):
-        args = (owner, *args)
+    # wrapt hands methods over with their instance (or class, for class
+    # methods) split off; put it back so the arguments bind to the plain
+    # function's signature and `obj.f(x)` and `Class.f(obj, x)` share a key.
+    if instance is not None:
+        args = (instance, *args)
     bound = spec.bind(args, kwargs)
     if bound is None:
         return None  # the call itself raises Python's TypeError
@@ -212,7 +211,7 @@ def recyclable(
             pool = active_pool.get()
             if pool is None:
                 return wrapped(*args, **kwargs)
-            return _recycled_call(spec, pool, wrapped, args, kwargs)
+            return _recycled_call(spec, pool, wrapped, instance, args, kwargs)
 
         decorated = RecyclableFunction(target, wrapper)
         decorated.__recyclable__ = spec
