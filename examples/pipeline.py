@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-quality", type=int, default=20)
     parser.add_argument("--samples", type=int, default=12)
     parser.add_argument("--reads", type=int, default=40_000, help="reads per sample")
+    parser.add_argument("--depth", type=int, default=None, help="rarefaction depth (reads / 2)")
     args = parser.parse_args(argv)
     FAIL_AT = args.fail_at
 
@@ -181,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with pool:
             result = analyze(
-                n_samples=args.samples, reads_per_sample=args.reads, min_quality=args.min_quality
+                n_samples=args.samples,
+                reads_per_sample=args.reads,
+                min_quality=args.min_quality,
+                depth=args.depth or args.reads // 2,
             )
     except SimulatedFailure as exc:
         stats = pool.stats

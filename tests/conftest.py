@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: a fresh cache, and no pool or environment leaking between tests."""
+"""Fixtures shared by every test: a fresh cache; no pool or environment leaks between tests."""
 
 from __future__ import annotations
 

@@ -87,3 +87,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@recyclable
+def identity(value: object) -> object:
+    """Return the argument unchanged (for round-trip tests)."""
+    return value

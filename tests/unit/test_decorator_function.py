@@ -161,9 +161,12 @@ def test_unfingerprintable_argument_names_the_argument(cache: Cache) -> None:
     def connect(config: dict[str, object]) -> int:
         return 1
 
-    with socket.socket() as sock, cache.create_pool("p"):
-        with pytest.raises(FingerprintError) as info:
-            connect({"db": sock})
+    with (
+        socket.socket() as sock,
+        cache.create_pool("p"),
+        pytest.raises(FingerprintError) as info,
+    ):
+        connect({"db": sock})
     message = str(info.value)
     assert "argument 'config' → ['db'] → socket.socket" in message
     assert "ignore=" in message

@@ -1,0 +1,71 @@
+"""Hypothesis strategies for the values users pass to and return from recyclable actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.complex_numbers(allow_nan=False),
+    st.text(max_size=20),
+    st.binary(max_size=20),
+)
+
+hashables = st.one_of(
+    st.integers(), st.text(max_size=10), st.binary(max_size=10), st.booleans(), st.none()
+)
+
+dtypes = st.one_of(
+    hnp.boolean_dtypes(),
+    hnp.integer_dtypes(endianness="="),
+    hnp.unsigned_integer_dtypes(endianness="="),
+    hnp.floating_dtypes(endianness="=", sizes=(16, 32, 64)),
+    hnp.complex_number_dtypes(endianness="="),
+)
+
+arrays = dtypes.flatmap(
+    lambda dtype: hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=3, max_side=5))
+)
+
+
+def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.lists(children, max_size=5),
+        st.lists(children, max_size=5).map(tuple),
+        st.dictionaries(st.text(max_size=8), children, max_size=5),
+        st.dictionaries(st.integers(), children, max_size=5),
+        st.sets(hashables, max_size=6),
+        st.frozensets(hashables, max_size=6),
+    )
+
+
+#: Nested values: builtins, containers and numpy arrays of generated dtypes and shapes.
+values = st.recursive(st.one_of(scalars, arrays), _containers, max_leaves=12)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Structural equality that treats NaN as equal to NaN and checks types and dtypes."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return (
+            a.dtype == b.dtype
+            and a.shape == b.shape
+            and a.tobytes() == b.tobytes()  # bitwise: NaN payloads and -0.0 included
+        )
+    if isinstance(a, float):
+        return a == b or (a != a and b != b)
+    if isinstance(a, complex):
+        return same(a.real, b.real) and same(a.imag, b.imag)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return bool(a == b)
