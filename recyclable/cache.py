@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -299,7 +300,7 @@ class Cache:
         return GarbageReport(entries_removed, blobs_removed, bytes_removed, temporary)
 
 
-def _blobs_of(manifest: dict[str, object]) -> set[str]:
+def _blobs_of(manifest: Mapping[str, object]) -> set[str]:
     blobs: set[str] = set()
     stream = manifest.get("stream")
     if isinstance(stream, dict) and "inline" not in stream and "digest" in stream:

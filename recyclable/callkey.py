@@ -16,13 +16,13 @@ import sys
 import textwrap
 import types
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import xxhash
 
-from recyclable.fingerprint import SCHEMA_VERSION, code_digest, fingerprint
+from recyclable.errors import FingerprintError
+from recyclable.fingerprint import SCHEMA_VERSION, code_digest, digest_value
 
 __all__ = ["ActionSpec", "CallKey"]
 
@@ -31,7 +31,6 @@ _HELPER_DEPTH = 4
 _HELPER_LIMIT = 64
 
 
-@dataclass(frozen=True)
 class CallKey:
     """The key of one call, with the digests it was made of.
 
@@ -40,15 +39,40 @@ class CallKey:
         plugin: the plugin (top-level package) the action belongs to.
         action: the action's name.
         code: hex digest of the action's code, or ``"version:<v>"`` when pinned.
-        arguments: ``(name, hex digest)`` per argument in the key, in signature order.
+        digests: ``(name, 16-byte digest)`` per argument in the key, in signature order.
 
     """
 
-    key: str
-    plugin: str
-    action: str
-    code: str
-    arguments: tuple[tuple[str, str], ...]
+    # A plain slotted class: built on every call, so it must cost next to nothing.
+    __slots__ = ("action", "code", "digests", "key", "plugin")
+
+    def __init__(
+        self,
+        key: str,
+        plugin: str,
+        action: str,
+        code: str,
+        digests: tuple[tuple[str, bytes], ...],
+    ) -> None:
+        self.key = key
+        self.plugin = plugin
+        self.action = action
+        self.code = code
+        self.digests = digests
+
+    def __repr__(self) -> str:
+        return f"CallKey({self.action!r}, key={self.key!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CallKey) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    @property
+    def arguments(self) -> tuple[tuple[str, str], ...]:
+        """``(name, hex digest)`` per argument in the key, in signature order."""
+        return tuple((name, digest.hex()) for name, digest in self.digests)
 
     @property
     def shard(self) -> str:
@@ -108,6 +132,12 @@ class ActionSpec:
             (p.name, p.default) for p in params if p.default is not inspect.Parameter.empty
         )
         self._name_set = frozenset(self.parameter_names)
+        # Each argument enters the key as len-prefixed name + len-prefixed
+        # 16-byte digest; the name part is the same on every call.
+        self._name_parts = {
+            name: _length_prefixed([name.encode()]) + (16).to_bytes(4, "little")
+            for name in self.parameter_names
+        }
         self._code: str | None = None
         self._prefix: bytes | None = None
 
@@ -153,8 +183,9 @@ class ActionSpec:
             FingerprintError: an argument cannot be fingerprinted; the message names it.
 
         """
-        if self._prefix is None:
-            self._prefix = _length_prefixed(
+        prefix = self._prefix
+        if prefix is None:
+            prefix = self._prefix = _length_prefixed(
                 [
                     b"recyclable-key-%d" % SCHEMA_VERSION,
                     self.plugin.encode(),
@@ -163,21 +194,27 @@ class ActionSpec:
                 ]
             )
         ignore = self.ignore
-        digests = [
-            (name, fingerprint(value, where=f"argument {name!r}"))
-            for name, value in bound.items()
-            if name not in ignore
-        ]
-        parts = [self._prefix]
-        for name, digest in digests:
-            parts.append(_length_prefixed([name.encode(), digest]))
-        key = xxhash.xxh3_128_hexdigest(b"".join(parts))
+        name_parts = self._name_parts
+        parts = [prefix]
+        digests = []
+        for name, value in bound.items():
+            if name in ignore:
+                continue
+            try:
+                digest = digest_value(value)
+            except FingerprintError as exc:
+                raise FingerprintError(
+                    [f"argument {name!r}", *exc.path], exc.type_name, exc.reason
+                ) from None
+            digests.append((name, digest))
+            parts.append(name_parts[name])
+            parts.append(digest)
         return CallKey(
-            key=key,
-            plugin=self.plugin,
-            action=self.action,
-            code=self.code,
-            arguments=tuple((name, digest.hex()) for name, digest in digests),
+            xxhash.xxh3_128_hexdigest(b"".join(parts)),
+            self.plugin,
+            self.action,
+            self.code,
+            tuple(digests),
         )
 
 

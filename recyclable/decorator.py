@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 import wrapt
@@ -111,7 +111,7 @@ def _key(
     return spec.key_for(bound)
 
 
-def _log_hit(pool: Pool, callkey: CallKey, manifest: dict[str, Any]) -> None:
+def _log_hit(pool: Pool, callkey: CallKey, manifest: Mapping[str, Any]) -> None:
     if logger.isEnabledFor(logging.INFO):
         logger.info(
             "loaded %s (key %s) from pool %s: computed %s in %.3f s",

@@ -121,6 +121,14 @@ def fingerprint(value: object, *, where: str = "value") -> bytes:
         False
 
     """
+    try:
+        return digest_value(value)
+    except FingerprintError as exc:
+        raise FingerprintError([where, *exc.path], exc.type_name, exc.reason) from None
+
+
+def digest_value(value: object) -> bytes:
+    """`fingerprint` without naming the value: an error's path starts inside it."""
     if type(value) in _ATOMIC:
         # The common case of a scalar argument: one small pickle, no pickler object.
         return xxhash.xxh3_128_digest(_PREFIX + pickle.dumps(value, 5))
@@ -128,14 +136,14 @@ def fingerprint(value: object, *, where: str = "value") -> bytes:
         return _digest(value)
     except RecursionError:
         raise FingerprintError(
-            [where], _type_name(value), "it is nested too deeply or contains itself"
+            [], _type_name(value), "it is nested too deeply or contains itself"
         ) from None
     except Exception as exc:
         # Slow path, only on error: walk the value to name the innermost culprit.
-        _locate_failure(value, [where])
+        _locate_failure(value, [])
         if isinstance(exc, FingerprintError):
-            raise FingerprintError([where, *exc.path], exc.type_name, exc.reason) from None
-        raise FingerprintError([where], _type_name(value), _pickle_reason(exc)) from exc
+            raise
+        raise FingerprintError([], _type_name(value), _pickle_reason(exc)) from exc
 
 
 # --- the pickling hasher ---------------------------------------------------------------

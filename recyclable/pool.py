@@ -12,6 +12,7 @@ markers, can never see a published entry of a live pool as unreferenced.
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import os
 import socket
@@ -31,7 +32,7 @@ from recyclable._context import active_pool
 from recyclable.callkey import CallKey
 from recyclable.codec import decode, encode
 from recyclable.errors import RecyclableWarning
-from recyclable.manifest import ManifestError, dump_manifest, load_manifest
+from recyclable.manifest import Manifest, ManifestError, dump_manifest, load_manifest
 
 if TYPE_CHECKING:
     from recyclable.cache import Cache, GarbageReport
@@ -78,7 +79,7 @@ class Hit:
     """A stored result found for a call."""
 
     value: Any
-    manifest: dict[str, Any]
+    manifest: Manifest
 
 
 class Pool:
@@ -102,6 +103,9 @@ class Pool:
         self.stats = PoolStats()
         self._store = cache.store
         self._warned: set[str] = set()
+        # Keys this object has seen marked in the pool: a repeated hit need
+        # not check the marker again.
+        self._marked: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Pool({self.name!r}, cache={str(self.cache.path)!r})"
@@ -140,7 +144,7 @@ class Pool:
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._store.has_marker(self.name, key)
 
-    def entries(self) -> Iterator[dict[str, Any]]:
+    def entries(self) -> Iterator[Manifest]:
         """The manifests of the entries this pool holds (entries that fail to parse are skipped)."""
         for key in self.keys():
             data = self._store.read_manifest(key)
@@ -179,8 +183,11 @@ class Pool:
         except Exception as exc:  # noqa: BLE001 - every failure of a stored entry is a miss
             self._reject(callkey, exc)
             return None
-        if not self._store.has_marker(self.name, callkey.key):
-            self._store.add_marker(self.name, callkey.key)
+        key = callkey.key
+        if key not in self._marked:
+            if not self._store.has_marker(self.name, key):
+                self._store.add_marker(self.name, key)
+            self._marked.add(key)
         stats = self.stats
         stats.loaded += 1
         stats.bytes_read += nbytes
@@ -188,11 +195,11 @@ class Pool:
         stats.keys.add(callkey.key)
         return Hit(value, manifest)
 
-    def _load_value(self, manifest: dict[str, Any]) -> tuple[Any, int]:
+    def _load_value(self, manifest: Manifest) -> tuple[Any, int]:
         mmap_mode = self.cache.mmap
         stream_info = manifest["stream"]
         if "inline" in stream_info:
-            stream: bytes | memoryview = base64.b64decode(stream_info["inline"])
+            stream: bytes | memoryview = binascii.a2b_base64(stream_info["inline"])
             if xxhash.xxh3_128_hexdigest(stream) != stream_info["digest"]:
                 raise ManifestError("inline stream fails its checksum")
         else:
@@ -301,6 +308,7 @@ class Pool:
             "library": _library_version(),
         }
         store.add_marker(self.name, callkey.key)
+        self._marked.add(callkey.key)
         won = store.publish_manifest(callkey.key, dump_manifest(body))
         # A garbage collection that ran between our blob writes and the publish
         # may have removed a blob it saw unreferenced: put it back.
@@ -355,7 +363,7 @@ class Pool:
         return "; ".join(best[1]) or "an entry of the same components was not found"
 
 
-def _differences(callkey: CallKey, manifest: dict[str, Any]) -> list[str]:
+def _differences(callkey: CallKey, manifest: Manifest) -> list[str]:
     reasons = []
     if manifest.get("code") != callkey.code:
         reasons.append(f"code of {callkey.action} changed")

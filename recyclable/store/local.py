@@ -55,6 +55,10 @@ class LocalStore:
         self.pools = root / "pools"
         self.tmp = root / "tmp"
         self.quarantine = root / "quarantine"
+        # Plain strings for the hit path: building pathlib paths costs more
+        # than the system calls they name.
+        self._entries_str = str(self.entries)
+        self._pools_str = str(self.pools)
         self._known_dirs: set[str] = set()
 
     # --- staging and publishing -------------------------------------------------------
@@ -218,10 +222,19 @@ class LocalStore:
     def read_manifest(self, key: str) -> bytes | None:
         """The manifest's bytes, or None when no entry is published for ``key``."""
         try:
-            with open(self.manifest_path(key), "rb") as handle:
-                return handle.read()
+            fd = os.open(f"{self._entries_str}/{key[:2]}/{key}.json", os.O_RDONLY)
         except FileNotFoundError:
             return None
+        try:
+            chunks = []
+            while True:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def publish_manifest(self, key: str, data: bytes) -> bool:
         """Publish a manifest atomically; False when another writer's manifest won."""
@@ -276,7 +289,7 @@ class LocalStore:
 
     def has_marker(self, pool: str, key: str) -> bool:
         """True when ``key`` belongs to ``pool``."""
-        return os.path.exists(self.pool_dir(pool) / _shard(key) / key)
+        return os.path.exists(f"{self._pools_str}/{pool}/{key[:2]}/{key}")
 
     def add_marker(self, pool: str, key: str) -> None:
         """Record that ``pool`` holds ``key`` (an empty file; creating it twice is harmless)."""
