@@ -29,6 +29,7 @@ from recyclable.errors import (
     RecyclableError,
     RecyclableWarning,
 )
+from recyclable.files import InputFile
 from recyclable.fingerprint import fingerprint, register_fingerprint
 from recyclable.pool import Pool, PoolStats
 
@@ -39,6 +40,7 @@ __all__ = [
     "ConfigurationError",
     "FingerprintError",
     "GarbageReport",
+    "InputFile",
     "Pool",
     "PoolExistsError",
     "PoolNameError",

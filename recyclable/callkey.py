@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import ast
 import inspect
+import os
+import re
 import sys
 import textwrap
 import types
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from typing import Any
 import xxhash
 
 from recyclable.errors import FingerprintError
+from recyclable.files import InputFile
 from recyclable.fingerprint import SCHEMA_VERSION, code_digest, digest_value
 
 __all__ = ["ActionSpec", "CallKey"]
@@ -44,7 +48,7 @@ class CallKey:
     """
 
     # A plain slotted class: built on every call, so it must cost next to nothing.
-    __slots__ = ("action", "code", "digests", "key", "plugin")
+    __slots__ = ("action", "code", "code_parts", "digests", "key", "plugin")
 
     def __init__(
         self,
@@ -53,8 +57,10 @@ class CallKey:
         action: str,
         code: str,
         digests: tuple[tuple[str, bytes], ...],
+        code_parts: Mapping[str, str] | None = None,
     ) -> None:
         self.key = key
+        self.code_parts = code_parts if code_parts is not None else {}
         self.plugin = plugin
         self.action = action
         self.code = code
@@ -103,6 +109,7 @@ class ActionSpec:
         plugin: str | None,
         version: str | None,
         ignore: Iterable[str],
+        files: Iterable[str] = (),
     ) -> None:
         self.func = func
         self.plugin = plugin if plugin is not None else _default_plugin(func)
@@ -117,6 +124,13 @@ class ActionSpec:
         if unknown:
             raise ValueError(
                 f"@recyclable(ignore=...) names {unknown} which are not parameters of "
+                f"{func.__qualname__}{self.signature}; use the parameters' own names"
+            )
+        self.files = frozenset(files) | _annotated_files(func, params)
+        unknown = sorted(self.files - set(self.parameter_names))
+        if unknown:
+            raise ValueError(
+                f"@recyclable(files=...) names {unknown} which are not parameters of "
                 f"{func.__qualname__}{self.signature}; use the parameters' own names"
             )
         kinds = {p.kind for p in params}
@@ -139,6 +153,7 @@ class ActionSpec:
             for name in self.parameter_names
         }
         self._code: str | None = None
+        self._code_parts: dict[str, str] | None = None
         self._prefix: bytes | None = None
 
     @property
@@ -148,8 +163,17 @@ class ActionSpec:
             if self.version is not None:
                 self._code = f"version:{self.version}"
             else:
-                self._code = code_fingerprint(self.func).hex()
+                parts = code_parts(self.func)
+                self._code_parts = {name: digest.hex() for name, digest in parts.items()}
+                self._code = code_fingerprint(parts).hex()
         return self._code
+
+    @property
+    def code_parts(self) -> dict[str, str]:
+        """Hex code digest per function (the action and its helpers); empty when pinned."""
+        if self._code is None:
+            _ = self.code
+        return dict(self._code_parts or {})
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
         """Map a call's arguments to parameter names with defaults applied.
@@ -194,6 +218,7 @@ class ActionSpec:
                 ]
             )
         ignore = self.ignore
+        files = self.files
         name_parts = self._name_parts
         parts = [prefix]
         digests = []
@@ -201,7 +226,7 @@ class ActionSpec:
             if name in ignore:
                 continue
             try:
-                digest = digest_value(value)
+                digest = _file_argument(value) if name in files else digest_value(value)
             except FingerprintError as exc:
                 raise FingerprintError(
                     [f"argument {name!r}", *exc.path], exc.type_name, exc.reason
@@ -215,7 +240,44 @@ class ActionSpec:
             self.action,
             self.code,
             tuple(digests),
+            self._code_parts,
         )
+
+
+def _file_argument(value: Any) -> bytes:
+    """Digest of an argument named in files=: a path, a list or tuple of paths, or None."""
+    if value is None:
+        return digest_value(None)
+    if isinstance(value, (str, os.PathLike)):
+        return digest_value(InputFile(value))
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            if not isinstance(item, (str, os.PathLike)):
+                raise FingerprintError(
+                    [],
+                    type(item).__name__,
+                    "files=[...] expects paths here; pass str or os.PathLike",
+                )
+        return digest_value(type(value)(InputFile(item) for item in value))
+    raise FingerprintError(
+        [],
+        type(value).__name__,
+        "the parameter is declared an input file (files=[...] or an InputFile annotation) "
+        "but its value is not a path; pass a str or os.PathLike",
+    )
+
+
+def _annotated_files(func: Callable[..., Any], params: list[inspect.Parameter]) -> set[str]:
+    """Parameters annotated ``InputFile`` or a list/tuple of it (string annotations too)."""
+    found = set()
+    for param in params:
+        annotation = param.annotation
+        if isinstance(annotation, str):
+            if re.search(r"\bInputFile\b", annotation):
+                found.add(param.name)
+        elif annotation is InputFile or InputFile in typing.get_args(annotation):
+            found.add(param.name)
+    return found
 
 
 def _default_plugin(func: Callable[..., Any]) -> str:
@@ -231,31 +293,29 @@ def _default_plugin(func: Callable[..., Any]) -> str:
 # --- code fingerprint -----------------------------------------------------------------
 
 
-def code_fingerprint(func: Callable[..., Any]) -> bytes:
-    """Digest of a function's code and of the same-package helpers it calls by name.
+def code_parts(func: Callable[..., Any]) -> dict[str, bytes]:
+    """Code digest of a function and of each same-package helper it uses, by qualified name.
 
     The code is its normalised syntax tree (docstrings, comments, formatting
     and decorators do not count), or its bytecode when the source cannot be
     read.  Helpers are functions of the same top-level package found in the
-    function's globals under the names it calls, followed transitively up to a
-    bound; a recyclable helper counts by its own code, like any other.
+    function's globals under the names it uses, followed transitively up to a
+    bound; a recyclable helper counts by its own code, like any other.  Names
+    are qualified names without the module, so running a script directly or
+    importing it gives the same parts.
     """
-    hasher = xxhash.xxh3_128()
-    root_package = _package_of(func)
-    seen: set[int] = set()
-    order: list[tuple[str, bytes]] = []
-    _collect(func, root_package, seen, order, depth=0)
-    for qualname, digest in sorted(order):
-        hasher.update(_length_prefixed([qualname.encode(), digest]))
-    return hasher.digest()
-
-
-def helper_digests(func: Callable[..., Any]) -> dict[str, str]:
-    """Per-function code digests (the action and each helper), for explaining a miss."""
     seen: set[int] = set()
     order: list[tuple[str, bytes]] = []
     _collect(func, _package_of(func), seen, order, depth=0)
-    return {name: digest.hex() for name, digest in order}
+    return dict(order)
+
+
+def code_fingerprint(parts: Mapping[str, bytes]) -> bytes:
+    """The digest of a set of code parts (order-independent)."""
+    hasher = xxhash.xxh3_128()
+    for name, digest in sorted(parts.items()):
+        hasher.update(_length_prefixed([name.encode(), digest]))
+    return hasher.digest()
 
 
 def _package_of(func: Callable[..., Any]) -> str:
@@ -286,7 +346,7 @@ def _collect(
     else:
         digest = xxhash.xxh3_128_digest(ast.dump(tree, include_attributes=False).encode())
         called = _called_names(tree)
-    order.append((f"{func.__module__}.{func.__qualname__}", digest))
+    order.append((func.__qualname__, digest))
     if depth >= _HELPER_DEPTH:
         return
     for name in sorted(called):

@@ -143,6 +143,7 @@ def recyclable(
     plugin: str | None = None,
     version: str | int | None = None,
     ignore: Iterable[str] = (),
+    files: Iterable[str] = (),
 ) -> Callable[[F], F]: ...
 
 
@@ -153,6 +154,7 @@ def recyclable(
     plugin: str | None = None,
     version: str | int | None = None,
     ignore: Iterable[str] = (),
+    files: Iterable[str] = (),
 ) -> Any:
     """Make a function's results recyclable while a pool is active.
 
@@ -169,6 +171,8 @@ def recyclable(
             fingerprint of the code, so edits do not invalidate stored results
             until you change it.
         ignore: parameter names left out of the key (e.g. ``threads``, a logger).
+        files: parameter names whose values are paths to input files or
+            directories, keyed by content (see `recyclable.InputFile`).
 
     Raises:
         TypeError: the decorated object is not callable, or an option has the wrong type.
@@ -183,8 +187,9 @@ def recyclable(
         [30]
 
     """
-    _check_options(name=name, plugin=plugin, version=version, ignore=ignore)
+    _check_options(name=name, plugin=plugin, version=version, ignore=ignore, files=files)
     ignored = (ignore,) if isinstance(ignore, str) else tuple(ignore)
+    file_params = (files,) if isinstance(files, str) else tuple(files)
 
     def decorate(target: Callable[..., Any]) -> Any:
         if not callable(target) and not isinstance(target, (classmethod, staticmethod)):
@@ -199,6 +204,7 @@ def recyclable(
             plugin=plugin,
             version=None if version is None else str(version),
             ignore=ignored,
+            files=file_params,
         )
 
         def wrapper(
@@ -222,7 +228,9 @@ def recyclable(
     return decorate
 
 
-def _check_options(*, name: object, plugin: object, version: object, ignore: object) -> None:
+def _check_options(
+    *, name: object, plugin: object, version: object, ignore: object, files: object
+) -> None:
     for option, value in (("name", name), ("plugin", plugin)):
         if value is not None and (not isinstance(value, str) or not value):
             raise TypeError(
@@ -234,14 +242,18 @@ def _check_options(*, name: object, plugin: object, version: object, ignore: obj
             f"@recyclable(version=...) expects a str or int, got {type(version).__name__} "
             f"{version!r}; e.g. version='2'"
         )
-    if not isinstance(ignore, str):
+    for option, names in (("ignore", ignore), ("files", files)):
+        if isinstance(names, str):
+            continue
         try:
-            items = list(ignore)  # type: ignore[call-overload]
+            items = list(names)  # type: ignore[call-overload]
         except TypeError:
             raise TypeError(
-                f"@recyclable(ignore=...) expects parameter names, got "
-                f"{type(ignore).__name__} {ignore!r}; e.g. ignore=['threads']"
+                f"@recyclable({option}=...) expects parameter names, got "
+                f"{type(names).__name__} {names!r}; e.g. {option}=['reads']"
             ) from None
         bad = [item for item in items if not isinstance(item, str)]
         if bad:
-            raise TypeError(f"@recyclable(ignore=...) expects parameter names as str, got {bad!r}")
+            raise TypeError(
+                f"@recyclable({option}=...) expects parameter names as str, got {bad!r}"
+            )

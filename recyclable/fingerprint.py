@@ -30,10 +30,13 @@ inside the value it sits.  There is no fallback to ``id()`` or ``repr()``.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import pickle
 import sys
 import types
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +44,7 @@ from typing import Any
 import xxhash
 
 from recyclable.errors import FingerprintError
+from recyclable.files import InputFile, file_digest
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -209,6 +213,8 @@ _OBJECT_NDARRAY = _tag("_canonical_object_ndarray")
 _FUNCTION = _tag("_canonical_function")
 _REGISTERED = _tag("_canonical_registered")
 _PANDAS = _tag("_canonical_pandas")
+_FILE = _tag("_canonical_file")
+_CLASS = _tag("_canonical_class")
 
 
 class _Canonical:
@@ -292,14 +298,18 @@ def _handler_for(cls: type) -> _Handler | None:
 
 
 def _find_handler(cls: type) -> _Handler | None:
-    if cls is _Canonical or cls is type:
-        return None  # our own tags, and classes (pickled by reference)
+    if cls is _Canonical:
+        return None  # our own tags
+    if issubclass(cls, type):
+        return _class_handler  # classes, whatever their metaclass
     for base in cls.__mro__:
         func = _registry.get(base)
         if func is not None:
             return _registered_handler(cls, func)
     if getattr(cls, "__recyclable_fingerprint__", None) is not None:
         return _protocol_handler
+    if cls is InputFile:
+        return _file_handler
     if cls in (types.FunctionType, types.BuiltinFunctionType):
         return _function_handler if cls is types.FunctionType else None
     numpy = sys.modules.get("numpy")
@@ -310,8 +320,6 @@ def _find_handler(cls: type) -> _Handler | None:
         pandas is not None and issubclass(cls, pandas.Index)
     ):
         return _pandas_handler
-    if issubclass(cls, type):
-        return None  # metaclass instances: classes, pickled by reference
     if issubclass(cls, io.IOBase):
         return _refuse("an open file or stream has no value to fingerprint; pass its path")
     if issubclass(cls, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)):
@@ -342,6 +350,44 @@ def _registered_handler(cls: type, func: FingerprintFunc) -> _Handler:
         return (_REGISTERED, (name, _canon(func(obj))))
 
     return handler
+
+
+_importable: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def _class_handler(cls: type) -> Any:
+    """Classes go by reference; one pickle cannot import (a local class) by its name."""
+    try:
+        importable = _importable[cls]
+    except (KeyError, TypeError):
+        importable = _is_importable(cls)
+        with contextlib.suppress(TypeError):
+            _importable[cls] = importable
+    if importable:
+        return NotImplemented
+    return (_CLASS, (cls.__module__, cls.__qualname__))
+
+
+def _is_importable(cls: type) -> bool:
+    target: Any = sys.modules.get(cls.__module__)
+    for part in cls.__qualname__.split("."):
+        target = getattr(target, part, None)
+    return target is cls
+
+
+def _file_handler(obj: Any) -> Any:
+    return (_FILE, (path_digest(obj),))
+
+
+def path_digest(path: Any) -> bytes:
+    """Content digest of an input file or directory, as a FingerprintError when it fails."""
+    try:
+        return file_digest(path)
+    except FileNotFoundError:
+        reason = f"input file {os.fspath(path)!r} does not exist"
+    except OSError as exc:
+        reason = f"input file {os.fspath(path)!r} cannot be read ({exc.strerror or exc})"
+    raise FingerprintError([], _type_name(path), reason)
 
 
 def _protocol_handler(obj: Any) -> Any:

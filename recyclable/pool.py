@@ -29,9 +29,10 @@ import xxhash
 
 from recyclable import _env
 from recyclable._context import active_pool
-from recyclable.callkey import CallKey
+from recyclable.callkey import ActionSpec, CallKey
 from recyclable.codec import decode, encode
 from recyclable.errors import RecyclableWarning
+from recyclable.fingerprint import SCHEMA_VERSION
 from recyclable.manifest import Manifest, ManifestError, dump_manifest, load_manifest
 
 if TYPE_CHECKING:
@@ -298,6 +299,9 @@ class Pool:
             "plugin": callkey.plugin,
             "action": callkey.action,
             "code": callkey.code,
+            # A list, not an object: the action's own function comes first.
+            "code_parts": [list(item) for item in callkey.code_parts.items()],
+            "schema": SCHEMA_VERSION,
             "arguments": [list(pair) for pair in callkey.arguments],
             "stream": stream_info,
             "buffers": blob_infos,
@@ -338,6 +342,39 @@ class Pool:
 
     # --- explaining a miss ------------------------------------------------------------
 
+    def explain(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> str:
+        """Say whether ``func(*args, **kwargs)`` would be loaded, and if not, why.
+
+        Compares the call with the stored calls of the same action in this
+        pool: "new call", "argument 'min_quality' changed", "code of denoise
+        changed (helper trim changed)", "library format changed", ...
+
+        Args:
+            func: a ``@recyclable`` function or bound method.
+            *args: the call's positional arguments.
+            **kwargs: the call's keyword arguments.
+
+        Raises:
+            TypeError: ``func`` is not recyclable, or the arguments do not fit its signature.
+            FingerprintError: an argument cannot be fingerprinted.
+
+        Example:
+            >>> pool.explain(denoise, reads, min_quality=25)   # doctest: +SKIP
+            "argument 'min_quality' changed"
+        """
+        spec = getattr(func, "__recyclable__", None)
+        if not isinstance(spec, ActionSpec):
+            raise TypeError(
+                f"pool.explain(func=...) expects a @recyclable function, got "
+                f"{type(func).__name__} {func!r}; decorate it with @recyclable first"
+            )
+        instance = getattr(func, "__self__", None)
+        call_args = (instance, *args) if instance is not None else args
+        bound = spec.bind(call_args, kwargs)
+        if bound is None:
+            raise TypeError(f"pool.explain: the arguments do not fit {spec.action}{spec.signature}")
+        return self.explain_key(spec.key_for(bound))
+
     def explain_key(self, callkey: CallKey, *, limit: int | None = None) -> str:
         """Say why ``callkey`` misses, comparing it with stored calls of the same action."""
         if self._store.read_manifest(callkey.key) is not None:
@@ -364,9 +401,11 @@ class Pool:
 
 
 def _differences(callkey: CallKey, manifest: Manifest) -> list[str]:
+    if manifest.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
+        return [f"library format changed (key schema {manifest.get('schema')} → {SCHEMA_VERSION})"]
     reasons = []
     if manifest.get("code") != callkey.code:
-        reasons.append(f"code of {callkey.action} changed")
+        reasons.append(_code_change(callkey, manifest))
     stored = dict(manifest.get("arguments", []))
     current = dict(callkey.arguments)
     for name, digest in current.items():
@@ -378,6 +417,31 @@ def _differences(callkey: CallKey, manifest: Manifest) -> list[str]:
         if name not in current:
             reasons.append(f"argument {name!r} was removed")
     return reasons
+
+
+def _code_change(callkey: CallKey, manifest: Manifest) -> str:
+    old, new = manifest.get("code", ""), callkey.code
+    if old.startswith("version:") or new.startswith("version:"):
+        return f"version of {callkey.action} changed ({_version(old)} → {_version(new)})"
+    stored_parts = dict(manifest.get("code_parts") or [])
+    current_parts = callkey.code_parts
+    own_name = next(iter(current_parts), None)
+    changed = sorted(
+        name
+        for name in set(stored_parts) | set(current_parts)
+        if stored_parts.get(name) != current_parts.get(name)
+    )
+    helpers = [name for name in changed if name != own_name]
+    text = f"code of {callkey.action} changed"
+    if helpers and (own_name is None or own_name not in changed):
+        text = f"code of {callkey.action} changed (helper {', '.join(helpers)} changed)"
+    elif helpers:
+        text += f" (and helper {', '.join(helpers)})"
+    return text
+
+
+def _version(code: str) -> str:
+    return code.removeprefix("version:") if code.startswith("version:") else "code fingerprint"
 
 
 def _type_name(value: Any) -> str:

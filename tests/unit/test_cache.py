@@ -197,3 +197,18 @@ def test_garbage_collect_keeps_referenced_and_young_data(cache: Cache) -> None:
     with pool:
         big(1)
     assert pool.stats.loaded == 1
+
+
+def test_a_copied_cache_still_hits(cache: Cache, tmp_path: Path) -> None:
+    """Keys hold no cache path, host or pool name: a cache copied elsewhere hits in any pool."""
+    import shutil
+
+    with cache.create_pool("original"):
+        big(7)
+    moved = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(cache.path, moved)
+    copy = Cache(moved)
+    other = copy.create_pool("another-name")
+    with other:
+        big(7)
+    assert other.stats.loaded == 1 and other.stats.computed == 0
