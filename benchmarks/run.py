@@ -226,7 +226,163 @@ def bench_calls(smoke: bool, workdir: Path) -> list[Row]:
     return rows
 
 
-GROUPS = {"fingerprint": bench_fingerprint, "calls": bench_calls}
+def _resume_steps(decorate: Callable[[Any], Any], steps: int) -> list[Any]:
+    funcs = []
+    for i in range(steps):
+
+        def step(values: np.ndarray, i: int = i) -> np.ndarray:
+            out = np.empty_like(values)
+            np.add(values, 1.0, out=out)
+            return out
+
+        step.__name__ = step.__qualname__ = f"step{i}"
+        funcs.append(decorate(step))
+    return funcs
+
+
+def _run_chain(first: Callable[[int], np.ndarray], steps: list[Any], size: int) -> float:
+    values = first(size)
+    for step in steps:
+        values = step(values)
+    return float(values[0])
+
+
+def bench_resume(smoke: bool, workdir: Path) -> list[Row]:
+    steps_n = 20
+    per_step = (1 * MiB) if smoke else (4096 * MiB) // steps_n
+    size = per_step // 8
+
+    def source(n: int) -> np.ndarray:
+        return np.random.default_rng(5).random(n)
+
+    cache = Cache(workdir / "resume-ours")
+    ours_first = recyclable_decorator(name="source")(source)
+    ours_steps = _resume_steps(lambda f: recyclable_decorator(name=f.__name__)(f), steps_n)
+    memory = joblib.Memory(str(workdir / "resume-joblib"), verbose=0, mmap_mode="r")
+    jl_first = memory.cache(source)
+    jl_steps = _resume_steps(memory.cache, steps_n)
+
+    pool = cache.create_pool("resume")
+    with pool:
+        _run_chain(ours_first, ours_steps, size)
+    _run_chain(jl_first, jl_steps, size)
+    gc.collect()
+
+    def ours_rerun() -> None:
+        with cache.create_pool("resume", reuse=True):
+            _run_chain(ours_first, ours_steps, size)
+
+    t_ours = median_time(ours_rerun, repeat=3)
+    t_jl = median_time(lambda: _run_chain(jl_first, jl_steps, size), repeat=3)
+
+    blobs = [p for p in (cache.path / "objects").rglob("*") if p.is_file()]
+    buffer = np.empty(max(p.stat().st_size for p in blobs) // 8 + 1)
+
+    def read_once() -> None:
+        for path in blobs:
+            with open(path, "rb", buffering=0) as handle:
+                handle.readinto(memoryview(buffer).cast("B"))
+
+    t_read = median_time(read_once, repeat=3)
+    total = f"{steps_n}-step resume, {steps_n * per_step // MiB} MiB of arrays"
+    return [
+        Row("resume", total, t_ours, "joblib.Memory mmap_mode=r", t_jl, "≥ 20×"),
+        Row("resume", total, t_ours, "reading the data once", t_read, "> 1×"),
+    ]
+
+
+def bench_scale(smoke: bool, workdir: Path) -> list[Row]:
+    small, large = (100, 2_000) if smoke else (100, 100_000)
+
+    def tiny(x: int) -> int:
+        return x * 3
+
+    latencies = {}
+    for count in (small, large):
+        cache = Cache(workdir / f"scale-{count}")
+        ours = recyclable_decorator(name="tiny")(tiny)
+        pool = cache.create_pool("scale")
+        with pool:
+            for i in range(count):
+                ours(i)
+        sample = list(range(0, count, max(1, count // 100)))[:100]
+        fresh = Cache(workdir / f"scale-{count}")
+        with fresh.create_pool("scale", reuse=True):
+            latencies[count] = median_time(
+                lambda s=sample, f=ours: [f(k) for k in s], repeat=7
+            ) / len(sample)
+    return [
+        Row(
+            "scale",
+            f"hit with {large:,} entries vs {small}",
+            latencies[large],
+            f"hit with {small} entries",
+            latencies[small],
+            "≥ 0.67× (≤ 1.5× slower)",
+        )
+    ]
+
+
+def _store_many(cache_dir: str, seeds: list[int], size: int) -> None:
+    cache = Cache(cache_dir)
+    store = recyclable_decorator(name="store_big")(_big_result)
+    with cache.create_pool("concurrency", reuse=True):
+        for seed in seeds:
+            store(seed, size)
+
+
+def _big_result(seed: int, size: int) -> np.ndarray:
+    return np.full(size, float(seed))
+
+
+def bench_concurrency(smoke: bool, workdir: Path) -> list[Row]:
+    import multiprocessing
+
+    size = (1 * MiB if smoke else 64 * MiB) // 8
+    per_process = 4
+    context = multiprocessing.get_context("spawn")
+
+    def run(processes: int, tag: str) -> float:
+        cache_dir = str(workdir / f"concurrency-{tag}")
+        Cache(cache_dir)
+        jobs = [
+            context.Process(
+                target=_store_many,
+                args=(cache_dir, [p * 100 + i for i in range(per_process)], size),
+            )
+            for p in range(processes)
+        ]
+        start = time.perf_counter()
+        for job in jobs:
+            job.start()
+        for job in jobs:
+            job.join()
+        elapsed = time.perf_counter() - start
+        if any(job.exitcode != 0 for job in jobs):
+            raise RuntimeError("a storing process failed")
+        return elapsed / (processes * per_process)  # seconds per stored result
+
+    one = statistics.median(run(1, f"one{i}") for i in range(2))
+    two = statistics.median(run(2, f"two{i}") for i in range(2))
+    return [
+        Row(
+            "concurrency",
+            f"2 processes storing {size * 8 // MiB} MiB results",
+            two,
+            "1 process (per result)",
+            one,
+            "≥ 1.6× throughput",
+        )
+    ]
+
+
+GROUPS = {
+    "fingerprint": bench_fingerprint,
+    "calls": bench_calls,
+    "resume": bench_resume,
+    "scale": bench_scale,
+    "concurrency": bench_concurrency,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

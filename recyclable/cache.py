@@ -77,6 +77,10 @@ class Cache:
         mmap: how large stored arrays are loaded: ``"r"`` memory-mapped
             read-only (default), ``"c"`` memory-mapped copy-on-write
             (writable, changes stay in memory), ``None`` read into memory.
+        verify: ``"once"`` (default) hashes each large blob the first time it
+            is loaded and remembers the verdict until the file changes;
+            ``"always"`` hashes on every load (see `recyclable.verdict` for
+            the trade-off).  Pickle streams are hashed on every load either way.
 
     Raises:
         CacheLocationError: the path is a file, or a non-empty directory that is not a cache.
@@ -95,6 +99,7 @@ class Cache:
         *,
         durable: bool = False,
         mmap: str | None = "r",
+        verify: str = "once",
     ) -> None:
         if path is not None and not isinstance(path, (str, os.PathLike)):
             raise TypeError(
@@ -106,6 +111,12 @@ class Cache:
                 f"Cache(mmap=...) got {mmap!r}; use 'r' (read-only map), "
                 "'c' (copy-on-write map) or None (load into memory)"
             )
+        if verify not in ("once", "always"):
+            raise ConfigurationError(
+                f"Cache(verify=...) got {verify!r}; use 'once' (verify each blob once and "
+                "remember it) or 'always' (hash on every load)"
+            )
+        self.verify = verify
         self.path = Path(path).expanduser() if path is not None else default_cache_path()
         self.path = self.path.absolute()
         self.durable = bool(durable)

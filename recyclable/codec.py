@@ -43,6 +43,6 @@ def encode(value: Any) -> tuple[bytes, list[memoryview]]:
     return data, buffers
 
 
-def decode(data: bytes | memoryview, buffers: Sequence[Any]) -> Any:
+def decode(data: bytes | bytearray | memoryview, buffers: Sequence[Any]) -> Any:
     """Unpickle a stream produced by `encode`, with its buffers in the same order."""
     return pickle.loads(data, buffers=buffers)

@@ -453,6 +453,9 @@ def _ndarray_handler(arr: Any) -> Any:
 
 def array_digest(arr: Any) -> bytes:
     """xxh3_128 of an array's bytes in C order, without a full copy for strided arrays."""
+    known = _propagated.get(id(arr))
+    if known is not None and not arr.flags.writeable and known[0]() is arr:
+        return known[1]
     numpy = sys.modules["numpy"]
     hasher = xxhash.xxh3_128()
     if arr.flags.c_contiguous:
@@ -466,6 +469,66 @@ def array_digest(arr: Any) -> bytes:
             block = numpy.ascontiguousarray(arr[start : start + step])
             hasher.update(block.reshape(-1).view(numpy.uint8))
     return hasher.digest()
+
+
+# --- digest propagation ---------------------------------------------------------------
+
+# Arrays loaded read-only from a verified blob, by id: the blob's name is the
+# xxh3_128 of exactly the array's C-order bytes, which is the array's digest.
+_propagated: dict[int, tuple[weakref.ref[Any], bytes]] = {}
+_WALK_DEPTH = 3
+
+
+def remember_loaded_arrays(value: Any, buffers: list[Any], digests: list[str]) -> None:
+    """Attach known digests to the read-only arrays of a value just loaded from blobs.
+
+    Only an array that is exactly a read-only blob (same address and size,
+    C-contiguous, not writeable) gets one: nothing can change its bytes, so
+    hashing it again when it is passed to the next action would be wasted work.
+    Writable values (copy-on-write or in-memory loads, or anything the user
+    made) are always hashed.
+    """
+    numpy = sys.modules.get("numpy")
+    if numpy is None:
+        return
+    spans: dict[tuple[int, int], bytes] = {}
+    for buffer, digest in zip(buffers, digests, strict=True):
+        if isinstance(buffer, memoryview) and buffer.readonly and buffer.nbytes:
+            address = numpy.frombuffer(buffer, dtype=numpy.uint8).__array_interface__["data"][0]
+            spans[(address, buffer.nbytes)] = bytes.fromhex(digest)
+    if spans:
+        _walk_arrays(value, spans, numpy.ndarray, _WALK_DEPTH)
+
+
+def _walk_arrays(
+    value: Any, spans: dict[tuple[int, int], bytes], ndarray: type, depth: int
+) -> None:
+    cls = type(value)
+    if cls is ndarray:
+        if value.flags.c_contiguous and not value.flags.writeable:
+            digest = spans.get((value.__array_interface__["data"][0], value.nbytes))
+            if digest is not None:
+                _remember(value, digest)
+        return
+    if depth == 0:
+        return
+    if cls is dict:
+        items: Any = value.values()
+    elif cls is list or cls is tuple:
+        items = value
+    else:
+        return
+    for item in items:
+        _walk_arrays(item, spans, ndarray, depth - 1)
+
+
+def _remember(arr: Any, digest: bytes) -> None:
+    key = id(arr)
+
+    def forget(_ref: weakref.ref[Any]) -> None:
+        _propagated.pop(key, None)
+
+    _propagated[key] = (weakref.ref(arr, forget), digest)
 
 
 def _pandas_handler(obj: Any) -> Any:

@@ -32,8 +32,9 @@ from recyclable._context import active_pool
 from recyclable.callkey import ActionSpec, CallKey
 from recyclable.codec import decode, encode
 from recyclable.errors import RecyclableWarning
-from recyclable.fingerprint import SCHEMA_VERSION
+from recyclable.fingerprint import SCHEMA_VERSION, remember_loaded_arrays
 from recyclable.manifest import Manifest, ManifestError, dump_manifest, load_manifest
+from recyclable.store.local import DamagedBlob
 
 if TYPE_CHECKING:
     from recyclable.cache import Cache, GarbageReport
@@ -182,6 +183,8 @@ class Pool:
                 raise ManifestError("manifest is filed under another key")
             value, nbytes = self._load_value(manifest)
         except Exception as exc:  # noqa: BLE001 - every failure of a stored entry is a miss
+            if isinstance(exc, DamagedBlob) and exc.present:
+                self._store.quarantine_blob(exc.digest)
             self._reject(callkey, exc)
             return None
         key = callkey.key
@@ -198,29 +201,27 @@ class Pool:
 
     def _load_value(self, manifest: Manifest) -> tuple[Any, int]:
         mmap_mode = self.cache.mmap
+        store = self._store
         stream_info = manifest["stream"]
         if "inline" in stream_info:
-            stream: bytes | memoryview = binascii.a2b_base64(stream_info["inline"])
+            stream: bytes | memoryview | bytearray = binascii.a2b_base64(stream_info["inline"])
             if xxhash.xxh3_128_hexdigest(stream) != stream_info["digest"]:
                 raise ManifestError("inline stream fails its checksum")
         else:
-            stream = self._verified_blob(stream_info, mmap_mode=None)
-        buffers = [self._verified_blob(info, mmap_mode=mmap_mode) for info in manifest["buffers"]]
-        nbytes = len(stream) + sum(info["size"] for info in manifest["buffers"])
-        return decode(stream, buffers), nbytes
-
-    def _verified_blob(self, info: dict[str, Any], *, mmap_mode: str | None) -> Any:
-        digest = info["digest"]
-        data = self._store.read_blob(digest, mmap_mode=mmap_mode)
-        if data is None:
-            raise ManifestError(f"blob {digest} is missing")
-        if len(data) != info["size"]:
-            self._store.quarantine_blob(digest)
-            raise ManifestError(f"blob {digest} has {len(data)} bytes, expected {info['size']}")
-        if xxhash.xxh3_128_hexdigest(data) != digest:
-            self._store.quarantine_blob(digest)
-            raise ManifestError(f"blob {digest} fails its checksum")
-        return data
+            # The stream is code for the unpickler: always hashed, never trusted on a verdict.
+            stream = store.load_blob(
+                stream_info["digest"], stream_info["size"], mmap_mode=None, trust_verdict=False
+            )
+        infos = manifest["buffers"]
+        trust = self.cache.verify == "once"
+        buffers = [
+            store.load_blob(info["digest"], info["size"], mmap_mode=mmap_mode, trust_verdict=trust)
+            for info in infos
+        ]
+        value = decode(stream, buffers)
+        if infos and mmap_mode == "r":
+            remember_loaded_arrays(value, buffers, [info["digest"] for info in infos])
+        return value, len(stream) + sum(info["size"] for info in infos)
 
     def _reject(self, callkey: CallKey, exc: BaseException) -> None:
         self._store.quarantine_manifest(callkey.key)

@@ -24,7 +24,25 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LocalStore"]
+import xxhash
+
+from recyclable import verdict
+
+__all__ = ["DamagedBlob", "LocalStore"]
+
+
+class DamagedBlob(Exception):
+    """A blob is missing, has the wrong size or fails its checksum (internal: a warned miss)."""
+
+    def __init__(self, digest: str, reason: str, *, present: bool) -> None:
+        super().__init__(digest, reason, present)
+        self.digest = digest
+        self.reason = reason
+        self.present = present
+
+    def __str__(self) -> str:
+        return f"blob {self.digest} {self.reason}"
+
 
 _HOST = socket.gethostname().replace(os.sep, "_")[:64] or "host"
 
@@ -58,6 +76,7 @@ class LocalStore:
         # Plain strings for the hit path: building pathlib paths costs more
         # than the system calls they name.
         self._entries_str = str(self.entries)
+        self._objects_str = str(self.objects)
         self._pools_str = str(self.pools)
         self._known_dirs: set[str] = set()
 
@@ -69,8 +88,12 @@ class LocalStore:
             path.mkdir(parents=True, exist_ok=True)
             self._known_dirs.add(text)
 
-    def _write_temp(self, label: str, chunks: Sequence[Any]) -> Path:
-        """Write ``chunks`` to a new staging file; remove it again on any failure."""
+    def _write_temp(self, label: str, chunks: Sequence[Any], *, digest: str | None = None) -> Path:
+        """Write ``chunks`` to a new staging file; remove it again on any failure.
+
+        With ``digest`` (the xxh3_128 the caller computed over the same bytes)
+        the file is stamped as verified, so the first load need not hash it.
+        """
         self._ensure_dir(self.tmp)
         path = self.tmp / temp_name(label)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -82,6 +105,8 @@ class LocalStore:
                     view = view[written:]
             if self.durable:
                 os.fsync(fd)
+            if digest is not None:
+                verdict.stamp(fd, digest, os.fstat(fd))
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):
@@ -142,7 +167,7 @@ class LocalStore:
             return
         except FileNotFoundError:
             pass
-        staged = self._write_temp("blob", chunks)
+        staged = self._write_temp("blob", chunks, digest=digest)
         self._publish(staged, final)
 
     def blob_size(self, digest: str) -> int | None:
@@ -179,6 +204,52 @@ class LocalStore:
             return memoryview(mapped)
         finally:
             os.close(fd)
+
+    def load_blob(
+        self, digest: str, size: int, *, mmap_mode: str | None, trust_verdict: bool
+    ) -> memoryview | bytearray:
+        """A blob's bytes, checked against its expected size and its name (the digest).
+
+        With ``trust_verdict`` a blob already seen to verify at its current
+        size and mtime is not hashed again (see `recyclable.verdict`).
+
+        Raises:
+            DamagedBlob: the blob is missing, of another size, or fails its checksum.
+        """
+        path = f"{self._objects_str}/{digest[:2]}/{digest}"
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise DamagedBlob(digest, "is missing", present=False) from None
+        try:
+            info = os.fstat(fd)
+            if info.st_size != size:
+                raise DamagedBlob(
+                    digest, f"has {info.st_size} bytes, expected {size}", present=True
+                )
+            data = self._map_or_read(fd, size, mmap_mode)
+            if trust_verdict and verdict.known_good(fd, digest, info):
+                return data
+            if xxhash.xxh3_128_hexdigest(data) != digest:
+                raise DamagedBlob(digest, "fails its checksum", present=True)
+            verdict.stamp(fd, digest, info, persist=trust_verdict)
+            return data
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _map_or_read(fd: int, size: int, mmap_mode: str | None) -> memoryview | bytearray:
+        if mmap_mode is None or size == 0:
+            data = bytearray(size)
+            view = memoryview(data)
+            while view:
+                got = os.readv(fd, [view])
+                if got == 0:
+                    raise DamagedBlob("?", "shrank while being read", present=True)
+                view = view[got:]
+            return data
+        access = mmap.ACCESS_READ if mmap_mode == "r" else mmap.ACCESS_COPY
+        return memoryview(mmap.mmap(fd, size, access=access))
 
     def quarantine_blob(self, digest: str) -> None:
         """Move a blob that failed verification out of the way, so it is written afresh."""
