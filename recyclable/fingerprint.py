@@ -39,6 +39,7 @@ import types
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import xxhash
@@ -60,7 +61,7 @@ _ATOMIC: frozenset[type] = frozenset({int, float, complex, str, bytes, bytearray
 # Key types whose native order is total and type-consistent: sorting by value
 # is then canonical and costs far less than sorting by digest.
 _NATIVE_SORT: frozenset[type] = frozenset({str, bytes, int})
-_SEQUENCES = (list, tuple)
+_SEQUENCE_TYPES: frozenset[type] = frozenset({list, tuple})
 
 # A numpy array is hashed in blocks of about this many bytes when it is not
 # C-contiguous, so no full-size temporary copy is ever made.
@@ -235,11 +236,16 @@ def _canon(value: Any) -> Any:
     if cls in _ATOMIC:
         return value
     if cls is list or cls is tuple:
-        if _plain(value):
+        types = set(map(type, value))
+        if types <= _ATOMIC:
+            return value
+        # A sequence of tuples/lists of atomic values (rows, pairs, ...) is
+        # already canonical: check that in C rather than element by element.
+        if types <= _SEQUENCE_TYPES and set(map(type, chain.from_iterable(value))) <= _ATOMIC:
             return value
         return cls(map(_canon, value))
     if cls is dict:
-        return _Canonical(_DICT, (_sorted_items(value.items()),))
+        return _Canonical(_DICT, (_canonical_items(value),))
     if cls is set:
         return _Canonical(_SET, (_sorted_elements(value),))
     if cls is frozenset:
@@ -249,37 +255,31 @@ def _canon(value: Any) -> Any:
     return value
 
 
-def _plain(seq: list[Any] | tuple[Any, ...]) -> bool:
-    """True when pickle's own encoding of ``seq`` is already canonical (only atomic items)."""
-    return set(map(type, seq)) <= _ATOMIC
-
-
-def _sorted_items(items: Any) -> tuple[Any, ...]:
-    pairs = list(items)
-    if set(map(type, (k for k, _ in pairs))) <= _NATIVE_SORT and _one_type(k for k, _ in pairs):
-        pairs.sort(key=_first)
+def _canonical_items(mapping: dict[Any, Any]) -> tuple[Any, ...]:
+    """A dict's items in canonical order, values canonicalised."""
+    key_types = set(map(type, mapping))
+    if len(key_types) == 1 and key_types <= _NATIVE_SORT:
+        # Keys are distinct, so comparing (key, value) pairs never reaches the values.
+        items = sorted(mapping.items())
     else:
-        pairs.sort(key=lambda kv: _digest(kv[0]))
-    if all(type(v) in _ATOMIC for _, v in pairs):
-        return tuple(pairs)
-    return tuple((_canon(k), _canon(v)) for k, v in pairs)
+        items = sorted(mapping.items(), key=_key_digest)
+    if set(map(type, mapping.values())) <= _ATOMIC and key_types <= _ATOMIC:
+        return tuple(items)
+    return tuple([(_canon(k), _canon(v)) for k, v in items])
 
 
 def _sorted_elements(elements: Any) -> tuple[Any, ...]:
     items = list(elements)
-    if _one_type(items) and (not items or type(items[0]) in _NATIVE_SORT):
+    types = set(map(type, items))
+    if len(types) <= 1 and types <= _NATIVE_SORT:
         items.sort()
         return tuple(items)
     items.sort(key=_digest)
     return tuple(map(_canon, items))
 
 
-def _one_type(values: Any) -> bool:
-    return len(set(map(type, values))) <= 1
-
-
-def _first(pair: tuple[Any, Any]) -> Any:
-    return pair[0]
+def _key_digest(pair: tuple[Any, Any]) -> bytes:
+    return _digest(pair[0])
 
 
 # --- handlers for objects reaching reducer_override -----------------------------------
@@ -587,7 +587,7 @@ def _reduce_handler(obj: Any) -> Any:
     if len(parts) > 4 and parts[4] is not None:
         items = list(parts[4])
         if not isinstance(obj, OrderedDict):
-            items = list(_sorted_items(items))
+            items = list(_canonical_items(dict(items)))
         else:
             items = [(_canon(k), _canon(v)) for k, v in items]
         parts[4] = iter(items)
