@@ -306,8 +306,33 @@ def code_parts(func: Callable[..., Any]) -> dict[str, bytes]:
     """
     seen: set[int] = set()
     order: list[tuple[str, bytes]] = []
-    _collect(func, _package_of(func), seen, order, depth=0)
+    dependencies: set[str] = set()
+    _collect(func, _package_of(func), seen, order, depth=0, dependencies=dependencies)
+    for top in sorted(dependencies):
+        version = _installed_version(top)
+        if version is not None:
+            order.append((f"dependency {top}", xxhash.xxh3_128_digest(version.encode())))
     return dict(order)
+
+
+_versions: dict[str, str | None] = {}
+
+
+def _installed_version(top_level: str) -> str | None:
+    """The installed distribution version providing a top-level module, if known."""
+    if top_level not in _versions:
+        import importlib.metadata
+
+        names = importlib.metadata.packages_distributions().get(top_level, [])
+        found = None
+        for name in names:
+            try:
+                found = f"{name} {importlib.metadata.version(name)}"
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        _versions[top_level] = found
+    return _versions[top_level]
 
 
 def code_fingerprint(parts: Mapping[str, bytes]) -> bytes:
@@ -331,7 +356,12 @@ def _unwrap(func: Any) -> Any:
 
 
 def _collect(
-    func: Any, package: str, seen: set[int], order: list[tuple[str, bytes]], depth: int
+    func: Any,
+    package: str,
+    seen: set[int],
+    order: list[tuple[str, bytes]],
+    depth: int,
+    dependencies: set[str],
 ) -> None:
     func = _unwrap(func)
     if not isinstance(func, types.FunctionType) or id(func) in seen:
@@ -349,10 +379,37 @@ def _collect(
     order.append((func.__qualname__, digest))
     if depth >= _HELPER_DEPTH:
         return
+    namespace = _namespace(func)
     for name in sorted(called):
-        helper = _unwrap(func.__globals__.get(name))
-        if isinstance(helper, types.FunctionType) and _package_of(helper) == package:
-            _collect(helper, package, seen, order, depth + 1)
+        helper = _unwrap(namespace.get(name))
+        top = _top_level_of(helper)
+        if top is None:
+            continue
+        if top != package:
+            # Code of another distribution (numpy, another plugin): its
+            # installed version stands for its code.
+            if top not in sys.stdlib_module_names and top != "builtins":
+                dependencies.add(top)
+        elif isinstance(helper, types.FunctionType):
+            _collect(helper, package, seen, order, depth + 1, dependencies)
+
+
+def _namespace(func: types.FunctionType) -> dict[str, Any]:
+    """What the function's names refer to: its globals, then its closure's cells."""
+    namespace = dict(func.__globals__)
+    for name, cell in zip(func.__code__.co_freevars, func.__closure__ or (), strict=False):
+        try:
+            namespace[name] = cell.cell_contents
+        except ValueError:  # an empty cell: the name is not bound yet
+            continue
+    return namespace
+
+
+def _top_level_of(obj: Any) -> str | None:
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__.split(".")[0]
+    module = getattr(obj, "__module__", None) if callable(obj) else None
+    return module.split(".")[0] if isinstance(module, str) else None
 
 
 def _syntax_tree(func: types.FunctionType) -> ast.AST | None:

@@ -432,13 +432,18 @@ def _code_change(callkey: CallKey, manifest: Manifest) -> str:
         for name in set(stored_parts) | set(current_parts)
         if stored_parts.get(name) != current_parts.get(name)
     )
-    helpers = [name for name in changed if name != own_name]
-    text = f"code of {callkey.action} changed"
-    if helpers and (own_name is None or own_name not in changed):
-        text = f"code of {callkey.action} changed (helper {', '.join(helpers)} changed)"
-    elif helpers:
-        text += f" (and helper {', '.join(helpers)})"
-    return text
+    dependencies = [n.removeprefix("dependency ") for n in changed if n.startswith("dependency ")]
+    helpers = [n for n in changed if n != own_name and not n.startswith("dependency ")]
+    details = []
+    if helpers:
+        details.append(f"helper {', '.join(helpers)} changed")
+    if dependencies:
+        details.append(f"installed {', '.join(dependencies)} changed")
+    if own_name in changed or not details:
+        return f"code of {callkey.action} changed" + (
+            f" (and {'; '.join(details)})" if details else ""
+        )
+    return f"code of {callkey.action} changed ({'; '.join(details)})"
 
 
 def _version(code: str) -> str:

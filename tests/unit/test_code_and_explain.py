@@ -181,3 +181,28 @@ def test_miss_reason_is_logged(cache: Cache, caplog: pytest.LogCaptureFixture) -
     assert any("computing denoise" in m and "argument 'min_quality' changed" in m for m in messages)
     assert any(m.startswith("loaded denoise") and "pool p" in m for m in messages)
     assert any(m.startswith("stored denoise") for m in messages)
+
+
+def test_installed_dependency_versions_are_part_of_the_code(
+    cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Code from another distribution counts by its installed version: an upgrade is a miss."""
+    import numpy as np
+
+    import recyclable.callkey as callkey_module
+
+    def normalise(values: list[float]) -> list[float]:
+        total = np.sum(values)
+        return [v / total for v in values]
+
+    parts = recyclable(name="normalise")(normalise).__recyclable__.code_parts
+    assert "dependency numpy" in parts
+    pool = cache.create_pool("p")
+    with pool:
+        recyclable(name="normalise")(normalise)([1.0, 3.0])
+
+    monkeypatch.setitem(callkey_module._versions, "numpy", "numpy 0.0.1")
+    upgraded = recyclable(name="normalise")(normalise)
+    assert (
+        pool.explain(upgraded, [1.0, 3.0]) == "code of normalise changed (installed numpy changed)"
+    )
