@@ -12,6 +12,8 @@ own output would depend on something other than the value:
   from the array's own buffer without a copy when it is C-contiguous.
 * functions → module, qualified name and a digest of their bytecode;
   closures are refused (their state is invisible to the key).
+* classes → by reference (module and qualified name), local classes too.
+* `InputFile` paths → the content of the file or directory (see `recyclable.files`).
 * other objects → their ``__reduce_ex__(5)`` output, canonicalised in turn.
 * registered types and ``__recyclable_fingerprint__`` → the stand-in value
   they return, tagged with the type's qualified name.
@@ -23,6 +25,10 @@ Floats are hashed by their IEEE-754 bits: ``0.0`` and ``-0.0`` differ (a
 function may tell them apart, so sharing a key could be a wrong hit), and a NaN
 equals only a NaN with the same payload (so ``f(nan)`` hits ``f(nan)`` even
 though ``nan != nan``).  numpy arrays follow the same rule through their bytes.
+
+A read-only array loaded from a verified blob carries that blob's digest,
+which equals its own, so passing it to the next action costs a dict lookup
+(`remember_loaded_arrays`); writable arrays are always hashed.
 
 Anything that cannot be fingerprinted raises `FingerprintError` naming where
 inside the value it sits.  There is no fallback to ``id()`` or ``repr()``.
