@@ -20,11 +20,13 @@ import secrets
 import shutil
 import socket
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LocalStore"]
+from recyclable._env import crash_point
+
+__all__ = ["LocalStore", "temp_writer"]
 
 _HOST = socket.gethostname().replace(os.sep, "_")[:64] or "host"
 
@@ -38,18 +40,57 @@ def temp_name(label: str) -> str:
     return f"{label}.{_HOST}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
 
 
+def temp_writer(name: str) -> tuple[str, int] | None:
+    """The (host, pid) a staging name made by `temp_name` records, or None for another name."""
+    parts = name.rsplit(".", 3)
+    if len(parts) != 4 or parts[3] != "tmp" or not parts[1].isdigit():
+        return None
+    rest = parts[0]
+    # The label may contain dots, the host too: only our own host can be recognised.
+    if not rest.endswith("." + _HOST):
+        return ("", int(parts[1]))
+    return (_HOST, int(parts[1]))
+
+
+def writer_is_dead(name: str) -> bool:
+    """True when a staging file was made by a process of this host that no longer runs."""
+    writer = temp_writer(name)
+    if writer is None or writer[0] != _HOST:
+        return False
+    pid = writer[1]
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return False
+    return data[data.rfind(b")") + 2 :][:1] in (b"Z", b"X")
+
+
 class LocalStore:
     """Bytes on a POSIX filesystem under one cache root.
 
     Args:
         root: the cache directory (already created and validated by `Cache`).
         durable: fsync data, manifests and directories before publishing.
+        shared: make new files group-writable and new directories
+            group-writable and setgid, so a group of users can share the cache.
 
     """
 
-    def __init__(self, root: Path, *, durable: bool = False) -> None:
+    def __init__(self, root: Path, *, durable: bool = False, shared: bool = False) -> None:
         self.root = root
         self.durable = durable
+        self.shared = shared
+        self.file_mode = 0o664 if shared else 0o644
+        self.dir_mode = 0o2770 if shared else 0o700
         self.objects = root / "objects"
         self.entries = root / "entries"
         self.pools = root / "pools"
@@ -62,17 +103,50 @@ class LocalStore:
     def _ensure_dir(self, path: Path) -> None:
         text = str(path)
         if text not in self._known_dirs:
-            path.mkdir(parents=True, exist_ok=True)
+            self.make_dirs(path)
             self._known_dirs.add(text)
+
+    def make_dirs(self, path: Path) -> None:
+        """Create ``path`` and missing parents with the cache's directory mode.
+
+        Under ``durable`` each new directory's parent is fsynced, so the new
+        name survives a power loss along with the files later linked into it.
+        """
+        missing: list[Path] = []
+        probe = path
+        while not probe.is_dir():
+            missing.append(probe)
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        for directory in reversed(missing):
+            try:
+                directory.mkdir(mode=self.dir_mode)
+            except FileExistsError:
+                continue
+            if self.shared:
+                os.chmod(directory, self.dir_mode)  # the umask may have dropped group bits
+            if self.durable:
+                self._fsync_dir(directory.parent)
+
+    def _open_new(self, path: Path) -> int:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
+        if self.shared:
+            os.fchmod(fd, self.file_mode)
+        return fd
 
     def _write_temp(self, label: str, chunks: Sequence[Any]) -> Path:
         """Write ``chunks`` to a new staging file; remove it again on any failure."""
         self._ensure_dir(self.tmp)
         path = self.tmp / temp_name(label)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = self._open_new(path)
         try:
             for chunk in chunks:
                 view = memoryview(chunk).cast("B")
+                if label == "blob" and view.nbytes > 1:
+                    os.write(fd, view[: view.nbytes // 2])
+                    crash_point("mid-blob")
+                    view = view[view.nbytes // 2 :]
                 while view:
                     written = os.write(fd, view)
                     view = view[written:]
@@ -126,20 +200,39 @@ class LocalStore:
         """Where the blob with this digest lives."""
         return self.objects / _shard(digest) / digest
 
-    def write_blob(self, digest: str, chunks: Sequence[Any]) -> None:
+    def write_blob(self, digest: str, chunks: Sequence[Any]) -> bool:
         """Store a blob under its digest unless an identical one is already there.
 
         An existing blob has its mtime refreshed, which tells garbage collection
         that a writer is about to reference it again.
+
+        Returns:
+            True when this call created the blob.
+
         """
         final = self.blob_path(digest)
         try:
             os.utime(final)
-            return
+            return False
         except FileNotFoundError:
             pass
+        except PermissionError:
+            # Another member of a shared cache owns it: a fresh copy, swapped in
+            # atomically, refreshes the mtime as well.
+            os.replace(self._write_temp("blob", chunks), final)
+            return False
         staged = self._write_temp("blob", chunks)
-        self._publish(staged, final)
+        return self._publish(staged, final)
+
+    def touch_blob(self, digest: str) -> bool:
+        """Refresh a blob's mtime (a writer is about to reference it); False when it is missing."""
+        try:
+            os.utime(self.blob_path(digest))
+        except FileNotFoundError:
+            return False
+        except PermissionError:
+            return True  # shared cache, another user's blob: the post-publish check covers it
+        return True
 
     def blob_size(self, digest: str) -> int | None:
         """The size of a stored blob, or None when it is missing."""
@@ -209,6 +302,32 @@ class LocalStore:
         os.unlink(aside)
         return True
 
+    def set_blob_aside(self, digest: str, older_than: float) -> Path | None:
+        """Rename a blob untouched since ``older_than`` out of sight; return where it went.
+
+        The first half of a two-phase delete: garbage collection sets aside
+        every candidate, looks for manifests published meanwhile, puts back
+        (`restore_blob`) what they reference and only then unlinks the rest.
+        """
+        path = self.blob_path(digest)
+        self._ensure_dir(self.tmp)
+        aside = self.tmp / temp_name(f"gc-{digest}")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return None
+        if os.stat(aside).st_mtime > older_than:
+            self.restore_blob(digest, aside)
+            return None
+        return aside
+
+    def restore_blob(self, digest: str, aside: Path) -> None:
+        """Put back a blob `set_blob_aside` moved (a fresh copy already there wins)."""
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, self.blob_path(digest))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(aside)
+
     # --- manifests --------------------------------------------------------------------
 
     def manifest_path(self, key: str) -> Path:
@@ -226,6 +345,7 @@ class LocalStore:
     def publish_manifest(self, key: str, data: bytes) -> bool:
         """Publish a manifest atomically; False when another writer's manifest won."""
         staged = self._write_temp("manifest", [data])
+        crash_point("before-publish")
         return self._publish(staged, self.manifest_path(key))
 
     def delete_manifest(self, key: str) -> None:
@@ -233,9 +353,49 @@ class LocalStore:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.manifest_path(key))
 
-    def quarantine_manifest(self, key: str) -> None:
-        """Move a manifest that failed verification out of the way."""
-        self._move_to_quarantine(self.manifest_path(key), f"entry-{key}.json")
+    def delete_manifest_unless(self, key: str, wanted: Callable[[], bool]) -> bool:
+        """Remove a manifest unless ``wanted()`` says, once it is out of sight, to keep it.
+
+        The manifest is renamed aside first and ``wanted`` asked afterwards, so
+        a pool that marks the entry concurrently either is seen by ``wanted`` or
+        finds the manifest gone (and stores the entry again).
+
+        Returns:
+            True when the manifest was removed.
+
+        """
+        self._ensure_dir(self.tmp)
+        aside = self.tmp / temp_name(f"gc-entry-{key}")
+        try:
+            os.rename(self.manifest_path(key), aside)
+        except FileNotFoundError:
+            return False
+        if wanted():
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, self.manifest_path(key))
+            os.unlink(aside)
+            return False
+        os.unlink(aside)
+        return True
+
+    def quarantine_manifest(self, key: str, judged: bytes | None = None) -> None:
+        """Move a manifest that failed verification out of the way.
+
+        Args:
+            key: the entry's key.
+            judged: the bytes that failed; when given, a manifest that changed
+                since (a writer re-published the entry) is left in place.
+
+        """
+        path = self.manifest_path(key)
+        if judged is not None:
+            try:
+                with open(path, "rb") as handle:
+                    if handle.read() != judged:
+                        return
+            except FileNotFoundError:
+                return
+        self._move_to_quarantine(path, f"entry-{key}.json")
 
     def iter_manifest_keys(self) -> Iterator[str]:
         """The keys of every published manifest."""
@@ -259,9 +419,11 @@ class LocalStore:
         """Create a pool; False when it already existed."""
         self._ensure_dir(self.pools)
         try:
-            self.pool_dir(pool).mkdir()
+            self.pool_dir(pool).mkdir(mode=self.dir_mode)
         except FileExistsError:
             return False
+        if self.shared:
+            os.chmod(self.pool_dir(pool), self.dir_mode)
         if self.durable:
             self._fsync_dir(self.pools)
         return True
@@ -283,10 +445,10 @@ class LocalStore:
         shard = self.pool_dir(pool) / _shard(key)
         path = shard / key
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, self.file_mode)
         except FileNotFoundError:
-            shard.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            self.make_dirs(shard)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, self.file_mode)
         os.close(fd)
         if self.durable:
             self._fsync_dir(shard)
