@@ -8,10 +8,14 @@ error; the library never wipes a directory it did not create.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import re
 import time
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -20,20 +24,26 @@ from recyclable import _env
 from recyclable.errors import (
     CacheFormatError,
     CacheLocationError,
+    CachePermissionError,
     ConfigurationError,
     PoolExistsError,
     PoolNameError,
     PoolNotFoundError,
+    RecyclableWarning,
 )
+from recyclable.lease import DEFAULT_LEASE_STALE, DEFAULT_LEASE_TIMEOUT, Leases
 from recyclable.manifest import ManifestError, load_manifest
 from recyclable.pool import Pool
-from recyclable.store.local import LocalStore, temp_name
+from recyclable.store.local import LocalStore, temp_name, writer_is_dead
 
-__all__ = ["CACHE_FORMAT", "Cache", "GarbageReport", "default_cache_path"]
+__all__ = ["CACHE_FORMAT", "Cache", "GarbageReport", "VerifyReport", "default_cache_path"]
+
+logger = logging.getLogger("recyclable")
 
 #: The on-disk format this version writes and reads.
 CACHE_FORMAT = 1
 _VERSION_TEXT = f"recyclable cache\nformat: {CACHE_FORMAT}\n"
+_SHARED_LINE = "shared: true\n"
 _VERSION_RE = re.compile(r"\Arecyclable cache\nformat: (\d+)\n")
 
 #: Pool names: letters, digits, ``_``, ``-`` and ``.``, starting with a letter
@@ -57,12 +67,48 @@ def default_cache_path() -> Path:
 
 @dataclass(frozen=True)
 class GarbageReport:
-    """What a garbage collection removed (or, in a dry run, would remove)."""
+    """What a garbage collection removed (or, in a dry run, would remove).
+
+    Attributes:
+        entries: manifests no pool referenced.
+        blobs: data files no remaining manifest referenced.
+        bytes: the size of those blobs.
+        temporary: staging files and directories left by finished or killed writers.
+        leases: claims whose holders are dead.
+
+    """
 
     entries: int
     blobs: int
     bytes: int
     temporary: int
+    leases: int = 0
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What `Cache.verify` found.
+
+    Attributes:
+        entries: manifests checked.
+        blobs: blobs checked (each read in full and checksummed).
+        bytes: bytes of blob data checksummed.
+        damaged: ``(key, reason)`` of every entry that failed and was quarantined.
+        dangling_markers: pool markers whose entry does not exist (harmless:
+            such a call is recomputed).
+
+    """
+
+    entries: int
+    blobs: int
+    bytes: int
+    damaged: list[tuple[str, str]] = field(default_factory=list)
+    dangling_markers: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when no entry was damaged."""
+        return not self.damaged
 
 
 class Cache:
@@ -76,10 +122,29 @@ class Cache:
         mmap: how large stored arrays are loaded: ``"r"`` memory-mapped
             read-only (default), ``"c"`` memory-mapped copy-on-write
             (writable, changes stay in memory), ``None`` read into memory.
+        shared: create the cache for a group of users: directories
+            group-writable and setgid, files group-writable.  Only a shared
+            cache may be opened by a user who does not own it.
+        secret: sign every manifest with an HMAC under this key and refuse
+            entries that are unsigned or signed with another key.  Stored
+            results are unpickled, which can run code: use a secret whenever
+            someone else can write to the cache directory.
+        lease_timeout: seconds a call waits for another live process computing
+            the same call before computing it itself.
+        lease_stale: seconds without a heartbeat after which a process on
+            another host computing a call is considered dead.
 
     Raises:
+        TypeError: an argument has the wrong type.
         CacheLocationError: the path is a file, or a non-empty directory that is not a cache.
         CacheFormatError: the cache was written by a newer version of recyclable.
+        CachePermissionError: the cache belongs to another user and is not shared.
+
+    Security:
+        Loading a stored result unpickles it.  Anyone who can write to the
+        cache directory can therefore make your process run their code.  A
+        private cache (the default, mode 0700) is safe; for a shared one,
+        give every trusted user the same ``secret``.
 
     Example:
         >>> from recyclable import Cache
@@ -94,6 +159,10 @@ class Cache:
         *,
         durable: bool = False,
         mmap: str | None = "r",
+        shared: bool = False,
+        secret: str | bytes | None = None,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        lease_stale: float = DEFAULT_LEASE_STALE,
     ) -> None:
         if path is not None and not isinstance(path, (str, os.PathLike)):
             raise TypeError(
@@ -109,8 +178,18 @@ class Cache:
         self.path = self.path.absolute()
         self.durable = bool(durable)
         self.mmap = mmap
+        self.secret = _check_secret(secret)
+        self.shared = bool(shared)
         self.format = self._open_or_create()
-        self.store = LocalStore(self.path, durable=self.durable)
+        self._check_owner()
+        self.read_only = not os.access(self.path, os.W_OK)
+        self.store = LocalStore(self.path, durable=self.durable, shared=self.shared)
+        self.leases = Leases(
+            self.path,
+            timeout=_check_seconds("lease_timeout", lease_timeout),
+            stale=_check_seconds("lease_stale", lease_stale),
+            file_mode=self.store.file_mode,
+        )
         self._pools: dict[str, Pool] = {}
 
     def __repr__(self) -> str:
@@ -135,21 +214,54 @@ class Cache:
             self._create(path)
         return self._read_format(version_file)
 
-    @staticmethod
-    def _create(path: Path) -> None:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for sub in ("objects", "entries", "pools", "tmp", "quarantine"):
-            (path / sub).mkdir(exist_ok=True)
+    def _create(self, path: Path) -> None:
+        store = LocalStore(path, durable=self.durable, shared=self.shared)
+        store.make_dirs(path)
+        if self.shared:
+            os.chmod(path, store.dir_mode)
+        for sub in ("objects", "entries", "pools", "leases", "tmp", "quarantine"):
+            store.make_dirs(path / sub)
         # Publish VERSION last and atomically: a concurrent opener sees either
         # no cache yet (and creates the same one) or a complete one.
         staged = path / "tmp" / temp_name("VERSION")
-        staged.write_text(_VERSION_TEXT)
+        text = _VERSION_TEXT + (_SHARED_LINE if self.shared else "")
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, store.file_mode)
+        try:
+            os.write(fd, text.encode())
+            if self.shared:
+                os.fchmod(fd, store.file_mode)
+            if self.durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         try:
             os.link(staged, path / "VERSION")
         except FileExistsError:
             pass
         finally:
             staged.unlink()
+        if self.durable:
+            for directory in (path, path.parent):
+                fd = os.open(directory, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+
+    def _check_owner(self) -> None:
+        info = self.path.stat()
+        if info.st_uid == os.geteuid():
+            return
+        version = (self.path / "VERSION").read_text(errors="replace")
+        if _SHARED_LINE in version:
+            self.shared = True
+            return
+        raise CachePermissionError(
+            f"cache {self.path} belongs to user id {info.st_uid}, not to you (user id "
+            f"{os.geteuid()}), and was not created as a shared cache; loading its results "
+            "would run code its owner can plant. Use your own cache directory, or ask the "
+            "owner to create a shared one with Cache(path, shared=True, secret=...)"
+        )
 
     def _read_format(self, version_file: Path) -> int:
         text = version_file.read_text(errors="replace")
@@ -160,6 +272,8 @@ class Cache:
                 "this directory was not made by recyclable, or the file was edited"
             )
         found = int(match.group(1))
+        if _SHARED_LINE in text:
+            self.shared = True
         if found > CACHE_FORMAT:
             raise CacheFormatError(
                 f"cache {self.path} has format {found}, but this version of recyclable "
@@ -184,7 +298,20 @@ class Cache:
 
         """
         validate_pool_name(name)
-        created = self.store.create_pool(name)
+        try:
+            created = self.store.create_pool(name)
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or not reuse:
+                raise
+            # A read-only cache: lookups work across the whole cache, so the
+            # pool still serves stored results; it just cannot record anything.
+            warnings.warn(
+                f"recyclable: cannot create pool {name!r} in cache {self.path} "
+                f"({exc.strerror}); stored results are loaded but new ones are not kept",
+                RecyclableWarning,
+                stacklevel=2,
+            )
+            return self._pool_object(name)
         if not created and not reuse:
             raise PoolExistsError(
                 f"pool {name!r} already exists in cache {self.path}; pass reuse=True to "
@@ -239,46 +366,87 @@ class Cache:
     def garbage_collect(
         self, *, grace: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False
     ) -> GarbageReport:
-        """Delete entries no pool references, unreferenced blobs and staging leftovers.
+        """Delete entries no pool references, unreferenced blobs and leftovers of dead writers.
 
-        Never takes a lock.  Manifests are listed before pool markers, and
-        writers create their marker before publishing, so an entry published
-        into a live pool is always seen as referenced.  Blobs and staging files
-        younger than ``grace`` seconds are kept: a writer may be about to
-        publish the manifest that references them.
+        Never takes a lock, and never runs by itself (not at process exit
+        either).  The rules that keep a running writer safe:
+
+        * Manifests are listed before pool markers, and writers create their
+          marker before publishing, so an entry published into a live pool is
+          always seen as referenced.  A manifest is renamed aside before the
+          markers are checked once more, so a pool adopting it meanwhile keeps it.
+        * Unreferenced blobs younger than ``grace`` seconds stay (a writer may
+          be about to publish the manifest that references them); writers
+          refresh a reused blob's mtime just before publishing.  Blobs are
+          deleted in two phases: set aside, then any manifest published
+          meanwhile is read and the blobs it references are put back.
+        * Staging files of a process of this host that is no longer running
+          are removed at once; others only once older than ``grace``.
+        * Leases whose holders are dead are removed.
 
         Args:
             grace: age in seconds below which unreferenced blobs and staging files stay.
             dry_run: count what would be removed, remove nothing.
 
+        Returns:
+            What was removed (or, in a dry run, would be).
+
+        Raises:
+            TypeError: ``grace`` is not a number.
+
         """
+        grace = _check_seconds("grace", grace)
         store = self.store
         started = time.time()
         cutoff = started - grace
-        manifests = list(store.iter_manifest_keys())
-        referenced: set[str] = set()
-        for pool in store.list_pools():
-            referenced.update(store.iter_markers(pool))
+        manifests = set(store.iter_manifest_keys())
+        referenced = self._referenced_keys()
         entries_removed = 0
         live_blobs: set[str] = set()
         freed_blobs: set[str] = set()
+        kept: set[str] = set()
         for key in manifests:
-            data = store.read_manifest(key)
-            blobs: set[str] = set()
-            if data is not None:
-                # A manifest that fails to parse is left for verification to
-                # quarantine; its blobs are not protected by it.
-                with contextlib.suppress(ManifestError):
-                    blobs = _blobs_of(load_manifest(data))
+            blobs = self._blobs_of_key(key)
             if key in referenced:
                 live_blobs |= blobs
+                kept.add(key)
                 continue
-            if not dry_run:
-                store.delete_manifest(key)
-            entries_removed += 1
-            freed_blobs |= blobs
+            removed = dry_run or store.delete_manifest_unless(key, self._marked_check(key))
+            if removed:
+                entries_removed += 1
+                freed_blobs |= blobs
+            else:
+                live_blobs |= blobs
+                kept.add(key)
+        blobs_removed, bytes_removed = self._collect_blobs(
+            started, cutoff, live_blobs, freed_blobs, kept, dry_run=dry_run
+        )
+        temporary = 0
+        for path, info in list(store.iter_temp()):
+            if info.st_mtime <= cutoff or writer_is_dead(path.name):
+                if not dry_run:
+                    store.remove_tree(path)
+                temporary += 1
+        leases = self.leases.remove_dead(dry_run=dry_run)
+        report = GarbageReport(entries_removed, blobs_removed, bytes_removed, temporary, leases)
+        logger.info("garbage collection of %s: %s", self.path, report)
+        return report
+
+    def _collect_blobs(
+        self,
+        started: float,
+        cutoff: float,
+        live_blobs: set[str],
+        freed_blobs: set[str],
+        kept: set[str],
+        *,
+        dry_run: bool,
+    ) -> tuple[int, int]:
+        """Delete unreferenced blobs in two phases; return (count, bytes)."""
+        store = self.store
         blobs_removed = 0
         bytes_removed = 0
+        aside: list[tuple[str, Path, int]] = []
         for digest, info in list(store.iter_blobs()):
             if digest in live_blobs:
                 continue
@@ -287,16 +455,140 @@ class Cache:
             limit = started if digest in freed_blobs else cutoff
             if info.st_mtime > limit:
                 continue
-            if dry_run or store.delete_blob_if_idle(digest, limit):
+            if dry_run:
                 blobs_removed += 1
                 bytes_removed += info.st_size
-        temporary = 0
-        for path, info in list(store.iter_temp()):
-            if info.st_mtime <= cutoff:
-                if not dry_run:
-                    store.remove_tree(path)
-                temporary += 1
-        return GarbageReport(entries_removed, blobs_removed, bytes_removed, temporary)
+                continue
+            moved = store.set_blob_aside(digest, limit)
+            if moved is not None:
+                aside.append((digest, moved, info.st_size))
+        if aside:
+            # Manifests published since the first listing may reference a blob
+            # set aside: put those back before deleting the rest.
+            wanted: set[str] = set()
+            for key in set(store.iter_manifest_keys()) - kept:
+                wanted |= self._blobs_of_key(key)
+            for digest, moved, size in aside:
+                if digest in wanted:
+                    store.restore_blob(digest, moved)
+                    continue
+                store.remove_tree(moved)
+                blobs_removed += 1
+                bytes_removed += size
+        return blobs_removed, bytes_removed
+
+    def _referenced_keys(self) -> set[str]:
+        referenced: set[str] = set()
+        for pool in self.store.list_pools():
+            referenced.update(self.store.iter_markers(pool))
+        return referenced
+
+    def _marked_check(self, key: str) -> Callable[[], bool]:
+        store = self.store
+        return lambda: any(store.has_marker(pool, key) for pool in store.list_pools())
+
+    def _blobs_of_key(self, key: str) -> set[str]:
+        data = self.store.read_manifest(key)
+        if data is None:
+            return set()
+        # A manifest that fails to parse is left for verification to
+        # quarantine; its blobs are not protected by it.  The signature is not
+        # checked here: a forged manifest may keep blobs alive, never load them.
+        try:
+            return _blobs_of(load_manifest(data))
+        except ManifestError:
+            return set()
+
+    # --- verification -----------------------------------------------------------------
+
+    def verify(self) -> VerifyReport:
+        """Check every entry: manifest checksum (and signature), every blob's size and checksum.
+
+        Damaged entries are moved to quarantine, exactly as a load would, so the
+        next call of the same step recomputes it.  Nothing is unpickled.
+
+        Returns:
+            A `VerifyReport`; its ``damaged`` list names each quarantined entry and why.
+
+        """
+        store = self.store
+        checked_blobs: dict[str, str | None] = {}
+        damaged: list[tuple[str, str]] = []
+        entries = 0
+        nbytes = 0
+        keys = list(store.iter_manifest_keys())
+        for key in keys:
+            data = store.read_manifest(key)
+            if data is None:
+                continue  # removed meanwhile
+            entries += 1
+            try:
+                manifest = load_manifest(data, self.secret)
+                if manifest.get("key") != key:
+                    raise ManifestError("manifest is filed under another key")
+                infos = _blob_infos(manifest)
+            except (ManifestError, KeyError, TypeError, ValueError) as exc:
+                damaged.append((key, str(exc)))
+                with contextlib.suppress(OSError):
+                    store.quarantine_manifest(key, data)
+                continue
+            problem = None
+            for digest, size in infos:
+                if digest not in checked_blobs:
+                    checked_blobs[digest], read = _check_blob(store, digest, size)
+                    nbytes += read
+                    if checked_blobs[digest] is not None:
+                        with contextlib.suppress(OSError):
+                            store.quarantine_blob(digest)
+                problem = problem or checked_blobs[digest]
+            if problem is not None:
+                damaged.append((key, f"blob {problem}"))
+                with contextlib.suppress(OSError):
+                    store.quarantine_manifest(key, data)
+        present = set(keys)
+        dangling = sum(
+            1
+            for pool in store.list_pools()
+            for key in store.iter_markers(pool)
+            if key not in present
+        )
+        for key, reason in damaged:
+            logger.warning("verify: entry %s is damaged (%s); moved to quarantine", key, reason)
+        return VerifyReport(entries, len(checked_blobs), nbytes, damaged, dangling)
+
+
+def _blob_infos(manifest: dict[str, object]) -> list[tuple[str, int]]:
+    infos: list[tuple[str, int]] = []
+    stream = manifest["stream"]
+    if not isinstance(stream, dict):
+        raise ManifestError("stream record is not an object")
+    if "inline" not in stream:
+        infos.append((str(stream["digest"]), int(stream["size"])))
+    buffers = manifest["buffers"]
+    if not isinstance(buffers, list):
+        raise ManifestError("buffers record is not a list")
+    infos.extend((str(info["digest"]), int(info["size"])) for info in buffers)
+    return infos
+
+
+def _check_blob(store: LocalStore, digest: str, size: int) -> tuple[str | None, int]:
+    """Read a blob in full and checksum it: (problem or None, bytes read)."""
+    import xxhash
+
+    hasher = xxhash.xxh3_128()
+    read = 0
+    try:
+        with open(store.blob_path(digest), "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                hasher.update(chunk)
+                read += len(chunk)
+    except FileNotFoundError:
+        return f"{digest} missing", 0
+    if read != size:
+        return f"{digest} has {read} bytes, expected {size}", read
+    if hasher.hexdigest() != digest:
+        return f"{digest} fails its checksum", read
+    return None, read
 
 
 def _blobs_of(manifest: dict[str, object]) -> set[str]:
@@ -308,6 +600,35 @@ def _blobs_of(manifest: dict[str, object]) -> set[str]:
     if isinstance(buffers, list):
         blobs.update(str(info["digest"]) for info in buffers if isinstance(info, dict))
     return blobs
+
+
+def _check_secret(secret: object) -> bytes | None:
+    if secret is None:
+        return None
+    if isinstance(secret, str):
+        secret = secret.encode()
+    if not isinstance(secret, bytes):
+        raise TypeError(
+            f"Cache(secret=...) expects str or bytes, got {type(secret).__name__}; pass the "
+            "shared key, e.g. secret=os.environ['RECYCLABLE_SECRET']"
+        )
+    if not secret:
+        raise ConfigurationError(
+            "Cache(secret=...) got an empty secret; pass a non-empty key, or None for "
+            "unsigned entries"
+        )
+    return secret
+
+
+def _check_seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{name} expects a number of seconds, got {type(value).__name__} {value!r}; "
+            f"e.g. {name}=60"
+        )
+    if not value >= 0:
+        raise ConfigurationError(f"{name} must be zero or more seconds, got {value!r}")
+    return float(value)
 
 
 def validate_pool_name(name: object) -> str:

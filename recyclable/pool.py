@@ -12,6 +12,8 @@ markers, can never see a published entry of a live pool as unreferenced.
 from __future__ import annotations
 
 import base64
+import contextlib
+import hmac
 import logging
 import os
 import socket
@@ -28,10 +30,12 @@ import xxhash
 
 from recyclable import _env
 from recyclable._context import active_pool
+from recyclable._env import crash_point
 from recyclable.callkey import CallKey
 from recyclable.codec import decode, encode
 from recyclable.errors import RecyclableWarning
-from recyclable.manifest import ManifestError, dump_manifest, load_manifest
+from recyclable.lease import Claim
+from recyclable.manifest import ManifestError, dump_manifest, load_manifest, mac
 
 if TYPE_CHECKING:
     from recyclable.cache import Cache, GarbageReport
@@ -172,15 +176,15 @@ class Pool:
         if data is None:
             return None
         try:
-            manifest = load_manifest(data)
+            manifest = load_manifest(data, self.cache.secret)
             if manifest.get("key") != callkey.key:
                 raise ManifestError("manifest is filed under another key")
             value, nbytes = self._load_value(manifest)
         except Exception as exc:  # noqa: BLE001 - every failure of a stored entry is a miss
-            self._reject(callkey, exc)
+            self._reject(callkey, exc, data)
             return None
         if not self._store.has_marker(self.name, callkey.key):
-            self._store.add_marker(self.name, callkey.key)
+            self._adopt(callkey, value, manifest)
         stats = self.stats
         stats.loaded += 1
         stats.bytes_read += nbytes
@@ -197,6 +201,8 @@ class Pool:
                 raise ManifestError("inline stream fails its checksum")
         else:
             stream = self._verified_blob(stream_info, mmap_mode=None)
+            if self.cache.secret is not None:
+                _authenticate(self.cache.secret, stream_info, stream)
         buffers = [self._verified_blob(info, mmap_mode=mmap_mode) for info in manifest["buffers"]]
         nbytes = len(stream) + sum(info["size"] for info in manifest["buffers"])
         return decode(stream, buffers), nbytes
@@ -214,8 +220,25 @@ class Pool:
             raise ManifestError(f"blob {digest} fails its checksum")
         return data
 
-    def _reject(self, callkey: CallKey, exc: BaseException) -> None:
-        self._store.quarantine_manifest(callkey.key)
+    def _adopt(self, callkey: CallKey, value: Any, manifest: dict[str, Any]) -> None:
+        """Add this pool's marker to an entry another pool stored, so it stays alive."""
+        try:
+            self._store.add_marker(self.name, callkey.key)
+            # Garbage collection may have removed the entry between our read
+            # and our marker (it was referenced by nobody then): store it again.
+            if self._store.read_manifest(callkey.key) is None:
+                stream, buffers = encode(value)
+                seconds = float(manifest.get("compute_seconds", 0.0))
+                self._write(callkey, value, stream, buffers, seconds)
+        except OSError as exc:
+            # A read-only cache: the hit stands, the pool just does not record it.
+            logger.debug("could not add %s to pool %s: %s", callkey.key[:12], self.name, exc)
+
+    def _reject(self, callkey: CallKey, exc: BaseException, judged: bytes | None = None) -> None:
+        try:
+            self._store.quarantine_manifest(callkey.key, judged)
+        except OSError as move_error:  # read-only cache: the miss stands, the entry stays
+            logger.debug("could not quarantine %s: %s", callkey.key[:12], move_error)
         warnings.warn(
             f"recyclable: stored result of {callkey.action} (key {callkey.key}) in cache "
             f"{self.cache.path} is damaged ({exc}); it was moved to quarantine and will "
@@ -236,6 +259,13 @@ class Pool:
         stats = self.stats
         stats.computed += 1
         stats.keys.add(callkey.key)
+        if self.cache.read_only:
+            self._warn_once(
+                "read-only",
+                f"recyclable: cache {self.cache.path} is read-only; stored results are "
+                "loaded but new results are not kept",
+            )
+            return False
         try:
             stream, buffers = encode(value)
         except Exception as exc:  # noqa: BLE001 - any pickling failure means "not stored"
@@ -246,9 +276,15 @@ class Pool:
                 "next time. Return a picklable value to make the step recyclable.",
             )
             return False
+        created: list[str] = []
         try:
-            self._write(callkey, value, stream, buffers, seconds)
+            self._write(callkey, value, stream, buffers, seconds, created=created)
         except OSError as exc:
+            # Free what this attempt added (a full disk needs the space back);
+            # a concurrent writer that shares a blob re-writes it after publishing.
+            for digest in created:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._store.blob_path(digest))
             self._warn_once(
                 f"oserror:{exc.errno}",
                 f"recyclable: could not store the result of {callkey.action} in "
@@ -265,13 +301,17 @@ class Pool:
         stream: bytes,
         buffers: list[memoryview],
         seconds: float,
+        *,
+        created: list[str] | None = None,
     ) -> None:
         store = self._store
+        created = [] if created is None else created
         blob_infos: list[dict[str, Any]] = []
         written = 0
         for buffer in buffers:
             digest = xxhash.xxh3_128_hexdigest(buffer)
-            store.write_blob(digest, [buffer])
+            if store.write_blob(digest, [buffer]):
+                created.append(digest)
             blob_infos.append({"digest": digest, "size": buffer.nbytes})
             written += buffer.nbytes
         stream_digest = xxhash.xxh3_128_hexdigest(stream)
@@ -282,9 +322,13 @@ class Pool:
                 "size": len(stream),
             }
         else:
-            store.write_blob(stream_digest, [stream])
+            if store.write_blob(stream_digest, [stream]):
+                created.append(stream_digest)
             stream_info = {"digest": stream_digest, "size": len(stream)}
+            if self.cache.secret is not None:
+                stream_info["mac"] = mac(self.cache.secret, stream)
         written += len(stream)
+        crash_point("after-blob")
         body = {
             "format": 1,
             "key": callkey.key,
@@ -301,7 +345,18 @@ class Pool:
             "library": _library_version(),
         }
         store.add_marker(self.name, callkey.key)
-        won = store.publish_manifest(callkey.key, dump_manifest(body))
+        crash_point("after-marker")
+        # Refresh every blob just before publishing: garbage collection keeps
+        # blobs touched after it started, so one that reused an old blob early
+        # in a long store is not mistaken for unreferenced now.
+        for info, buffer in zip(blob_infos, buffers, strict=True):
+            if not store.touch_blob(info["digest"]):
+                store.write_blob(info["digest"], [buffer])
+        if "inline" not in stream_info and not store.touch_blob(stream_digest):
+            store.write_blob(stream_digest, [stream])
+        won = store.publish_manifest(callkey.key, dump_manifest(body, self.cache.secret))
+        created.clear()  # published: its blobs belong to the entry now, never undo them
+        crash_point("after-publish")
         # A garbage collection that ran between our blob writes and the publish
         # may have removed a blob it saw unreferenced: put it back.
         for info, buffer in zip(blob_infos, buffers, strict=True):
@@ -320,6 +375,24 @@ class Pool:
                 "" if won else ", another writer's equal entry kept",
                 self.name,
             )
+
+    # --- single flight --------------------------------------------------------------
+
+    def claim(self, callkey: CallKey) -> Claim:
+        """Wait for the right to compute a call that missed, or for another caller's result.
+
+        Returns:
+            A `Claim` whose ``result`` is a `Hit` when another process or
+            thread published the result meanwhile; otherwise the caller
+            computes, then calls `release`.
+
+        """
+        return self.cache.leases.claim(callkey.key, lambda: self.lookup(callkey))
+
+    def release(self, claim: Claim) -> None:
+        """Release the lease of a `Claim` (after storing, or when the call raised)."""
+        if claim.held:
+            self.cache.leases.release(claim.key)
 
     def _warn_once(self, topic: str, message: str) -> None:
         if topic in self._warned:
@@ -370,6 +443,13 @@ def _differences(callkey: CallKey, manifest: dict[str, Any]) -> list[str]:
         if name not in current:
             reasons.append(f"argument {name!r} was removed")
     return reasons
+
+
+def _authenticate(secret: bytes, stream_info: dict[str, Any], stream: Any) -> None:
+    """Check the signed MAC of a pickle stream kept in a blob (unpickling runs code)."""
+    expected = stream_info.get("mac")
+    if not isinstance(expected, str) or not hmac.compare_digest(expected, mac(secret, stream)):
+        raise ManifestError("pickle stream is not signed with this cache's secret")
 
 
 def _type_name(value: Any) -> str:
