@@ -55,7 +55,8 @@ CRASH_VAR = "RECYCLABLE_TEST_CRASH_AT"
 
 # Read once at import: only the crash tests set it, in the child processes they
 # start, and the store path then pays one comparison per crash point.
-_CRASH_AT = os.environ.get(CRASH_VAR) or None
+_CRASH_POINT, _, _CRASH_NTH = (os.environ.get(CRASH_VAR) or "").partition("#")
+_crash_seen = [0]
 
 
 def crash_point(name: str) -> None:
@@ -63,7 +64,10 @@ def crash_point(name: str) -> None:
 
     Tests use it to crash a writer at each step of the write protocol
     (``mid-blob``, ``after-blob``, ``after-marker``, ``before-publish``,
-    ``after-publish``); it does nothing otherwise.
+    ``after-publish``); ``point#N`` crashes the N-th time the point is
+    reached.  It does nothing otherwise.
     """
-    if name == _CRASH_AT:
-        os.kill(os.getpid(), signal.SIGKILL)
+    if name == _CRASH_POINT:
+        _crash_seen[0] += 1
+        if _crash_seen[0] >= int(_CRASH_NTH or 1):
+            os.kill(os.getpid(), signal.SIGKILL)

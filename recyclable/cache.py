@@ -54,6 +54,9 @@ POOL_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
 #: garbage collection: a running writer may be about to publish them.
 DEFAULT_GRACE_SECONDS = 600.0
 
+#: Pool markers of unpublished entries younger than this are kept whatever the grace.
+_MARKER_GRACE = 3600.0
+
 _MMAP_MODES = ("r", "c", None)
 
 
@@ -75,6 +78,9 @@ class GarbageReport:
         bytes: the size of those blobs.
         temporary: staging files and directories left by finished or killed writers.
         leases: claims whose holders are dead.
+        markers: pool markers of entries that were never published (a writer
+            was killed between marking and publishing), older than an hour and
+            than the grace period.
 
     """
 
@@ -83,6 +89,7 @@ class GarbageReport:
     bytes: int
     temporary: int
     leases: int = 0
+    markers: int = 0
 
 
 @dataclass(frozen=True)
@@ -428,7 +435,13 @@ class Cache:
                     store.remove_tree(path)
                 temporary += 1
         leases = self.leases.remove_dead(dry_run=dry_run)
-        report = GarbageReport(entries_removed, blobs_removed, bytes_removed, temporary, leases)
+        # A marker is a writer's first step: only long-abandoned ones are debris.
+        markers = self._remove_dangling_markers(
+            manifests, min(cutoff, started - _MARKER_GRACE), dry_run=dry_run
+        )
+        report = GarbageReport(
+            entries_removed, blobs_removed, bytes_removed, temporary, leases, markers
+        )
         logger.info("garbage collection of %s: %s", self.path, report)
         return report
 
@@ -476,6 +489,24 @@ class Cache:
                 blobs_removed += 1
                 bytes_removed += size
         return blobs_removed, bytes_removed
+
+    def _remove_dangling_markers(self, manifests: set[str], cutoff: float, *, dry_run: bool) -> int:
+        store = self.store
+        removed = 0
+        for pool in store.list_pools():
+            for key in list(store.iter_markers(pool)):
+                if key in manifests:
+                    continue
+                mtime = store.marker_mtime(pool, key)
+                # Young markers and claimed keys may belong to a writer about to publish.
+                if mtime is None or mtime > cutoff or self.leases.path(key).exists():
+                    continue
+                if store.read_manifest(key) is not None:
+                    continue
+                if not dry_run:
+                    store.remove_marker(pool, key)
+                removed += 1
+        return removed
 
     def _referenced_keys(self) -> set[str]:
         referenced: set[str] = set()

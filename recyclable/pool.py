@@ -174,6 +174,12 @@ class Pool:
         """
         data = self._store.read_manifest(callkey.key)
         if data is None:
+            if self._store.has_marker(self.name, callkey.key) and not os.path.exists(
+                self.cache.leases.path(callkey.key)
+            ):
+                # The pool recorded this entry and nobody is writing it: its
+                # manifest was deleted, or a store was interrupted.
+                self._reject(callkey, ManifestError("its manifest is missing"), quarantine=False)
             return None
         try:
             manifest = load_manifest(data, self.cache.secret)
@@ -234,15 +240,24 @@ class Pool:
             # A read-only cache: the hit stands, the pool just does not record it.
             logger.debug("could not add %s to pool %s: %s", callkey.key[:12], self.name, exc)
 
-    def _reject(self, callkey: CallKey, exc: BaseException, judged: bytes | None = None) -> None:
-        try:
-            self._store.quarantine_manifest(callkey.key, judged)
-        except OSError as move_error:  # read-only cache: the miss stands, the entry stays
-            logger.debug("could not quarantine %s: %s", callkey.key[:12], move_error)
+    def _reject(
+        self,
+        callkey: CallKey,
+        exc: BaseException,
+        judged: bytes | None = None,
+        *,
+        quarantine: bool = True,
+    ) -> None:
+        moved = ""
+        if quarantine:
+            moved = "it was moved to quarantine and "
+            try:
+                self._store.quarantine_manifest(callkey.key, judged)
+            except OSError as move_error:  # read-only cache: the miss stands, the entry stays
+                logger.debug("could not quarantine %s: %s", callkey.key[:12], move_error)
         warnings.warn(
             f"recyclable: stored result of {callkey.action} (key {callkey.key}) in cache "
-            f"{self.cache.path} is damaged ({exc}); it was moved to quarantine and will "
-            "be recomputed",
+            f"{self.cache.path} is damaged ({exc}); {moved}it will be recomputed",
             RecyclableWarning,
             stacklevel=4,
         )
@@ -285,6 +300,9 @@ class Pool:
             for digest in created:
                 with contextlib.suppress(OSError):
                     os.unlink(self._store.blob_path(digest))
+            if self._store.read_manifest(callkey.key) is None:
+                with contextlib.suppress(OSError):
+                    self._store.remove_marker(self.name, callkey.key)
             self._warn_once(
                 f"oserror:{exc.errno}",
                 f"recyclable: could not store the result of {callkey.action} in "
@@ -357,6 +375,8 @@ class Pool:
         won = store.publish_manifest(callkey.key, dump_manifest(body, self.cache.secret))
         created.clear()  # published: its blobs belong to the entry now, never undo them
         crash_point("after-publish")
+        if not store.has_marker(self.name, callkey.key):
+            store.add_marker(self.name, callkey.key)  # the pool was removed and re-created
         # A garbage collection that ran between our blob writes and the publish
         # may have removed a blob it saw unreferenced: put it back.
         for info, buffer in zip(blob_infos, buffers, strict=True):

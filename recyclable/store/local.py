@@ -453,6 +453,18 @@ class LocalStore:
         if self.durable:
             self._fsync_dir(shard)
 
+    def remove_marker(self, pool: str, key: str) -> None:
+        """Forget that ``pool`` holds ``key``."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.pool_dir(pool) / _shard(key) / key)
+
+    def marker_mtime(self, pool: str, key: str) -> float | None:
+        """When a marker was created, or None when it is missing."""
+        try:
+            return os.stat(self.pool_dir(pool) / _shard(key) / key).st_mtime
+        except FileNotFoundError:
+            return None
+
     def iter_markers(self, pool: str) -> Iterator[str]:
         """The keys a pool holds."""
         for shard in _scandir(self.pool_dir(pool)):
