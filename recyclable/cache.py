@@ -34,7 +34,7 @@ from recyclable.errors import (
 from recyclable.lease import DEFAULT_LEASE_STALE, DEFAULT_LEASE_TIMEOUT, Leases
 from recyclable.manifest import ManifestError, load_manifest
 from recyclable.pool import Pool
-from recyclable.store.local import LocalStore, temp_name, writer_is_dead
+from recyclable.store.local import LocalStore, temp_name, writer_state
 
 __all__ = ["CACHE_FORMAT", "Cache", "GarbageReport", "VerifyReport", "default_cache_path"]
 
@@ -388,7 +388,9 @@ class Cache:
           deleted in two phases: set aside, then any manifest published
           meanwhile is read and the blobs it references are put back.
         * Staging files of a process of this host that is no longer running
-          are removed at once; others only once older than ``grace``.
+          are removed at once, those of a running one are kept (up to an
+          hour, in case its pid was reused); those of other hosts once older
+          than ``grace``.
         * Leases whose holders are dead are removed.
 
         Args:
@@ -429,8 +431,17 @@ class Cache:
             started, cutoff, live_blobs, freed_blobs, kept, dry_run=dry_run
         )
         temporary = 0
+        # Staging files of a live writer of this host stay whatever the grace
+        # (they may be published any moment); only a very old one, whose pid
+        # may since have been reused, is taken for debris.
+        live_cutoff = min(cutoff, started - _MARKER_GRACE)
         for path, info in list(store.iter_temp()):
-            if info.st_mtime <= cutoff or writer_is_dead(path.name):
+            state = writer_state(path.name)
+            if state == "live":
+                debris = info.st_mtime <= live_cutoff
+            else:
+                debris = state == "dead" or info.st_mtime <= cutoff
+            if debris:
                 if not dry_run:
                     store.remove_tree(path)
                 temporary += 1

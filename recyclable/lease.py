@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from recyclable.store.local import temp_name
+
 __all__ = [
     "DEFAULT_LEASE_STALE",
     "DEFAULT_LEASE_TIMEOUT",
@@ -375,7 +377,7 @@ class Leases:
         # Rename aside and confirm it is the very file judged dead: two waiters
         # judging the same dead lease must not remove the one the winner created.
         self.tmp.mkdir(parents=True, exist_ok=True)
-        aside = self.tmp / f"lease-{path.name}.{secrets.token_hex(6)}.tmp"
+        aside = self.tmp / temp_name(f"lease-{path.name}")
         try:
             os.rename(path, aside)
         except FileNotFoundError:

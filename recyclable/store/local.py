@@ -26,7 +26,7 @@ from typing import Any
 
 from recyclable._env import crash_point
 
-__all__ = ["LocalStore", "temp_writer"]
+__all__ = ["LocalStore", "temp_name", "temp_writer", "writer_state"]
 
 _HOST = socket.gethostname().replace(os.sep, "_")[:64] or "host"
 
@@ -52,26 +52,31 @@ def temp_writer(name: str) -> tuple[str, int] | None:
     return (_HOST, int(parts[1]))
 
 
-def writer_is_dead(name: str) -> bool:
-    """True when a staging file was made by a process of this host that no longer runs."""
+def writer_state(name: str) -> str:
+    """Whether the writer of a staging file runs: ``"live"``, ``"dead"`` or ``"unknown"``.
+
+    Only a process of this host can be judged; ``"unknown"`` covers other
+    hosts and names not made by `temp_name`.
+    """
     writer = temp_writer(name)
     if writer is None or writer[0] != _HOST:
-        return False
+        return "unknown"
     pid = writer[1]
     if pid == os.getpid():
-        return False
+        return "live"
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
+        return "dead"
     except OSError:
-        return False
+        return "live"  # exists, owned by another user
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             data = handle.read()
     except OSError:
-        return False
-    return data[data.rfind(b")") + 2 :][:1] in (b"Z", b"X")
+        return "live"
+    # A killed child its parent has not reaped yet is a zombie: dead for us.
+    return "dead" if data[data.rfind(b")") + 2 :][:1] in (b"Z", b"X") else "live"
 
 
 class LocalStore:
