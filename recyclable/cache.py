@@ -12,7 +12,6 @@ import errno
 import logging
 import os
 import re
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -384,9 +383,10 @@ class Cache:
           markers are checked once more, so a pool adopting it meanwhile keeps it.
         * Unreferenced blobs younger than ``grace`` seconds stay (a writer may
           be about to publish the manifest that references them); writers
-          refresh a reused blob's mtime just before publishing.  Blobs are
-          deleted in two phases: set aside, then any manifest published
-          meanwhile is read and the blobs it references are put back.
+          refresh a reused blob's mtime just before publishing, and a blob's
+          mtime is checked again after it is renamed aside.  Before deleting,
+          manifests published since the first listing are read and the blobs
+          they reference spared.
         * Staging files of a process of this host that is no longer running
           are removed at once, those of a running one are kept (up to an
           hour, in case its pid was reused); those of other hosts once older
@@ -406,7 +406,10 @@ class Cache:
         """
         grace = _check_seconds("grace", grace)
         store = self.store
-        started = time.time()
+        # File times come from the filesystem's coarse clock (or an NFS
+        # server's): compare them with a time read from that same clock, and
+        # treat a file stamped in the very same tick as touched after it.
+        started = store.filesystem_now()
         cutoff = started - grace
         manifests = set(store.iter_manifest_keys())
         referenced = self._referenced_keys()
@@ -466,37 +469,31 @@ class Cache:
         *,
         dry_run: bool,
     ) -> tuple[int, int]:
-        """Delete unreferenced blobs in two phases; return (count, bytes)."""
+        """Delete unreferenced blobs; return (count, bytes)."""
         store = self.store
-        blobs_removed = 0
-        bytes_removed = 0
-        aside: list[tuple[str, Path, int]] = []
+        candidates: list[tuple[str, float, int]] = []
         for digest, info in list(store.iter_blobs()):
             if digest in live_blobs:
                 continue
             # Blobs of entries removed just now need no grace period: a writer
             # reusing one refreshes its mtime, which puts it past `started`.
             limit = started if digest in freed_blobs else cutoff
-            if info.st_mtime > limit:
+            if info.st_mtime < limit:
+                candidates.append((digest, limit, info.st_size))
+        if not candidates:
+            return 0, 0
+        # Manifests published since the first listing may reference a
+        # candidate (a writer that refreshed it just before this collection
+        # started): read them, and spare what they reference.
+        wanted: set[str] = set()
+        for key in set(store.iter_manifest_keys()) - kept:
+            wanted |= self._blobs_of_key(key)
+        blobs_removed = 0
+        bytes_removed = 0
+        for digest, limit, size in candidates:
+            if digest in wanted:
                 continue
-            if dry_run:
-                blobs_removed += 1
-                bytes_removed += info.st_size
-                continue
-            moved = store.set_blob_aside(digest, limit)
-            if moved is not None:
-                aside.append((digest, moved, info.st_size))
-        if aside:
-            # Manifests published since the first listing may reference a blob
-            # set aside: put those back before deleting the rest.
-            wanted: set[str] = set()
-            for key in set(store.iter_manifest_keys()) - kept:
-                wanted |= self._blobs_of_key(key)
-            for digest, moved, size in aside:
-                if digest in wanted:
-                    store.restore_blob(digest, moved)
-                    continue
-                store.remove_tree(moved)
+            if dry_run or store.delete_blob_if_idle(digest, limit):
                 blobs_removed += 1
                 bytes_removed += size
         return blobs_removed, bytes_removed

@@ -226,12 +226,18 @@ class Claim:
 
 
 class _Held:
-    __slots__ = ("done", "path", "stat")
+    __slots__ = ("content", "done", "path")
 
-    def __init__(self, path: Path, stat: os.stat_result) -> None:
+    def __init__(self, path: Path, content: bytes) -> None:
         self.path = path
-        self.stat = stat
+        self.content = content  # carries a random token: identifies our file, unlike an inode
         self.done = threading.Event()
+
+    def is_ours(self) -> bool:
+        try:
+            return self.path.read_bytes() == self.content
+        except OSError:
+            return False
 
 
 class Leases:
@@ -311,7 +317,7 @@ class Leases:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 logger.warning(
-                    "gave up waiting %.0f s for the holder of the lease on %s; computing it here",
+                    "gave up waiting %g s for the holder of the lease on %s; computing it here",
                     self.timeout,
                     key[:12],
                 )
@@ -339,9 +345,9 @@ class Leases:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
             except FileExistsError:
                 return False
+        content = holder.to_json()
         try:
-            os.write(fd, holder.to_json())
-            stat = os.fstat(fd)
+            os.write(fd, content)
         except OSError:
             os.close(fd)
             with contextlib.suppress(OSError):
@@ -349,7 +355,7 @@ class Leases:
             raise
         os.close(fd)
         with self._lock:
-            self._held[key] = _Held(path, stat)
+            self._held[key] = _Held(path, content)
         self._start_heartbeat()
         return True
 
@@ -371,11 +377,13 @@ class Leases:
             key[:12],
             "(unreadable)" if holder is None else f"pid {holder.pid} on {holder.host}",
         )
-        return "broken" if self._remove_if_same(path, stat) else "alive"
+        return "broken" if self._remove_if_same(path, data) else "alive"
 
-    def _remove_if_same(self, path: Path, judged: os.stat_result) -> bool:
-        # Rename aside and confirm it is the very file judged dead: two waiters
-        # judging the same dead lease must not remove the one the winner created.
+    def _remove_if_same(self, path: Path, judged: bytes) -> bool:
+        # Rename aside and confirm it is the very lease judged dead (same
+        # content, which holds a random token; inode numbers are reused at
+        # once): two waiters judging the same dead lease must not remove the
+        # one the faster of them created since.
         self.tmp.mkdir(parents=True, exist_ok=True)
         aside = self.tmp / temp_name(f"lease-{path.name}")
         try:
@@ -385,10 +393,10 @@ class Leases:
         except OSError:
             return False
         try:
-            moved = os.stat(aside)
+            moved = aside.read_bytes()
         except FileNotFoundError:
             return True
-        if (moved.st_ino, moved.st_dev) != (judged.st_ino, judged.st_dev):
+        if moved != judged:
             # We took a live lease: put it back unless a newer one exists.
             with contextlib.suppress(OSError):
                 os.link(aside, path)
@@ -402,9 +410,8 @@ class Leases:
             held = self._held.pop(key, None)
         if held is None:
             return
-        with contextlib.suppress(OSError):
-            current = os.stat(held.path)
-            if (current.st_ino, current.st_dev) == (held.stat.st_ino, held.stat.st_dev):
+        if held.is_ours():
+            with contextlib.suppress(OSError):
                 os.unlink(held.path)
         held.done.set()
 
@@ -434,8 +441,7 @@ class Leases:
                     return
             for lease in held:
                 try:
-                    current = os.stat(lease.path)
-                    if (current.st_ino, current.st_dev) == (lease.stat.st_ino, lease.stat.st_dev):
+                    if lease.is_ours():
                         os.utime(lease.path)
                 except OSError as exc:
                     if exc.errno != errno.ENOENT:
@@ -458,10 +464,10 @@ class Leases:
         for path in self.iter_files():
             try:
                 stat = os.stat(path)
-                holder = LeaseHolder.from_json(path.read_bytes())
+                data = path.read_bytes()
             except OSError:
                 continue
-            dead = holder_is_dead(holder, stat.st_mtime, self.stale)
-            if dead and (dry_run or self._remove_if_same(path, stat)):
+            dead = holder_is_dead(LeaseHolder.from_json(data), stat.st_mtime, self.stale)
+            if dead and (dry_run or self._remove_if_same(path, data)):
                 removed += 1
         return removed

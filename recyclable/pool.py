@@ -178,9 +178,16 @@ class Pool:
                 self.cache.leases.path(callkey.key)
             ):
                 # The pool recorded this entry and nobody is writing it: its
-                # manifest was deleted, or a store was interrupted.
-                self._reject(callkey, ManifestError("its manifest is missing"), quarantine=False)
-            return None
+                # manifest was deleted, or a store was interrupted.  Unless a
+                # writer published and released its lease just after our read.
+                data = self._store.read_manifest(callkey.key)
+                if data is None:
+                    self._reject(
+                        callkey, ManifestError("its manifest is missing"), quarantine=False
+                    )
+                    return None
+            else:
+                return None
         try:
             manifest = load_manifest(data, self.cache.secret)
             if manifest.get("key") != callkey.key:

@@ -285,8 +285,24 @@ class LocalStore:
                 with contextlib.suppress(FileNotFoundError):
                     yield entry.name, entry.stat()
 
+    def filesystem_now(self) -> float:
+        """The current time as this filesystem stamps files (mtime of a fresh file).
+
+        Kernels stamp files from a coarse clock (milliseconds behind
+        ``time.time()``), network filesystems from the server's clock: ages of
+        files must be judged against this, not the local clock.
+        """
+        self._ensure_dir(self.tmp)
+        probe = self.tmp / temp_name("clock")
+        fd = self._open_new(probe)
+        try:
+            return os.fstat(fd).st_mtime
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+
     def delete_blob_if_idle(self, digest: str, older_than: float) -> bool:
-        """Delete a blob unless it was touched after ``older_than`` (epoch seconds).
+        """Delete a blob unless it was touched at or after ``older_than`` (epoch seconds).
 
         The blob is first renamed aside, then its mtime checked again: a writer
         that refreshed it in between gets it back, one that comes later finds it
@@ -299,39 +315,13 @@ class LocalStore:
             os.rename(path, aside)
         except FileNotFoundError:
             return False
-        if os.stat(aside).st_mtime > older_than:
+        if os.stat(aside).st_mtime >= older_than:
             with contextlib.suppress(FileExistsError):
                 os.link(aside, path)
             os.unlink(aside)
             return False
         os.unlink(aside)
         return True
-
-    def set_blob_aside(self, digest: str, older_than: float) -> Path | None:
-        """Rename a blob untouched since ``older_than`` out of sight; return where it went.
-
-        The first half of a two-phase delete: garbage collection sets aside
-        every candidate, looks for manifests published meanwhile, puts back
-        (`restore_blob`) what they reference and only then unlinks the rest.
-        """
-        path = self.blob_path(digest)
-        self._ensure_dir(self.tmp)
-        aside = self.tmp / temp_name(f"gc-{digest}")
-        try:
-            os.rename(path, aside)
-        except FileNotFoundError:
-            return None
-        if os.stat(aside).st_mtime > older_than:
-            self.restore_blob(digest, aside)
-            return None
-        return aside
-
-    def restore_blob(self, digest: str, aside: Path) -> None:
-        """Put back a blob `set_blob_aside` moved (a fresh copy already there wins)."""
-        with contextlib.suppress(FileExistsError):
-            os.link(aside, self.blob_path(digest))
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(aside)
 
     # --- manifests --------------------------------------------------------------------
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,3 +40,17 @@ def wait_for_file(
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not appear within {timeout} s")
         time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def spawn(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a child; on exit kill it if it still runs, reap it and close its pipe."""
+    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()

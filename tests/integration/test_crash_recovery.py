@@ -9,10 +9,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pipeline_actions as actions
 import pytest
 from children import call_args, child_env
 
-import pipeline_actions as actions
 from recyclable import Cache, RecyclableWarning
 
 # (crash point, occurrence): prepare's store has no blob, so "mid-blob" is first
