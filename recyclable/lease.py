@@ -248,6 +248,7 @@ class Leases:
         timeout: longest wait, in seconds, for a live holder before computing anyway.
         stale: heartbeat age, in seconds, beyond which a holder on another host is dead.
         file_mode: permission bits of new lease files.
+        make_dirs: creates a missing directory with the cache's modes.
 
     """
 
@@ -258,12 +259,14 @@ class Leases:
         timeout: float = DEFAULT_LEASE_TIMEOUT,
         stale: float = DEFAULT_LEASE_STALE,
         file_mode: int = 0o644,
+        make_dirs: Callable[[Path], None] | None = None,
     ) -> None:
         self.dir = root / "leases"
         self.tmp = root / "tmp"
         self.timeout = timeout
         self.stale = stale
         self.file_mode = file_mode
+        self._make_dirs = make_dirs or (lambda path: path.mkdir(parents=True, exist_ok=True))
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -340,7 +343,7 @@ class Leases:
         except FileExistsError:
             return False
         except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self._make_dirs(path.parent)
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
             except FileExistsError:
@@ -384,7 +387,7 @@ class Leases:
         # content, which holds a random token; inode numbers are reused at
         # once): two waiters judging the same dead lease must not remove the
         # one the faster of them created since.
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self._make_dirs(self.tmp)
         aside = self.tmp / temp_name(f"lease-{path.name}")
         try:
             os.rename(path, aside)

@@ -256,12 +256,8 @@ class Pool:
         quarantine: bool = True,
     ) -> None:
         moved = ""
-        if quarantine:
+        if quarantine and self._store.quarantine_manifest(callkey.key, judged):
             moved = "it was moved to quarantine and "
-            try:
-                self._store.quarantine_manifest(callkey.key, judged)
-            except OSError as move_error:  # read-only cache: the miss stands, the entry stays
-                logger.debug("could not quarantine %s: %s", callkey.key[:12], move_error)
         warnings.warn(
             f"recyclable: stored result of {callkey.action} (key {callkey.key}) in cache "
             f"{self.cache.path} is damaged ({exc}); {moved}it will be recomputed",

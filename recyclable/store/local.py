@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import mmap
 import os
 import secrets
@@ -27,6 +28,8 @@ from typing import Any
 from recyclable._env import crash_point
 
 __all__ = ["LocalStore", "temp_name", "temp_writer", "writer_state"]
+
+logger = logging.getLogger("recyclable")
 
 _HOST = socket.gethostname().replace(os.sep, "_")[:64] or "host"
 
@@ -373,7 +376,7 @@ class LocalStore:
         os.unlink(aside)
         return True
 
-    def quarantine_manifest(self, key: str, judged: bytes | None = None) -> None:
+    def quarantine_manifest(self, key: str, judged: bytes | None = None) -> bool:
         """Move a manifest that failed verification out of the way.
 
         Args:
@@ -381,16 +384,19 @@ class LocalStore:
             judged: the bytes that failed; when given, a manifest that changed
                 since (a writer re-published the entry) is left in place.
 
+        Returns:
+            True when the manifest was moved.
+
         """
         path = self.manifest_path(key)
         if judged is not None:
             try:
                 with open(path, "rb") as handle:
                     if handle.read() != judged:
-                        return
+                        return False
             except FileNotFoundError:
-                return
-        self._move_to_quarantine(path, f"entry-{key}.json")
+                return False
+        return self._move_to_quarantine(path, f"entry-{key}.json")
 
     def iter_manifest_keys(self) -> Iterator[str]:
         """The keys of every published manifest."""
@@ -399,10 +405,17 @@ class LocalStore:
                 if entry.name.endswith(".json"):
                     yield entry.name[: -len(".json")]
 
-    def _move_to_quarantine(self, path: Path, label: str) -> None:
-        self._ensure_dir(self.quarantine)
-        with contextlib.suppress(FileNotFoundError):
+    def _move_to_quarantine(self, path: Path, label: str) -> bool:
+        try:
+            self._ensure_dir(self.quarantine)
             os.rename(path, self.quarantine / temp_name(label))
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            # A read-only cache: the damaged file stays, every load still rejects it.
+            logger.debug("cannot quarantine %s: %s", path, exc)
+            return False
+        return True
 
     # --- pools and their membership markers -------------------------------------------
 
