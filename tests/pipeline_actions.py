@@ -119,6 +119,13 @@ def square(x: int) -> dict[str, object]:
     return expected_square(x)
 
 
+@recyclable
+def square_twin(x: int) -> dict[str, object]:
+    """Another step with `square`'s result: a different entry sharing the same blob."""
+    _ran(f"twin:{x}")
+    return expected_square(x)
+
+
 def call(cache_dir: str, pool_name: str, func: str, *args: int, **options: float) -> object:
     """Run one function of this module with a pool of ``cache_dir`` active."""
     cache = Cache(cache_dir, **options)  # type: ignore[arg-type]
