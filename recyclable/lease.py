@@ -418,10 +418,6 @@ class Leases:
                 os.unlink(held.path)
         held.done.set()
 
-    def holds(self, key: str) -> bool:
-        """True when this process holds the lease of ``key``."""
-        return key in self._held
-
     # --- heartbeat --------------------------------------------------------------------
 
     def _start_heartbeat(self) -> None:

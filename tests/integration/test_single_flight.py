@@ -195,3 +195,30 @@ def test_failing_holder_releases_its_lease(cache: Cache) -> None:
         assert flaky(1) == 2
     assert runs == [1, 1]
     assert _leases(cache.path) == []
+
+
+def test_async_callers_wait_off_the_event_loop(tmp_path: Path, waiting: _Watch) -> None:
+    """Two tasks calling one async step: the second waits in a thread, the first completes."""
+    import asyncio
+
+    cache = Cache(tmp_path / "cache")
+    runs: list[int] = []
+
+    @recyclable
+    async def fetch(x: int) -> list[int]:
+        runs.append(x)
+        # Finish only once the other task is waiting; a waiter blocking the
+        # event loop would never let this line run again.
+        for _ in range(6000):
+            if waiting.count >= 1:
+                break
+            await asyncio.sleep(0.01)
+        return [x] * 3
+
+    async def main() -> list[list[int]]:
+        with cache.create_pool("p"):
+            return list(await asyncio.gather(fetch(2), fetch(2)))
+
+    assert asyncio.run(main()) == [[2, 2, 2], [2, 2, 2]]
+    assert runs == [2]
+    assert waiting.count >= 1

@@ -52,9 +52,13 @@ class PoolMachine(RuleBasedStateMachine):
 
     def _paths_of(self, k: int) -> tuple[Path, Path]:
         for manifest in (self.cache.path / "entries").rglob("*.json"):
-            body = json.loads(manifest.read_bytes().split(b"\n", 1)[1])
-            blob = self.cache.store.blob_path(body["buffers"][0]["digest"])
-            if np.frombuffer(blob.read_bytes()[:8], dtype=np.float64)[0] == k:
+            try:  # entries damaged earlier may not parse, or may have lost their blob
+                body = json.loads(manifest.read_bytes().split(b"\n", 1)[1])
+                blob = self.cache.store.blob_path(body["buffers"][0]["digest"])
+                head = blob.read_bytes()[:8]
+            except (ValueError, OSError):
+                continue
+            if np.frombuffer(head, dtype=np.float64)[0] == k:
                 return manifest, blob
         raise AssertionError(f"entry {k} is not stored")
 
