@@ -7,19 +7,16 @@ error; the library never wipes a directory it did not create.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import logging
 import os
 import re
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
 
 from recyclable import _env
+from recyclable.collect import GarbageReport, VerifyReport, collect_garbage, verify_store
 from recyclable.errors import (
     CacheFormatError,
     CacheLocationError,
@@ -31,13 +28,10 @@ from recyclable.errors import (
     RecyclableWarning,
 )
 from recyclable.lease import DEFAULT_LEASE_STALE, DEFAULT_LEASE_TIMEOUT, Leases
-from recyclable.manifest import ManifestError, load_manifest
 from recyclable.pool import Pool
-from recyclable.store.local import LocalStore, temp_name, writer_state
+from recyclable.store.local import LocalStore, temp_name
 
 __all__ = ["CACHE_FORMAT", "Cache", "GarbageReport", "VerifyReport", "default_cache_path"]
-
-logger = logging.getLogger("recyclable")
 
 #: The on-disk format this version writes and reads.
 CACHE_FORMAT = 1
@@ -53,9 +47,6 @@ POOL_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
 #: garbage collection: a running writer may be about to publish them.
 DEFAULT_GRACE_SECONDS = 600.0
 
-#: Pool markers of unpublished entries younger than this are kept whatever the grace.
-_MARKER_GRACE = 3600.0
-
 _MMAP_MODES = ("r", "c", None)
 
 
@@ -65,56 +56,6 @@ def default_cache_path() -> Path:
     if configured is not None:
         return Path(configured).expanduser()
     return Path(platformdirs.user_cache_dir("recyclable", appauthor=False))
-
-
-@dataclass(frozen=True)
-class GarbageReport:
-    """What a garbage collection removed (or, in a dry run, would remove).
-
-    Attributes:
-        entries: manifests no pool referenced.
-        blobs: data files no remaining manifest referenced.
-        bytes: the size of those blobs.
-        temporary: staging files and directories left by finished or killed writers.
-        leases: claims whose holders are dead.
-        markers: pool markers of entries that were never published (a writer
-            was killed between marking and publishing), older than an hour and
-            than the grace period.
-
-    """
-
-    entries: int
-    blobs: int
-    bytes: int
-    temporary: int
-    leases: int = 0
-    markers: int = 0
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """What `Cache.verify` found.
-
-    Attributes:
-        entries: manifests checked.
-        blobs: blobs checked (each read in full and checksummed).
-        bytes: bytes of blob data checksummed.
-        damaged: ``(key, reason)`` of every entry that failed and was quarantined.
-        dangling_markers: pool markers whose entry does not exist (harmless:
-            such a call is recomputed).
-
-    """
-
-    entries: int
-    blobs: int
-    bytes: int
-    damaged: list[tuple[str, str]] = field(default_factory=list)
-    dangling_markers: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when no entry was damaged."""
-        return not self.damaged
 
 
 class Cache:
@@ -406,138 +347,7 @@ class Cache:
 
         """
         grace = _check_seconds("grace", grace)
-        store = self.store
-        # File times come from the filesystem's coarse clock (or an NFS
-        # server's): compare them with a time read from that same clock, and
-        # treat a file stamped in the very same tick as touched after it.
-        started = store.filesystem_now()
-        cutoff = started - grace
-        manifests = set(store.iter_manifest_keys())
-        referenced = self._referenced_keys()
-        entries_removed = 0
-        live_blobs: set[str] = set()
-        freed_blobs: set[str] = set()
-        kept: set[str] = set()
-        for key in manifests:
-            blobs = self._blobs_of_key(key)
-            if key in referenced:
-                live_blobs |= blobs
-                kept.add(key)
-                continue
-            removed = dry_run or store.delete_manifest_unless(key, self._marked_check(key))
-            if removed:
-                entries_removed += 1
-                freed_blobs |= blobs
-            else:
-                live_blobs |= blobs
-                kept.add(key)
-        blobs_removed, bytes_removed = self._collect_blobs(
-            started, cutoff, live_blobs, freed_blobs, kept, dry_run=dry_run
-        )
-        temporary = 0
-        # Staging files of a live writer of this host stay whatever the grace
-        # (they may be published any moment); only a very old one, whose pid
-        # may since have been reused, is taken for debris.
-        live_cutoff = min(cutoff, started - _MARKER_GRACE)
-        for path, info in list(store.iter_temp()):
-            state = writer_state(path.name)
-            if state == "live":
-                debris = info.st_mtime <= live_cutoff
-            else:
-                debris = state == "dead" or info.st_mtime <= cutoff
-            if debris:
-                if not dry_run:
-                    store.remove_tree(path)
-                temporary += 1
-        leases = self.leases.remove_dead(dry_run=dry_run)
-        # A marker is a writer's first step: only long-abandoned ones are debris.
-        markers = self._remove_dangling_markers(
-            manifests, min(cutoff, started - _MARKER_GRACE), dry_run=dry_run
-        )
-        report = GarbageReport(
-            entries_removed, blobs_removed, bytes_removed, temporary, leases, markers
-        )
-        logger.info("garbage collection of %s: %s", self.path, report)
-        return report
-
-    def _collect_blobs(
-        self,
-        started: float,
-        cutoff: float,
-        live_blobs: set[str],
-        freed_blobs: set[str],
-        kept: set[str],
-        *,
-        dry_run: bool,
-    ) -> tuple[int, int]:
-        """Delete unreferenced blobs; return (count, bytes)."""
-        store = self.store
-        candidates: list[tuple[str, float, int]] = []
-        for digest, info in list(store.iter_blobs()):
-            if digest in live_blobs:
-                continue
-            # Blobs of entries removed just now need no grace period: a writer
-            # reusing one refreshes its mtime, which puts it past `started`.
-            limit = started if digest in freed_blobs else cutoff
-            if info.st_mtime < limit:
-                candidates.append((digest, limit, info.st_size))
-        if not candidates:
-            return 0, 0
-        # Manifests published since the first listing may reference a
-        # candidate (a writer that refreshed it just before this collection
-        # started): read them, and spare what they reference.
-        wanted: set[str] = set()
-        for key in set(store.iter_manifest_keys()) - kept:
-            wanted |= self._blobs_of_key(key)
-        blobs_removed = 0
-        bytes_removed = 0
-        for digest, limit, size in candidates:
-            if digest in wanted:
-                continue
-            if dry_run or store.delete_blob_if_idle(digest, limit):
-                blobs_removed += 1
-                bytes_removed += size
-        return blobs_removed, bytes_removed
-
-    def _remove_dangling_markers(self, manifests: set[str], cutoff: float, *, dry_run: bool) -> int:
-        store = self.store
-        removed = 0
-        for pool in store.list_pools():
-            for key in list(store.iter_markers(pool)):
-                if key in manifests:
-                    continue
-                mtime = store.marker_mtime(pool, key)
-                # Young markers and claimed keys may belong to a writer about to publish.
-                if mtime is None or mtime > cutoff or self.leases.path(key).exists():
-                    continue
-                if store.read_manifest(key) is not None:
-                    continue
-                if not dry_run:
-                    store.remove_marker(pool, key)
-                removed += 1
-        return removed
-
-    def _referenced_keys(self) -> set[str]:
-        referenced: set[str] = set()
-        for pool in self.store.list_pools():
-            referenced.update(self.store.iter_markers(pool))
-        return referenced
-
-    def _marked_check(self, key: str) -> Callable[[], bool]:
-        store = self.store
-        return lambda: any(store.has_marker(pool, key) for pool in store.list_pools())
-
-    def _blobs_of_key(self, key: str) -> set[str]:
-        data = self.store.read_manifest(key)
-        if data is None:
-            return set()
-        # A manifest that fails to parse is left for verification to
-        # quarantine; its blobs are not protected by it.  The signature is not
-        # checked here: a forged manifest may keep blobs alive, never load them.
-        try:
-            return _blobs_of(load_manifest(data))
-        except ManifestError:
-            return set()
+        return collect_garbage(self.store, self.leases, grace=grace, dry_run=dry_run)
 
     # --- verification -----------------------------------------------------------------
 
@@ -552,102 +362,7 @@ class Cache:
             A `VerifyReport`; its ``damaged`` list names each quarantined entry and why.
 
         """
-        store = self.store
-        checked_blobs: dict[str, str | None] = {}
-        damaged: list[tuple[str, str]] = []
-        entries = 0
-        nbytes = 0
-        keys = list(store.iter_manifest_keys())
-        for key in keys:
-            data = store.read_manifest(key)
-            if data is None:
-                continue  # removed meanwhile
-            entries += 1
-            try:
-                manifest = load_manifest(data, self.secret)
-                if manifest.get("key") != key:
-                    raise ManifestError("manifest is filed under another key")
-                infos = _blob_infos(manifest)
-            except (ManifestError, KeyError, TypeError, ValueError) as exc:
-                damaged.append((key, str(exc)))
-                with contextlib.suppress(OSError):
-                    store.quarantine_manifest(key, data)
-                continue
-            problem = None
-            for digest, size in infos:
-                if digest not in checked_blobs:
-                    checked_blobs[digest], read = _check_blob(store, digest, size)
-                    nbytes += read
-                    if checked_blobs[digest] is not None:
-                        with contextlib.suppress(OSError):
-                            store.quarantine_blob(digest)
-                problem = problem or checked_blobs[digest]
-            if problem is not None:
-                damaged.append((key, f"blob {problem}"))
-                with contextlib.suppress(OSError):
-                    store.quarantine_manifest(key, data)
-        # A quarantined entry is recomputed on its next call; drop the markers
-        # so that call is not reported as an unexplained missing manifest.
-        for key, _ in damaged:
-            if store.read_manifest(key) is None:
-                for pool in store.list_pools():
-                    with contextlib.suppress(OSError):
-                        store.remove_marker(pool, key)
-        present = set(keys) - {key for key, _ in damaged}
-        dangling = sum(
-            1
-            for pool in store.list_pools()
-            for key in store.iter_markers(pool)
-            if key not in present
-        )
-        for key, reason in damaged:
-            logger.warning("verify: entry %s is damaged (%s); moved to quarantine", key, reason)
-        return VerifyReport(entries, len(checked_blobs), nbytes, damaged, dangling)
-
-
-def _blob_infos(manifest: dict[str, object]) -> list[tuple[str, int]]:
-    infos: list[tuple[str, int]] = []
-    stream = manifest["stream"]
-    if not isinstance(stream, dict):
-        raise ManifestError("stream record is not an object")
-    if "inline" not in stream:
-        infos.append((str(stream["digest"]), int(stream["size"])))
-    buffers = manifest["buffers"]
-    if not isinstance(buffers, list):
-        raise ManifestError("buffers record is not a list")
-    infos.extend((str(info["digest"]), int(info["size"])) for info in buffers)
-    return infos
-
-
-def _check_blob(store: LocalStore, digest: str, size: int) -> tuple[str | None, int]:
-    """Read a blob in full and checksum it: (problem or None, bytes read)."""
-    import xxhash
-
-    hasher = xxhash.xxh3_128()
-    read = 0
-    try:
-        with open(store.blob_path(digest), "rb") as handle:
-            while chunk := handle.read(1 << 22):
-                hasher.update(chunk)
-                read += len(chunk)
-    except FileNotFoundError:
-        return f"{digest} missing", 0
-    if read != size:
-        return f"{digest} has {read} bytes, expected {size}", read
-    if hasher.hexdigest() != digest:
-        return f"{digest} fails its checksum", read
-    return None, read
-
-
-def _blobs_of(manifest: dict[str, object]) -> set[str]:
-    blobs: set[str] = set()
-    stream = manifest.get("stream")
-    if isinstance(stream, dict) and "inline" not in stream and "digest" in stream:
-        blobs.add(str(stream["digest"]))
-    buffers = manifest.get("buffers")
-    if isinstance(buffers, list):
-        blobs.update(str(info["digest"]) for info in buffers if isinstance(info, dict))
-    return blobs
+        return verify_store(self.store, self.secret)
 
 
 def _check_secret(secret: object) -> bytes | None:
