@@ -164,6 +164,8 @@ class Cache:
 
     def _create(self, path: Path) -> None:
         store = LocalStore(path, durable=self.durable, shared=self.shared)
+        # Parents outside the cache get the ordinary modes; the cache itself is private or shared.
+        path.parent.mkdir(parents=True, exist_ok=True)
         store.make_dirs(path)
         if self.shared:
             os.chmod(path, store.dir_mode)
