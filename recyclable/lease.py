@@ -35,6 +35,7 @@ import secrets
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,17 @@ def _pid_alive(pid: int) -> bool:
     # A killed child its parent has not reaped yet is a zombie: dead for us.
     return _process_state(pid) not in (b"Z", b"X")
 
+
+_instances: weakref.WeakSet[Leases] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for leases in list(_instances):
+        leases._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 _OWN_PID = os.getpid()
 _OWN_START = process_start_time(_OWN_PID)
@@ -271,6 +283,14 @@ class Leases:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._heart: threading.Thread | None = None
+        _instances.add(self)
+
+    def _after_fork(self) -> None:
+        # The child holds none of the parent's leases, has no heartbeat
+        # thread, and must not inherit a lock that thread held at the fork.
+        self._held = {}
+        self._lock = threading.Lock()
+        self._heart = None
 
     def path(self, key: str) -> Path:
         """Where the lease of ``key`` lives."""

@@ -169,3 +169,27 @@ def test_gc_removes_only_dead_leases(tmp_path: Path) -> None:
     assert not dead.exists()
     assert leases.path(live_key).exists()
     leases.release(live_key)
+
+
+def test_forked_child_starts_with_no_leases(tmp_path: Path) -> None:
+    """A child forked while the parent holds a lease neither holds nor releases it."""
+    import warnings
+
+    leases = Leases(tmp_path, timeout=60, stale=30)
+    assert leases.claim(KEY, lambda: None).held
+    other = "ef" + "2" * 30
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a process with threads (our heartbeat).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: report through the exit code only
+        ok = not leases._held
+        claim = leases.claim(other, lambda: None)
+        leases.release(KEY)  # not the child's to release: must do nothing
+        leases.release(other)
+        os._exit(0 if ok and claim.held else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert leases.path(KEY).exists()
+    assert not leases.path(other).exists()
+    leases.release(KEY)
