@@ -255,6 +255,11 @@ class Pool:
         *,
         quarantine: bool = True,
     ) -> None:
+        if judged is not None and self._store.read_manifest(callkey.key) != judged:
+            # Removed (garbage collection) or replaced (another writer, or a
+            # reader that quarantined it) while we loaded it: a plain miss.
+            logger.info("entry %s changed while loading (%s): recomputing", callkey.key[:12], exc)
+            return
         moved = ""
         if quarantine and self._store.quarantine_manifest(callkey.key, judged):
             moved = "it was moved to quarantine and "
