@@ -16,11 +16,12 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from recyclable._context import current_pool
-from recyclable.cache import Cache, GarbageReport, default_cache_path
+from recyclable.cache import Cache, GarbageReport, VerifyReport, default_cache_path
 from recyclable.decorator import RecyclableFunction, recyclable
 from recyclable.errors import (
     CacheFormatError,
     CacheLocationError,
+    CachePermissionError,
     ConfigurationError,
     FingerprintError,
     PoolExistsError,
@@ -37,6 +38,7 @@ __all__ = [
     "Cache",
     "CacheFormatError",
     "CacheLocationError",
+    "CachePermissionError",
     "ConfigurationError",
     "FingerprintError",
     "GarbageReport",
@@ -49,6 +51,7 @@ __all__ = [
     "RecyclableError",
     "RecyclableFunction",
     "RecyclableWarning",
+    "VerifyReport",
     "__version__",
     "current_pool",
     "default_cache_path",

@@ -7,34 +7,36 @@ error; the library never wipes a directory it did not create.
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import os
 import re
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
 
 import platformdirs
 
 from recyclable import _env
+from recyclable.collect import GarbageReport, VerifyReport, collect_garbage, verify_store
 from recyclable.errors import (
     CacheFormatError,
     CacheLocationError,
+    CachePermissionError,
     ConfigurationError,
     PoolExistsError,
     PoolNameError,
     PoolNotFoundError,
+    RecyclableWarning,
 )
-from recyclable.manifest import ManifestError, load_manifest
+from recyclable.lease import DEFAULT_LEASE_STALE, DEFAULT_LEASE_TIMEOUT, Leases
 from recyclable.pool import Pool
 from recyclable.store.local import LocalStore, temp_name
 
-__all__ = ["CACHE_FORMAT", "Cache", "GarbageReport", "default_cache_path"]
+__all__ = ["CACHE_FORMAT", "Cache", "GarbageReport", "VerifyReport", "default_cache_path"]
 
 #: The on-disk format this version writes and reads.
 CACHE_FORMAT = 1
 _VERSION_TEXT = f"recyclable cache\nformat: {CACHE_FORMAT}\n"
+_SHARED_LINE = "shared: true\n"
 _VERSION_RE = re.compile(r"\Arecyclable cache\nformat: (\d+)\n")
 
 #: Pool names: letters, digits, ``_``, ``-`` and ``.``, starting with a letter
@@ -56,16 +58,6 @@ def default_cache_path() -> Path:
     return Path(platformdirs.user_cache_dir("recyclable", appauthor=False))
 
 
-@dataclass(frozen=True)
-class GarbageReport:
-    """What a garbage collection removed (or, in a dry run, would remove)."""
-
-    entries: int
-    blobs: int
-    bytes: int
-    temporary: int
-
-
 class Cache:
     """A cache directory holding stored results shared by named pools.
 
@@ -77,14 +69,33 @@ class Cache:
         mmap: how large stored arrays are loaded: ``"r"`` memory-mapped
             read-only (default), ``"c"`` memory-mapped copy-on-write
             (writable, changes stay in memory), ``None`` read into memory.
-        verify: ``"once"`` (default) hashes each large blob the first time it
+        verify_loads: ``"once"`` (default) hashes each large blob the first time it
             is loaded and remembers the verdict until the file changes;
             ``"always"`` hashes on every load (see `recyclable.verdict` for
             the trade-off).  Pickle streams are hashed on every load either way.
+        shared: create the cache for a group of users: directories
+            group-writable and setgid, files group-writable.  Only a shared
+            cache may be opened by a user who does not own it.
+        secret: sign every manifest with an HMAC under this key and refuse
+            entries that are unsigned or signed with another key.  Stored
+            results are unpickled, which can run code: use a secret whenever
+            someone else can write to the cache directory.
+        lease_timeout: seconds a call waits for another live process computing
+            the same call before computing it itself.
+        lease_stale: seconds without a heartbeat after which a process on
+            another host computing a call is considered dead.
 
     Raises:
+        TypeError: an argument has the wrong type.
         CacheLocationError: the path is a file, or a non-empty directory that is not a cache.
         CacheFormatError: the cache was written by a newer version of recyclable.
+        CachePermissionError: the cache belongs to another user and is not shared.
+
+    Security:
+        Loading a stored result unpickles it.  Anyone who can write to the
+        cache directory can therefore make your process run their code.  A
+        private cache (the default, mode 0700) is safe; for a shared one,
+        give every trusted user the same ``secret``.
 
     Example:
         >>> from recyclable import Cache
@@ -99,7 +110,11 @@ class Cache:
         *,
         durable: bool = False,
         mmap: str | None = "r",
-        verify: str = "once",
+        verify_loads: str = "once",
+        shared: bool = False,
+        secret: str | bytes | None = None,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        lease_stale: float = DEFAULT_LEASE_STALE,
     ) -> None:
         if path is not None and not isinstance(path, (str, os.PathLike)):
             raise TypeError(
@@ -111,18 +126,29 @@ class Cache:
                 f"Cache(mmap=...) got {mmap!r}; use 'r' (read-only map), "
                 "'c' (copy-on-write map) or None (load into memory)"
             )
-        if verify not in ("once", "always"):
+        if verify_loads not in ("once", "always"):
             raise ConfigurationError(
-                f"Cache(verify=...) got {verify!r}; use 'once' (verify each blob once and "
-                "remember it) or 'always' (hash on every load)"
+                f"Cache(verify_loads=...) got {verify_loads!r}; use 'once' (verify each "
+                "blob once and remember it) or 'always' (hash on every load)"
             )
-        self.verify = verify
+        self.verify_loads = verify_loads
         self.path = Path(path).expanduser() if path is not None else default_cache_path()
         self.path = self.path.absolute()
         self.durable = bool(durable)
         self.mmap = mmap
+        self.secret = _check_secret(secret)
+        self.shared = bool(shared)
         self.format = self._open_or_create()
-        self.store = LocalStore(self.path, durable=self.durable)
+        self._check_owner()
+        self.read_only = not os.access(self.path, os.W_OK)
+        self.store = LocalStore(self.path, durable=self.durable, shared=self.shared)
+        self.leases = Leases(
+            self.path,
+            timeout=_check_seconds("lease_timeout", lease_timeout),
+            stale=_check_seconds("lease_stale", lease_stale),
+            file_mode=self.store.file_mode,
+            make_dirs=self.store.make_dirs,
+        )
         self._pools: dict[str, Pool] = {}
 
     def __repr__(self) -> str:
@@ -147,21 +173,56 @@ class Cache:
             self._create(path)
         return self._read_format(version_file)
 
-    @staticmethod
-    def _create(path: Path) -> None:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for sub in ("objects", "entries", "pools", "tmp", "quarantine"):
-            (path / sub).mkdir(exist_ok=True)
+    def _create(self, path: Path) -> None:
+        store = LocalStore(path, durable=self.durable, shared=self.shared)
+        # Parents outside the cache get the ordinary modes; the cache itself is private or shared.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store.make_dirs(path)
+        if self.shared:
+            os.chmod(path, store.dir_mode)
+        for sub in ("objects", "entries", "pools", "leases", "tmp", "quarantine"):
+            store.make_dirs(path / sub)
         # Publish VERSION last and atomically: a concurrent opener sees either
         # no cache yet (and creates the same one) or a complete one.
         staged = path / "tmp" / temp_name("VERSION")
-        staged.write_text(_VERSION_TEXT)
+        text = _VERSION_TEXT + (_SHARED_LINE if self.shared else "")
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, store.file_mode)
+        try:
+            os.write(fd, text.encode())
+            if self.shared:
+                os.fchmod(fd, store.file_mode)
+            if self.durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         try:
             os.link(staged, path / "VERSION")
         except FileExistsError:
             pass
         finally:
             staged.unlink()
+        if self.durable:
+            for directory in (path, path.parent):
+                fd = os.open(directory, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+
+    def _check_owner(self) -> None:
+        info = self.path.stat()
+        if info.st_uid == os.geteuid():
+            return
+        version = (self.path / "VERSION").read_text(errors="replace")
+        if _SHARED_LINE in version:
+            self.shared = True
+            return
+        raise CachePermissionError(
+            f"cache {self.path} belongs to user id {info.st_uid}, not to you (user id "
+            f"{os.geteuid()}), and was not created as a shared cache; loading its results "
+            "would run code its owner can plant. Use your own cache directory, or ask the "
+            "owner to create a shared one with Cache(path, shared=True, secret=...)"
+        )
 
     def _read_format(self, version_file: Path) -> int:
         text = version_file.read_text(errors="replace")
@@ -172,6 +233,8 @@ class Cache:
                 "this directory was not made by recyclable, or the file was edited"
             )
         found = int(match.group(1))
+        if _SHARED_LINE in text:
+            self.shared = True
         if found > CACHE_FORMAT:
             raise CacheFormatError(
                 f"cache {self.path} has format {found}, but this version of recyclable "
@@ -196,7 +259,20 @@ class Cache:
 
         """
         validate_pool_name(name)
-        created = self.store.create_pool(name)
+        try:
+            created = self.store.create_pool(name)
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or not reuse:
+                raise
+            # A read-only cache: lookups work across the whole cache, so the
+            # pool still serves stored results; it just cannot record anything.
+            warnings.warn(
+                f"recyclable: cannot create pool {name!r} in cache {self.path} "
+                f"({exc.strerror}); stored results are loaded but new ones are not kept",
+                RecyclableWarning,
+                stacklevel=2,
+            )
+            return self._pool_object(name)
         if not created and not reuse:
             raise PoolExistsError(
                 f"pool {name!r} already exists in cache {self.path}; pass reuse=True to "
@@ -251,75 +327,84 @@ class Cache:
     def garbage_collect(
         self, *, grace: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False
     ) -> GarbageReport:
-        """Delete entries no pool references, unreferenced blobs and staging leftovers.
+        """Delete entries no pool references, unreferenced blobs and leftovers of dead writers.
 
-        Never takes a lock.  Manifests are listed before pool markers, and
-        writers create their marker before publishing, so an entry published
-        into a live pool is always seen as referenced.  Blobs and staging files
-        younger than ``grace`` seconds are kept: a writer may be about to
-        publish the manifest that references them.
+        Never takes a lock, and never runs by itself (not at process exit
+        either).  The rules that keep a running writer safe:
+
+        * Manifests are listed before pool markers, and writers create their
+          marker before publishing, so an entry published into a live pool is
+          always seen as referenced.  A manifest is renamed aside before the
+          markers are checked once more, so a pool adopting it meanwhile keeps it.
+        * Unreferenced blobs younger than ``grace`` seconds stay (a writer may
+          be about to publish the manifest that references them); writers
+          refresh a reused blob's mtime just before publishing, and a blob's
+          mtime is checked again after it is renamed aside.  Before deleting,
+          manifests published since the first listing are read and the blobs
+          they reference spared.
+        * Staging files of a process of this host that is no longer running
+          are removed at once, those of a running one are kept (up to an
+          hour, in case its pid was reused); those of other hosts once older
+          than ``grace``.
+        * Leases whose holders are dead are removed.
 
         Args:
             grace: age in seconds below which unreferenced blobs and staging files stay.
             dry_run: count what would be removed, remove nothing.
 
+        Returns:
+            What was removed (or, in a dry run, would be).
+
+        Raises:
+            TypeError: ``grace`` is not a number.
+
         """
-        store = self.store
-        started = time.time()
-        cutoff = started - grace
-        manifests = list(store.iter_manifest_keys())
-        referenced: set[str] = set()
-        for pool in store.list_pools():
-            referenced.update(store.iter_markers(pool))
-        entries_removed = 0
-        live_blobs: set[str] = set()
-        freed_blobs: set[str] = set()
-        for key in manifests:
-            data = store.read_manifest(key)
-            blobs: set[str] = set()
-            if data is not None:
-                # A manifest that fails to parse is left for verification to
-                # quarantine; its blobs are not protected by it.
-                with contextlib.suppress(ManifestError):
-                    blobs = _blobs_of(load_manifest(data))
-            if key in referenced:
-                live_blobs |= blobs
-                continue
-            if not dry_run:
-                store.delete_manifest(key)
-            entries_removed += 1
-            freed_blobs |= blobs
-        blobs_removed = 0
-        bytes_removed = 0
-        for digest, info in list(store.iter_blobs()):
-            if digest in live_blobs:
-                continue
-            # Blobs of entries removed just now need no grace period: a writer
-            # reusing one refreshes its mtime, which puts it past `started`.
-            limit = started if digest in freed_blobs else cutoff
-            if info.st_mtime > limit:
-                continue
-            if dry_run or store.delete_blob_if_idle(digest, limit):
-                blobs_removed += 1
-                bytes_removed += info.st_size
-        temporary = 0
-        for path, info in list(store.iter_temp()):
-            if info.st_mtime <= cutoff:
-                if not dry_run:
-                    store.remove_tree(path)
-                temporary += 1
-        return GarbageReport(entries_removed, blobs_removed, bytes_removed, temporary)
+        grace = _check_seconds("grace", grace)
+        return collect_garbage(self.store, self.leases, grace=grace, dry_run=dry_run)
+
+    # --- verification -----------------------------------------------------------------
+
+    def verify(self) -> VerifyReport:
+        """Check every entry: manifest checksum (and signature), every blob's size and checksum.
+
+        Damaged entries are moved to quarantine, exactly as a load would, and
+        dropped from their pools, so the next call of the same step recomputes
+        it.  Nothing is unpickled, so verifying runs no stored code.
+
+        Returns:
+            A `VerifyReport`; its ``damaged`` list names each quarantined entry and why.
+
+        """
+        return verify_store(self.store, self.secret)
 
 
-def _blobs_of(manifest: Mapping[str, object]) -> set[str]:
-    blobs: set[str] = set()
-    stream = manifest.get("stream")
-    if isinstance(stream, dict) and "inline" not in stream and "digest" in stream:
-        blobs.add(str(stream["digest"]))
-    buffers = manifest.get("buffers")
-    if isinstance(buffers, list):
-        blobs.update(str(info["digest"]) for info in buffers if isinstance(info, dict))
-    return blobs
+def _check_secret(secret: object) -> bytes | None:
+    if secret is None:
+        return None
+    if isinstance(secret, str):
+        secret = secret.encode()
+    if not isinstance(secret, bytes):
+        raise TypeError(
+            f"Cache(secret=...) expects str or bytes, got {type(secret).__name__}; pass the "
+            "shared key, e.g. secret=os.environ['RECYCLABLE_SECRET']"
+        )
+    if not secret:
+        raise ConfigurationError(
+            "Cache(secret=...) got an empty secret; pass a non-empty key, or None for "
+            "unsigned entries"
+        )
+    return secret
+
+
+def _check_seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{name} expects a number of seconds, got {type(value).__name__} {value!r}; "
+            f"e.g. {name}=60"
+        )
+    if not value >= 0:
+        raise ConfigurationError(f"{name} must be zero or more seconds, got {value!r}")
+    return float(value)
 
 
 def validate_pool_name(name: object) -> str:

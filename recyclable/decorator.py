@@ -6,8 +6,10 @@
       └─ no active pool, or RECYCLABLE_DISABLE true? → f(*args, **kw), nothing else
            └─ bind arguments (defaults applied) → CallKey (action, code, argument digests)
                 └─ pool.lookup(key)      verified entry? → return the stored result
-                     └─ f runs           an exception propagates; nothing is stored
-                          └─ pool.store  blobs → marker → manifest → return the result
+                     └─ pool.claim(key)  another caller computing it? → wait for its result,
+                          │              take over if it died, compute after a timeout
+                          └─ f runs           an exception propagates; nothing is stored
+                               └─ pool.store  blobs → marker → manifest → release the claim
 
 Built on ``wrapt.FunctionWrapper`` so that functions, instance, class and
 static methods, nested and async functions keep their signature, docstring
@@ -17,6 +19,7 @@ decorated module-level function can be sent to a process pool.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -72,10 +75,17 @@ def _recycled_call(
     if hit is not None:
         _log_hit(pool, callkey, hit.manifest)
         return hit.value
-    _log_miss(pool, callkey)
-    start = time.perf_counter()
-    result = wrapped(*args, **kwargs)
-    pool.store(callkey, result, time.perf_counter() - start)
+    claim = pool.claim(callkey)
+    if claim.result is not None:
+        _log_hit(pool, callkey, claim.result.manifest)
+        return claim.result.value
+    try:
+        _log_miss(pool, callkey)
+        start = time.perf_counter()
+        result = wrapped(*args, **kwargs)
+        pool.store(callkey, result, time.perf_counter() - start)
+    finally:
+        pool.release(claim)
     return result
 
 
@@ -90,10 +100,18 @@ async def _call_async(
     if hit is not None:
         _log_hit(pool, callkey, hit.manifest)
         return hit.value
-    _log_miss(pool, callkey)
-    start = time.perf_counter()
-    result = await wrapped(*args, **kwargs)
-    pool.store(callkey, result, time.perf_counter() - start)
+    # Waiting for another caller blocks: do it off the event loop.
+    claim = await asyncio.to_thread(pool.claim, callkey)
+    if claim.result is not None:
+        _log_hit(pool, callkey, claim.result.manifest)
+        return claim.result.value
+    try:
+        _log_miss(pool, callkey)
+        start = time.perf_counter()
+        result = await wrapped(*args, **kwargs)
+        pool.store(callkey, result, time.perf_counter() - start)
+    finally:
+        pool.release(claim)
     return result
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 __all__ = [
     "CacheFormatError",
     "CacheLocationError",
+    "CachePermissionError",
     "ConfigurationError",
     "FingerprintError",
     "PoolExistsError",
@@ -87,3 +88,11 @@ class CacheLocationError(RecyclableError, ValueError):
 
 class CacheFormatError(RecyclableError, ValueError):
     """A cache was written in a format this version of recyclable cannot read."""
+
+
+class CachePermissionError(RecyclableError, PermissionError):
+    """A cache belongs to another user and was not created as a shared cache.
+
+    Loading a stored result unpickles it, so a cache someone else can write
+    to could run their code in your process.
+    """

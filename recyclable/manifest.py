@@ -2,7 +2,7 @@
 
 On disk a manifest is one header line and two JSON lines::
 
-    recyclable-manifest 1 <xxh3_128 hex of everything after this line>
+    recyclable-manifest 1 <xxh3_128 hex of everything after this line>[ hmac-sha256:<hex>]
     {"buffers": [...], "compute_seconds": ..., "key": ..., "stream": {...}}
     {"action": ..., "arguments": [[name, digest], ...], "code": ..., "created": ..., ...}
 
@@ -12,20 +12,36 @@ only when someone asks for it, which keeps a hit cheap.  The header checksum
 makes a torn, truncated or hand-edited manifest a detectable miss rather than a
 wrong hit; blob checksums (a blob's name is the xxh3_128 of its content) do the
 same for the data.
+
+A cache opened with a secret signs each manifest with an HMAC (SHA-256) of
+both JSON lines and refuses, on load, a manifest that is unsigned or whose
+signature does not match: the checksum guards against accidents, the
+signature against someone who can write to the cache directory.  Readers
+without a secret ignore the signature.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import xxhash
 
-__all__ = ["MANIFEST_FORMAT", "Manifest", "ManifestError", "dump_manifest", "load_manifest"]
+__all__ = [
+    "MANIFEST_FORMAT",
+    "Manifest",
+    "ManifestError",
+    "dump_manifest",
+    "load_manifest",
+    "mac",
+]
 
 MANIFEST_FORMAT = 1
 _MAGIC = b"recyclable-manifest %d " % MANIFEST_FORMAT
+_SIG = b"hmac-sha256:"
 
 #: The fields a hit needs; they go on the first JSON line.
 LOAD_FIELDS = frozenset({"key", "stream", "buffers", "compute_seconds"})
@@ -78,8 +94,13 @@ class Manifest(Mapping[str, Any]):
         return dict(self.items())
 
 
-def dump_manifest(body: Mapping[str, Any]) -> bytes:
-    """Serialise a manifest body with its checksum header."""
+def mac(secret: bytes, data: bytes | memoryview) -> str:
+    """The HMAC-SHA256 of ``data`` under ``secret``, hex."""
+    return hmac.new(secret, data, hashlib.sha256).hexdigest()
+
+
+def dump_manifest(body: Mapping[str, Any], secret: bytes | None = None) -> bytes:
+    """Serialise a manifest body with its checksum header (and signature, given a secret)."""
     load = {k: v for k, v in body.items() if k in LOAD_FIELDS}
     meta = {k: v for k, v in body.items() if k not in LOAD_FIELDS}
     payload = (
@@ -87,21 +108,34 @@ def dump_manifest(body: Mapping[str, Any]) -> bytes:
         + b"\n"
         + json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
     )
-    return _MAGIC + xxhash.xxh3_128_hexdigest(payload).encode() + b"\n" + payload
+    header = _MAGIC + xxhash.xxh3_128_hexdigest(payload).encode()
+    if secret is not None:
+        header += b" " + _SIG + mac(secret, payload).encode()
+    return header + b"\n" + payload
 
 
-def load_manifest(data: bytes) -> Manifest:
+def load_manifest(data: bytes, secret: bytes | None = None) -> Manifest:
     """Parse and verify a manifest.
 
+    Args:
+        data: the manifest file's bytes.
+        secret: when given, the manifest must carry a matching signature.
+
     Raises:
-        ManifestError: the header, checksum or JSON is not valid.
+        ManifestError: the header, checksum, signature or JSON is not valid.
 
     """
     header, newline, payload = data.partition(b"\n")
     if not newline or not header.startswith(_MAGIC):
         raise ManifestError("not a recyclable manifest of a format this version reads")
-    if header[len(_MAGIC) :] != xxhash.xxh3_128_hexdigest(payload).encode():
+    checksum, _, signature = header[len(_MAGIC) :].partition(b" ")
+    if checksum != xxhash.xxh3_128_hexdigest(payload).encode():
         raise ManifestError("checksum mismatch (torn, truncated or edited)")
+    if secret is not None:
+        if not signature.startswith(_SIG):
+            raise ManifestError("unsigned, but this cache requires signed entries")
+        if not hmac.compare_digest(signature[len(_SIG) :], mac(secret, payload).encode()):
+            raise ManifestError("signature mismatch (written with another secret, or forged)")
     load_line, _, meta_line = payload.partition(b"\n")
     try:
         # Parsing a str is markedly faster than letting json sniff the bytes' encoding.

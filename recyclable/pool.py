@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import hmac
 import logging
 import os
 import socket
@@ -29,11 +31,13 @@ import xxhash
 
 from recyclable import _env
 from recyclable._context import active_pool
+from recyclable._env import crash_point
 from recyclable.callkey import ActionSpec, CallKey
 from recyclable.codec import decode, encode
 from recyclable.errors import RecyclableWarning
 from recyclable.fingerprint import SCHEMA_VERSION, remember_loaded_arrays
-from recyclable.manifest import Manifest, ManifestError, dump_manifest, load_manifest
+from recyclable.lease import Claim
+from recyclable.manifest import Manifest, ManifestError, dump_manifest, load_manifest, mac
 from recyclable.store.local import DamagedBlob
 
 if TYPE_CHECKING:
@@ -176,21 +180,34 @@ class Pool:
         """
         data = self._store.read_manifest(callkey.key)
         if data is None:
-            return None
+            if self._store.has_marker(self.name, callkey.key) and not os.path.exists(
+                self.cache.leases.path(callkey.key)
+            ):
+                # The pool recorded this entry and nobody is writing it: its
+                # manifest was deleted, or a store was interrupted.  Unless a
+                # writer published and released its lease just after our read.
+                data = self._store.read_manifest(callkey.key)
+                if data is None:
+                    self._reject(
+                        callkey, ManifestError("its manifest is missing"), quarantine=False
+                    )
+                    return None
+            else:
+                return None
         try:
-            manifest = load_manifest(data)
+            manifest = load_manifest(data, self.cache.secret)
             if manifest.get("key") != callkey.key:
                 raise ManifestError("manifest is filed under another key")
             value, nbytes = self._load_value(manifest)
         except Exception as exc:  # noqa: BLE001 - every failure of a stored entry is a miss
             if isinstance(exc, DamagedBlob) and exc.present:
                 self._store.quarantine_blob(exc.digest)
-            self._reject(callkey, exc)
+            self._reject(callkey, exc, data)
             return None
         key = callkey.key
         if key not in self._marked:
             if not self._store.has_marker(self.name, key):
-                self._store.add_marker(self.name, key)
+                self._adopt(callkey, value, manifest)
             self._marked.add(key)
         stats = self.stats
         stats.loaded += 1
@@ -212,8 +229,12 @@ class Pool:
             stream = store.load_blob(
                 stream_info["digest"], stream_info["size"], mmap_mode=None, trust_verdict=False
             )
+            if self.cache.secret is not None:
+                _authenticate(self.cache.secret, stream_info, stream)
         infos = manifest["buffers"]
-        trust = self.cache.verify == "once"
+        # A verdict is a file attribute anyone who can write the cache could
+        # forge: a signed cache hashes every blob on every load.
+        trust = self.cache.verify_loads == "once" and self.cache.secret is None
         buffers = [
             store.load_blob(info["digest"], info["size"], mmap_mode=mmap_mode, trust_verdict=trust)
             for info in infos
@@ -223,12 +244,39 @@ class Pool:
             remember_loaded_arrays(value, buffers, [info["digest"] for info in infos])
         return value, len(stream) + sum(info["size"] for info in infos)
 
-    def _reject(self, callkey: CallKey, exc: BaseException) -> None:
-        self._store.quarantine_manifest(callkey.key)
+    def _adopt(self, callkey: CallKey, value: Any, manifest: Manifest) -> None:
+        """Add this pool's marker to an entry another pool stored, so it stays alive."""
+        try:
+            self._store.add_marker(self.name, callkey.key)
+            # Garbage collection may have removed the entry between our read
+            # and our marker (it was referenced by nobody then): store it again.
+            if self._store.read_manifest(callkey.key) is None:
+                stream, buffers = encode(value)
+                seconds = float(manifest.get("compute_seconds", 0.0))
+                self._write(callkey, value, stream, buffers, seconds)
+        except OSError as exc:
+            # A read-only cache: the hit stands, the pool just does not record it.
+            logger.debug("could not add %s to pool %s: %s", callkey.key[:12], self.name, exc)
+
+    def _reject(
+        self,
+        callkey: CallKey,
+        exc: BaseException,
+        judged: bytes | None = None,
+        *,
+        quarantine: bool = True,
+    ) -> None:
+        if judged is not None and self._store.read_manifest(callkey.key) != judged:
+            # Removed (garbage collection) or replaced (another writer, or a
+            # reader that quarantined it) while we loaded it: a plain miss.
+            logger.info("entry %s changed while loading (%s): recomputing", callkey.key[:12], exc)
+            return
+        moved = ""
+        if quarantine and self._store.quarantine_manifest(callkey.key, judged):
+            moved = "it was moved to quarantine and "
         warnings.warn(
             f"recyclable: stored result of {callkey.action} (key {callkey.key}) in cache "
-            f"{self.cache.path} is damaged ({exc}); it was moved to quarantine and will "
-            "be recomputed",
+            f"{self.cache.path} is damaged ({exc}); {moved}it will be recomputed",
             RecyclableWarning,
             stacklevel=4,
         )
@@ -245,6 +293,13 @@ class Pool:
         stats = self.stats
         stats.computed += 1
         stats.keys.add(callkey.key)
+        if self.cache.read_only:
+            self._warn_once(
+                "read-only",
+                f"recyclable: cache {self.cache.path} is read-only; stored results are "
+                "loaded but new results are not kept",
+            )
+            return False
         try:
             stream, buffers = encode(value)
         except Exception as exc:  # noqa: BLE001 - any pickling failure means "not stored"
@@ -255,9 +310,18 @@ class Pool:
                 "next time. Return a picklable value to make the step recyclable.",
             )
             return False
+        created: list[str] = []
         try:
-            self._write(callkey, value, stream, buffers, seconds)
+            self._write(callkey, value, stream, buffers, seconds, created=created)
         except OSError as exc:
+            # Free what this attempt added (a full disk needs the space back);
+            # a concurrent writer that shares a blob re-writes it after publishing.
+            for digest in created:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._store.blob_path(digest))
+            if self._store.read_manifest(callkey.key) is None:
+                with contextlib.suppress(OSError):
+                    self._store.remove_marker(self.name, callkey.key)
             self._warn_once(
                 f"oserror:{exc.errno}",
                 f"recyclable: could not store the result of {callkey.action} in "
@@ -274,13 +338,17 @@ class Pool:
         stream: bytes,
         buffers: list[memoryview],
         seconds: float,
+        *,
+        created: list[str] | None = None,
     ) -> None:
         store = self._store
+        created = [] if created is None else created
         blob_infos: list[dict[str, Any]] = []
         written = 0
         for buffer in buffers:
             digest = xxhash.xxh3_128_hexdigest(buffer)
-            store.write_blob(digest, [buffer])
+            if store.write_blob(digest, [buffer]):
+                created.append(digest)
             blob_infos.append({"digest": digest, "size": buffer.nbytes})
             written += buffer.nbytes
         stream_digest = xxhash.xxh3_128_hexdigest(stream)
@@ -291,9 +359,13 @@ class Pool:
                 "size": len(stream),
             }
         else:
-            store.write_blob(stream_digest, [stream])
+            if store.write_blob(stream_digest, [stream]):
+                created.append(stream_digest)
             stream_info = {"digest": stream_digest, "size": len(stream)}
+            if self.cache.secret is not None:
+                stream_info["mac"] = mac(self.cache.secret, stream)
         written += len(stream)
+        crash_point("after-blob")
         body = {
             "format": 1,
             "key": callkey.key,
@@ -313,8 +385,21 @@ class Pool:
             "library": _library_version(),
         }
         store.add_marker(self.name, callkey.key)
+        crash_point("after-marker")
+        # Refresh every blob just before publishing: garbage collection keeps
+        # blobs touched after it started, so one that reused an old blob early
+        # in a long store is not mistaken for unreferenced now.
+        for info, buffer in zip(blob_infos, buffers, strict=True):
+            if not store.touch_blob(info["digest"]):
+                store.write_blob(info["digest"], [buffer])
+        if "inline" not in stream_info and not store.touch_blob(stream_digest):
+            store.write_blob(stream_digest, [stream])
+        won = store.publish_manifest(callkey.key, dump_manifest(body, self.cache.secret))
+        created.clear()  # published: its blobs belong to the entry now, never undo them
+        crash_point("after-publish")
+        if not store.has_marker(self.name, callkey.key):
+            store.add_marker(self.name, callkey.key)  # the pool was removed and re-created
         self._marked.add(callkey.key)
-        won = store.publish_manifest(callkey.key, dump_manifest(body))
         # A garbage collection that ran between our blob writes and the publish
         # may have removed a blob it saw unreferenced: put it back.
         for info, buffer in zip(blob_infos, buffers, strict=True):
@@ -333,6 +418,24 @@ class Pool:
                 "" if won else ", another writer's equal entry kept",
                 self.name,
             )
+
+    # --- single flight --------------------------------------------------------------
+
+    def claim(self, callkey: CallKey) -> Claim:
+        """Wait for the right to compute a call that missed, or for another caller's result.
+
+        Returns:
+            A `Claim` whose ``result`` is a `Hit` when another process or
+            thread published the result meanwhile; otherwise the caller
+            computes, then calls `release`.
+
+        """
+        return self.cache.leases.claim(callkey.key, lambda: self.lookup(callkey))
+
+    def release(self, claim: Claim) -> None:
+        """Release the lease of a `Claim` (after storing, or when the call raised)."""
+        if claim.held:
+            self.cache.leases.release(claim.key)
 
     def _warn_once(self, topic: str, message: str) -> None:
         if topic in self._warned:
@@ -448,6 +551,13 @@ def _code_change(callkey: CallKey, manifest: Manifest) -> str:
 
 def _version(code: str) -> str:
     return code.removeprefix("version:") if code.startswith("version:") else "code fingerprint"
+
+
+def _authenticate(secret: bytes, stream_info: dict[str, Any], stream: Any) -> None:
+    """Check the signed MAC of a pickle stream kept in a blob (unpickling runs code)."""
+    expected = stream_info.get("mac")
+    if not isinstance(expected, str) or not hmac.compare_digest(expected, mac(secret, stream)):
+        raise ManifestError("pickle stream is not signed with this cache's secret")
 
 
 def _type_name(value: Any) -> str:

@@ -14,7 +14,7 @@ hash correctly at a given size and modification time:
 Any ordinary write to the file changes its mtime (and ctime), which voids the
 verdict: the next load hashes it again.  What a verdict cannot catch is damage
 that leaves the mtime alone, such as silent corruption on the disk or a
-deliberate edit that restores the old mtime; `Cache(verify="always")` hashes on
+deliberate edit that restores the old mtime; `Cache(verify_loads="always")` hashes on
 every load for those who want that guarantee, and ``Cache.verify()`` checks
 every blob.  Where extended attributes are not supported only the in-process
 verdict applies.

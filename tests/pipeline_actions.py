@@ -33,6 +33,16 @@ def _ran(step: str) -> None:
         Path(log + ".hang").write_text(step)
         while True:  # wait for SIGKILL from the test
             time.sleep(0.05)
+    if os.environ.get("RECYCLABLE_TEST_GATE_AT") == step and log:
+        Path(log + ".started").write_text(step)
+        deadline = time.monotonic() + 60
+        while not Path(log + ".gate").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def executions(log: Path) -> list[str]:
+    """The steps that really ran, in order, as recorded in the log file."""
+    return log.read_text().split() if log.exists() else []
 
 
 @recyclable
@@ -75,8 +85,63 @@ def analyze(n: int = 5000, seed: int = 1, min_quality: int = 20, samples: int = 
     return diversity(table, metadata)
 
 
+@recyclable
+def prepare(seed: int) -> int:
+    """A small first step (its result is stored inline, with no blob)."""
+    _ran("prepare")
+    return seed * 7
+
+
+@recyclable
+def big_step(seed: int, n: int = 1_000_000) -> np.ndarray:
+    """A large result (8 MB by default) stored as a separate blob."""
+    _ran("big_step")
+    return np.random.default_rng(seed).random(n)
+
+
+def two_steps(seed: int) -> np.ndarray:
+    """prepare → big_step: a crash in big_step's store must leave prepare's entry usable."""
+    return big_step(prepare(seed))
+
+
+def expected_square(x: int) -> dict[str, object]:
+    """What `square` returns, computed without the cache (for checking results)."""
+    return {"x": x, "square": x * x, "pad": np.full(10_000, x, dtype=np.int64)}
+
+
+@recyclable
+def square(x: int) -> dict[str, object]:
+    """A step whose result carries a blob; logs ``square:<x>`` each time it really runs."""
+    _ran(f"square:{x}")
+    delay = float(os.environ.get("RECYCLABLE_TEST_WORK_SECONDS", "0"))
+    if delay:
+        time.sleep(delay)  # stands for real work, widening the window in which calls overlap
+    return expected_square(x)
+
+
+@recyclable
+def square_twin(x: int) -> dict[str, object]:
+    """Another step with `square`'s result: a different entry sharing the same blob."""
+    _ran(f"twin:{x}")
+    return expected_square(x)
+
+
+def call(cache_dir: str, pool_name: str, func: str, *args: int, **options: float) -> object:
+    """Run one function of this module with a pool of ``cache_dir`` active."""
+    cache = Cache(cache_dir, **options)  # type: ignore[arg-type]
+    with cache.create_pool(pool_name, reuse=True):
+        return globals()[func](*args)
+
+
 def main() -> None:
     """``python pipeline_actions.py CACHE POOL [key=value ...]``: run analyze in the pool."""
+    if sys.argv[1] == "call":
+        # ``python pipeline_actions.py call CACHE POOL FUNC INT... [lease_timeout=SECONDS]``
+        cache_dir, pool_name, func, *rest = sys.argv[2:]
+        args = [int(a) for a in rest if "=" not in a]
+        options = {k: float(v) for k, v in (a.split("=") for a in rest if "=" in a)}
+        call(cache_dir, pool_name, func, *args, **options)
+        return
     cache_dir, pool_name, *params = sys.argv[1:]
     kwargs = {k: int(v) for k, v in (p.split("=") for p in params)}
     cache = Cache(cache_dir)
@@ -85,11 +150,15 @@ def main() -> None:
     print(repr(result))
 
 
-if __name__ == "__main__":
-    main()
-
-
 @recyclable
 def identity(value: object) -> object:
     """Return the argument unchanged (for round-trip tests)."""
     return value
+
+
+if __name__ == "__main__":
+    # Run the imported module's functions, not this __main__ copy's, so keys
+    # match those of tests that import pipeline_actions.
+    import pipeline_actions
+
+    pipeline_actions.main()

@@ -14,21 +14,25 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import mmap
 import os
 import secrets
 import shutil
 import socket
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import xxhash
 
 from recyclable import verdict
+from recyclable._env import crash_point
 
-__all__ = ["DamagedBlob", "LocalStore"]
+__all__ = ["DamagedBlob", "LocalStore", "temp_name", "temp_writer", "writer_state"]
+
+logger = logging.getLogger("recyclable")
 
 
 class DamagedBlob(Exception):
@@ -56,18 +60,62 @@ def temp_name(label: str) -> str:
     return f"{label}.{_HOST}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
 
 
+def temp_writer(name: str) -> tuple[str, int] | None:
+    """The (host, pid) a staging name made by `temp_name` records, or None for another name."""
+    parts = name.rsplit(".", 3)
+    if len(parts) != 4 or parts[3] != "tmp" or not parts[1].isdigit():
+        return None
+    rest = parts[0]
+    # The label may contain dots, the host too: only our own host can be recognised.
+    if not rest.endswith("." + _HOST):
+        return ("", int(parts[1]))
+    return (_HOST, int(parts[1]))
+
+
+def writer_state(name: str) -> str:
+    """Whether the writer of a staging file runs: ``"live"``, ``"dead"`` or ``"unknown"``.
+
+    Only a process of this host can be judged; ``"unknown"`` covers other
+    hosts and names not made by `temp_name`.
+    """
+    writer = temp_writer(name)
+    if writer is None or writer[0] != _HOST:
+        return "unknown"
+    pid = writer[1]
+    if pid == os.getpid():
+        return "live"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "dead"
+    except OSError:
+        return "live"  # exists, owned by another user
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return "live"
+    # A killed child its parent has not reaped yet is a zombie: dead for us.
+    return "dead" if data[data.rfind(b")") + 2 :][:1] in (b"Z", b"X") else "live"
+
+
 class LocalStore:
     """Bytes on a POSIX filesystem under one cache root.
 
     Args:
         root: the cache directory (already created and validated by `Cache`).
         durable: fsync data, manifests and directories before publishing.
+        shared: make new files group-writable and new directories
+            group-writable and setgid, so a group of users can share the cache.
 
     """
 
-    def __init__(self, root: Path, *, durable: bool = False) -> None:
+    def __init__(self, root: Path, *, durable: bool = False, shared: bool = False) -> None:
         self.root = root
         self.durable = durable
+        self.shared = shared
+        self.file_mode = 0o664 if shared else 0o644
+        self.dir_mode = 0o2770 if shared else 0o700
         self.objects = root / "objects"
         self.entries = root / "entries"
         self.pools = root / "pools"
@@ -85,8 +133,37 @@ class LocalStore:
     def _ensure_dir(self, path: Path) -> None:
         text = str(path)
         if text not in self._known_dirs:
-            path.mkdir(parents=True, exist_ok=True)
+            self.make_dirs(path)
             self._known_dirs.add(text)
+
+    def make_dirs(self, path: Path) -> None:
+        """Create ``path`` and missing parents with the cache's directory mode.
+
+        Under ``durable`` each new directory's parent is fsynced, so the new
+        name survives a power loss along with the files later linked into it.
+        """
+        missing: list[Path] = []
+        probe = path
+        while not probe.is_dir():
+            missing.append(probe)
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        for directory in reversed(missing):
+            try:
+                directory.mkdir(mode=self.dir_mode)
+            except FileExistsError:
+                continue
+            if self.shared:
+                os.chmod(directory, self.dir_mode)  # the umask may have dropped group bits
+            if self.durable:
+                self._fsync_dir(directory.parent)
+
+    def _open_new(self, path: Path) -> int:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
+        if self.shared:
+            os.fchmod(fd, self.file_mode)
+        return fd
 
     def _write_temp(self, label: str, chunks: Sequence[Any], *, digest: str | None = None) -> Path:
         """Write ``chunks`` to a new staging file; remove it again on any failure.
@@ -96,10 +173,14 @@ class LocalStore:
         """
         self._ensure_dir(self.tmp)
         path = self.tmp / temp_name(label)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = self._open_new(path)
         try:
             for chunk in chunks:
                 view = memoryview(chunk).cast("B")
+                if label == "blob" and view.nbytes > 1:
+                    os.write(fd, view[: view.nbytes // 2])
+                    crash_point("mid-blob")
+                    view = view[view.nbytes // 2 :]
                 while view:
                     written = os.write(fd, view)
                     view = view[written:]
@@ -155,20 +236,54 @@ class LocalStore:
         """Where the blob with this digest lives."""
         return self.objects / _shard(digest) / digest
 
-    def write_blob(self, digest: str, chunks: Sequence[Any]) -> None:
+    def write_blob(self, digest: str, chunks: Sequence[Any]) -> bool:
         """Store a blob under its digest unless an identical one is already there.
 
         An existing blob has its mtime refreshed, which tells garbage collection
         that a writer is about to reference it again.
+
+        Returns:
+            True when this call created the blob.
+
         """
         final = self.blob_path(digest)
         try:
             os.utime(final)
-            return
+            return False
         except FileNotFoundError:
             pass
+        except PermissionError:
+            # Another member of a shared cache owns it: a fresh copy, swapped in
+            # atomically, refreshes the mtime as well.
+            os.replace(self._write_temp("blob", chunks, digest=digest), final)
+            return False
         staged = self._write_temp("blob", chunks, digest=digest)
-        self._publish(staged, final)
+        return self._publish(staged, final)
+
+    def touch_blob(self, digest: str) -> bool:
+        """Refresh a blob's mtime (a writer is about to reference it); False when it is missing.
+
+        A checksum verdict the blob held before the touch is carried over:
+        refreshing the mtime does not change the bytes.
+        """
+        path = self.blob_path(digest)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        except PermissionError:
+            return True  # shared cache, another user's blob: the post-publish check covers it
+        try:
+            good = verdict.known_good(fd, digest, os.fstat(fd))
+            try:
+                os.utime(fd)
+            except PermissionError:
+                return True
+            if good:
+                verdict.stamp(fd, digest, os.fstat(fd))
+        finally:
+            os.close(fd)
+        return True
 
     def blob_size(self, digest: str) -> int | None:
         """The size of a stored blob, or None when it is missing."""
@@ -220,7 +335,14 @@ class LocalStore:
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
-            raise DamagedBlob(digest, "is missing", present=False) from None
+            # A published entry's blob may be set aside for a moment by a
+            # garbage collection about to find it was refreshed: put it back
+            # (or find that the collection already did) and look again.
+            self._restore_from_collection(digest)
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                raise DamagedBlob(digest, "is missing", present=False) from None
         try:
             info = os.fstat(fd)
             if info.st_size != size:
@@ -262,8 +384,38 @@ class LocalStore:
                 with contextlib.suppress(FileNotFoundError):
                     yield entry.name, entry.stat()
 
+    def filesystem_now(self) -> float:
+        """The current time as this filesystem stamps files (mtime of a fresh file).
+
+        Kernels stamp files from a coarse clock (milliseconds behind
+        ``time.time()``), network filesystems from the server's clock: ages of
+        files must be judged against this, not the local clock.
+        """
+        self._ensure_dir(self.tmp)
+        probe = self.tmp / temp_name("clock")
+        fd = self._open_new(probe)
+        try:
+            return os.fstat(fd).st_mtime
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+
+    def _restore_from_collection(self, digest: str) -> bool:
+        """Link back a blob a collection has renamed aside; True when one was found."""
+        prefix = f"gc-{digest}."
+        for entry in _scandir(self.tmp):
+            if entry.name.startswith(prefix):
+                try:
+                    os.link(entry.path, self.blob_path(digest))
+                except FileExistsError:
+                    return True
+                except FileNotFoundError:
+                    continue  # the collection finished with it meanwhile
+                return True
+        return False
+
     def delete_blob_if_idle(self, digest: str, older_than: float) -> bool:
-        """Delete a blob unless it was touched after ``older_than`` (epoch seconds).
+        """Delete a blob unless it was touched at or after ``older_than`` (epoch seconds).
 
         The blob is first renamed aside, then its mtime checked again: a writer
         that refreshed it in between gets it back, one that comes later finds it
@@ -276,13 +428,14 @@ class LocalStore:
             os.rename(path, aside)
         except FileNotFoundError:
             return False
-        if os.stat(aside).st_mtime > older_than:
+        if os.stat(aside).st_mtime >= older_than:
             with contextlib.suppress(FileExistsError):
                 os.link(aside, path)
             os.unlink(aside)
             return False
         os.unlink(aside)
-        return True
+        # A reader that found the blob missing meanwhile may have linked it back.
+        return not os.path.exists(path)
 
     # --- manifests --------------------------------------------------------------------
 
@@ -310,6 +463,7 @@ class LocalStore:
     def publish_manifest(self, key: str, data: bytes) -> bool:
         """Publish a manifest atomically; False when another writer's manifest won."""
         staged = self._write_temp("manifest", [data])
+        crash_point("before-publish")
         return self._publish(staged, self.manifest_path(key))
 
     def delete_manifest(self, key: str) -> None:
@@ -317,9 +471,52 @@ class LocalStore:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.manifest_path(key))
 
-    def quarantine_manifest(self, key: str) -> None:
-        """Move a manifest that failed verification out of the way."""
-        self._move_to_quarantine(self.manifest_path(key), f"entry-{key}.json")
+    def delete_manifest_unless(self, key: str, wanted: Callable[[], bool]) -> bool:
+        """Remove a manifest unless ``wanted()`` says, once it is out of sight, to keep it.
+
+        The manifest is renamed aside first and ``wanted`` asked afterwards, so
+        a pool that marks the entry concurrently either is seen by ``wanted`` or
+        finds the manifest gone (and stores the entry again).
+
+        Returns:
+            True when the manifest was removed.
+
+        """
+        self._ensure_dir(self.tmp)
+        aside = self.tmp / temp_name(f"gc-entry-{key}")
+        try:
+            os.rename(self.manifest_path(key), aside)
+        except FileNotFoundError:
+            return False
+        if wanted():
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, self.manifest_path(key))
+            os.unlink(aside)
+            return False
+        os.unlink(aside)
+        return True
+
+    def quarantine_manifest(self, key: str, judged: bytes | None = None) -> bool:
+        """Move a manifest that failed verification out of the way.
+
+        Args:
+            key: the entry's key.
+            judged: the bytes that failed; when given, a manifest that changed
+                since (a writer re-published the entry) is left in place.
+
+        Returns:
+            True when the manifest was moved.
+
+        """
+        path = self.manifest_path(key)
+        if judged is not None:
+            try:
+                with open(path, "rb") as handle:
+                    if handle.read() != judged:
+                        return False
+            except FileNotFoundError:
+                return False
+        return self._move_to_quarantine(path, f"entry-{key}.json")
 
     def iter_manifest_keys(self) -> Iterator[str]:
         """The keys of every published manifest."""
@@ -328,10 +525,17 @@ class LocalStore:
                 if entry.name.endswith(".json"):
                     yield entry.name[: -len(".json")]
 
-    def _move_to_quarantine(self, path: Path, label: str) -> None:
-        self._ensure_dir(self.quarantine)
-        with contextlib.suppress(FileNotFoundError):
+    def _move_to_quarantine(self, path: Path, label: str) -> bool:
+        try:
+            self._ensure_dir(self.quarantine)
             os.rename(path, self.quarantine / temp_name(label))
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            # A read-only cache: the damaged file stays, every load still rejects it.
+            logger.debug("cannot quarantine %s: %s", path, exc)
+            return False
+        return True
 
     # --- pools and their membership markers -------------------------------------------
 
@@ -343,9 +547,11 @@ class LocalStore:
         """Create a pool; False when it already existed."""
         self._ensure_dir(self.pools)
         try:
-            self.pool_dir(pool).mkdir()
+            self.pool_dir(pool).mkdir(mode=self.dir_mode)
         except FileExistsError:
             return False
+        if self.shared:
+            os.chmod(self.pool_dir(pool), self.dir_mode)
         if self.durable:
             self._fsync_dir(self.pools)
         return True
@@ -367,13 +573,25 @@ class LocalStore:
         shard = self.pool_dir(pool) / _shard(key)
         path = shard / key
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, self.file_mode)
         except FileNotFoundError:
-            shard.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            self.make_dirs(shard)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, self.file_mode)
         os.close(fd)
         if self.durable:
             self._fsync_dir(shard)
+
+    def remove_marker(self, pool: str, key: str) -> None:
+        """Forget that ``pool`` holds ``key``."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.pool_dir(pool) / _shard(key) / key)
+
+    def marker_mtime(self, pool: str, key: str) -> float | None:
+        """When a marker was created, or None when it is missing."""
+        try:
+            return os.stat(self.pool_dir(pool) / _shard(key) / key).st_mtime
+        except FileNotFoundError:
+            return None
 
     def iter_markers(self, pool: str) -> Iterator[str]:
         """The keys a pool holds."""

@@ -84,14 +84,32 @@ def test_damage_is_a_warned_miss_then_healed(cache: Cache, damage: str) -> None:
     np.testing.assert_array_equal(healed["array"], original["array"])  # type: ignore[arg-type]
 
 
-def test_deleted_manifest_is_a_quiet_miss(cache: Cache) -> None:
-    """A manifest that is simply gone is an ordinary miss: recomputed, no warning."""
+def test_deleted_manifest_is_a_warned_miss_then_healed(cache: Cache) -> None:
+    """A manifest deleted from under a pool that recorded it: warned, recomputed, then a hit."""
+    with cache.create_pool("p"):
+        produce(1)
+    _manifest(cache).unlink()
+    with (
+        pytest.warns(RecyclableWarning, match="manifest is missing"),
+        cache.create_pool("p", reuse=True),
+    ):
+        produce(1)
+    assert RUNS == [1, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with cache.create_pool("p", reuse=True):
+            produce(1)
+    assert RUNS == [1, 1]
+
+
+def test_entry_never_stored_in_this_pool_is_a_quiet_miss(cache: Cache) -> None:
+    """A manifest missing for a key the pool never recorded is an ordinary, silent miss."""
     with cache.create_pool("p"):
         produce(1)
     _manifest(cache).unlink()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with cache.create_pool("p", reuse=True):
+        with cache.create_pool("other"):
             produce(1)
     assert RUNS == [1, 1]
 

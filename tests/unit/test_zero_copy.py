@@ -98,8 +98,8 @@ def test_a_remembered_verdict_is_void_once_the_blob_changes(cache: Cache) -> Non
 
 
 def test_verify_always_catches_damage_that_keeps_the_mtime(tmp_path: Path) -> None:
-    """verify='always' hashes every load, so even an mtime-preserving edit is caught."""
-    cache = Cache(tmp_path / "c", verify="always")
+    """verify_loads='always' hashes every load, so even an mtime-preserving edit is caught."""
+    cache = Cache(tmp_path / "c", verify_loads="always")
     with cache.create_pool("p"):
         make(100_000)
         make(100_000)
@@ -118,6 +118,6 @@ def test_verify_always_catches_damage_that_keeps_the_mtime(tmp_path: Path) -> No
 
 
 def test_verify_option_is_validated(tmp_path: Path) -> None:
-    """Cache(verify=...) accepts 'once' and 'always' only, and says so."""
-    with pytest.raises(ValueError, match=r"Cache\(verify=...\) got 'sometimes'"):
-        Cache(tmp_path / "c", verify="sometimes")
+    """Cache(verify_loads=...) accepts 'once' and 'always' only, and says so."""
+    with pytest.raises(ValueError, match=r"Cache\(verify_loads=...\) got 'sometimes'"):
+        Cache(tmp_path / "c", verify_loads="sometimes")

@@ -1,0 +1,351 @@
+"""Garbage collection and verification of a cache's store: the rules that keep live runs safe.
+
+Neither takes a lock; both work on a `LocalStore` and the cache's `Leases`.
+`Cache.garbage_collect`, `Cache.remove_pool` and `Cache.verify` are the
+public entry points.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import xxhash
+
+from recyclable.lease import Leases
+from recyclable.manifest import ManifestError, load_manifest
+from recyclable.store.local import LocalStore, writer_state
+
+__all__ = ["GarbageReport", "VerifyReport", "collect_garbage", "verify_store"]
+
+logger = logging.getLogger("recyclable")
+
+#: Pool markers of unpublished entries (and staging files of live writers)
+#: younger than this are kept whatever the grace.
+MARKER_GRACE = 3600.0
+
+
+@dataclass(frozen=True)
+class GarbageReport:
+    """What a garbage collection removed (or, in a dry run, would remove).
+
+    Attributes:
+        entries: manifests no pool referenced.
+        blobs: data files no remaining manifest referenced.
+        bytes: the size of those blobs.
+        temporary: staging files and directories left by finished or killed writers.
+        leases: claims whose holders are dead.
+        markers: pool markers of entries that were never published (a writer
+            was killed between marking and publishing), older than an hour and
+            than the grace period.
+
+    """
+
+    entries: int
+    blobs: int
+    bytes: int
+    temporary: int
+    leases: int = 0
+    markers: int = 0
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What `Cache.verify` found.
+
+    Attributes:
+        entries: manifests checked.
+        blobs: blobs checked (each read in full and checksummed).
+        bytes: bytes of blob data checksummed.
+        damaged: ``(key, reason)`` of every entry that failed and was quarantined.
+        dangling_markers: pool markers whose entry does not exist (harmless:
+            such a call is recomputed).
+
+    """
+
+    entries: int
+    blobs: int
+    bytes: int
+    damaged: list[tuple[str, str]] = field(default_factory=list)
+    dangling_markers: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when no entry was damaged."""
+        return not self.damaged
+
+
+def collect_garbage(
+    store: LocalStore, leases: Leases, *, grace: float, dry_run: bool
+) -> GarbageReport:
+    """Delete entries no pool references, unreferenced blobs and leftovers of dead writers.
+
+    Never takes a lock, and never runs by itself (not at process exit
+    either).  The rules that keep a running writer safe:
+
+    * Manifests are listed before pool markers, and writers create their
+      marker before publishing, so an entry published into a live pool is
+      always seen as referenced.  A manifest is renamed aside before the
+      markers are checked once more, so a pool adopting it meanwhile keeps it.
+    * Unreferenced blobs younger than ``grace`` seconds stay (a writer may
+      be about to publish the manifest that references them); writers
+      refresh a reused blob's mtime just before publishing, and a blob's
+      mtime is checked again after it is renamed aside.  Before deleting,
+      manifests published since the first listing are read and the blobs
+      they reference spared.
+    * Staging files of a process of this host that is no longer running
+      are removed at once, those of a running one are kept (up to an
+      hour, in case its pid was reused); those of other hosts once older
+      than ``grace``.
+    * Leases whose holders are dead are removed.
+
+    Args:
+        store: the cache's store.
+        leases: the cache's leases.
+        grace: age in seconds below which unreferenced blobs and staging files stay.
+        dry_run: count what would be removed, remove nothing.
+
+    Returns:
+        What was removed (or, in a dry run, would be).
+
+    """
+    # File times come from the filesystem's coarse clock (or an NFS
+    # server's): compare them with a time read from that same clock, and
+    # treat a file stamped in the very same tick as touched after it.
+    started = store.filesystem_now()
+    cutoff = started - grace
+    manifests = set(store.iter_manifest_keys())
+    referenced = _referenced_keys(store)
+    entries_removed = 0
+    live_blobs: set[str] = set()
+    freed_blobs: set[str] = set()
+    kept: set[str] = set()
+    for key in manifests:
+        blobs = _blobs_of_key(store, key)
+        if key in referenced:
+            live_blobs |= blobs
+            kept.add(key)
+            continue
+        removed = dry_run or store.delete_manifest_unless(key, _marked_check(store, key))
+        if removed:
+            entries_removed += 1
+            freed_blobs |= blobs
+        else:
+            live_blobs |= blobs
+            kept.add(key)
+    blobs_removed, bytes_removed = _collect_blobs(
+        store, started, cutoff, live=live_blobs, freed=freed_blobs, kept=kept, dry_run=dry_run
+    )
+    temporary = 0
+    # Staging files of a live writer of this host stay whatever the grace
+    # (they may be published any moment); only a very old one, whose pid
+    # may since have been reused, is taken for debris.
+    live_cutoff = min(cutoff, started - MARKER_GRACE)
+    for path, info in list(store.iter_temp()):
+        state = writer_state(path.name)
+        if state == "live":
+            debris = info.st_mtime <= live_cutoff
+        else:
+            debris = state == "dead" or info.st_mtime <= cutoff
+        if debris:
+            if not dry_run:
+                store.remove_tree(path)
+            temporary += 1
+    dead_leases = leases.remove_dead(dry_run=dry_run)
+    # A marker is a writer's first step: only long-abandoned ones are debris.
+    markers = _remove_dangling_markers(
+        store, leases, manifests, min(cutoff, started - MARKER_GRACE), dry_run=dry_run
+    )
+    report = GarbageReport(
+        entries_removed, blobs_removed, bytes_removed, temporary, dead_leases, markers
+    )
+    logger.info("garbage collection of %s: %s", store.root, report)
+    return report
+
+
+def _collect_blobs(
+    store: LocalStore,
+    started: float,
+    cutoff: float,
+    *,
+    live: set[str],
+    freed: set[str],
+    kept: set[str],
+    dry_run: bool,
+) -> tuple[int, int]:
+    """Delete unreferenced blobs; return (count, bytes)."""
+    candidates: list[tuple[str, float, int]] = []
+    for digest, info in list(store.iter_blobs()):
+        if digest in live:
+            continue
+        # Blobs of entries removed just now need no grace period: a writer
+        # reusing one refreshes its mtime, which puts it past `started`.
+        limit = started if digest in freed else cutoff
+        if info.st_mtime < limit:
+            candidates.append((digest, limit, info.st_size))
+    if not candidates:
+        return 0, 0
+    # Manifests published since the first listing may reference a
+    # candidate (a writer that refreshed it just before this collection
+    # started): read them, and spare what they reference.
+    wanted: set[str] = set()
+    for key in set(store.iter_manifest_keys()) - kept:
+        wanted |= _blobs_of_key(store, key)
+    blobs_removed = 0
+    bytes_removed = 0
+    for digest, limit, size in candidates:
+        if digest in wanted:
+            continue
+        if dry_run or store.delete_blob_if_idle(digest, limit):
+            blobs_removed += 1
+            bytes_removed += size
+    return blobs_removed, bytes_removed
+
+
+def _remove_dangling_markers(
+    store: LocalStore, leases: Leases, manifests: set[str], cutoff: float, *, dry_run: bool
+) -> int:
+    removed = 0
+    for pool in store.list_pools():
+        for key in list(store.iter_markers(pool)):
+            if key in manifests:
+                continue
+            mtime = store.marker_mtime(pool, key)
+            # Young markers and claimed keys may belong to a writer about to publish.
+            if mtime is None or mtime > cutoff or leases.path(key).exists():
+                continue
+            if store.read_manifest(key) is not None:
+                continue
+            if not dry_run:
+                store.remove_marker(pool, key)
+            removed += 1
+    return removed
+
+
+def _referenced_keys(store: LocalStore) -> set[str]:
+    referenced: set[str] = set()
+    for pool in store.list_pools():
+        referenced.update(store.iter_markers(pool))
+    return referenced
+
+
+def _marked_check(store: LocalStore, key: str) -> Callable[[], bool]:
+    return lambda: any(store.has_marker(pool, key) for pool in store.list_pools())
+
+
+def _blobs_of_key(store: LocalStore, key: str) -> set[str]:
+    data = store.read_manifest(key)
+    if data is None:
+        return set()
+    # A manifest that fails to parse is left for verification to
+    # quarantine; its blobs are not protected by it.  The signature is not
+    # checked here: a forged manifest may keep blobs alive, never load them.
+    try:
+        return _blobs_of(load_manifest(data))
+    except ManifestError:
+        return set()
+
+
+def verify_store(store: LocalStore, secret: bytes | None) -> VerifyReport:
+    """Check every entry: manifest checksum (and signature), every blob's size and checksum.
+
+    Damaged entries are moved to quarantine, exactly as a load would, and
+    dropped from their pools, so the next call of the same step recomputes
+    it.  Nothing is unpickled, so verifying runs no stored code.
+
+    Returns:
+        A `VerifyReport`; its ``damaged`` list names each quarantined entry and why.
+
+    """
+    checked_blobs: dict[str, str | None] = {}
+    damaged: list[tuple[str, str]] = []
+    entries = 0
+    nbytes = 0
+    keys = list(store.iter_manifest_keys())
+    for key in keys:
+        data = store.read_manifest(key)
+        if data is None:
+            continue  # removed meanwhile
+        entries += 1
+        try:
+            manifest = load_manifest(data, secret)
+            if manifest.get("key") != key:
+                raise ManifestError("manifest is filed under another key")
+            infos = _blob_infos(manifest)
+        except (ManifestError, KeyError, TypeError, ValueError) as exc:
+            damaged.append((key, str(exc)))
+            with contextlib.suppress(OSError):
+                store.quarantine_manifest(key, data)
+            continue
+        problem = None
+        for digest, size in infos:
+            if digest not in checked_blobs:
+                checked_blobs[digest], read = _check_blob(store, digest, size)
+                nbytes += read
+                if checked_blobs[digest] is not None:
+                    with contextlib.suppress(OSError):
+                        store.quarantine_blob(digest)
+            problem = problem or checked_blobs[digest]
+        if problem is not None:
+            damaged.append((key, f"blob {problem}"))
+            with contextlib.suppress(OSError):
+                store.quarantine_manifest(key, data)
+    # A quarantined entry is recomputed on its next call; drop the markers
+    # so that call is not reported as an unexplained missing manifest.
+    for key, _ in damaged:
+        if store.read_manifest(key) is None:
+            for pool in store.list_pools():
+                with contextlib.suppress(OSError):
+                    store.remove_marker(pool, key)
+    present = set(keys) - {key for key, _ in damaged}
+    dangling = sum(
+        1 for pool in store.list_pools() for key in store.iter_markers(pool) if key not in present
+    )
+    for key, reason in damaged:
+        logger.warning("verify: entry %s is damaged (%s); moved to quarantine", key, reason)
+    return VerifyReport(entries, len(checked_blobs), nbytes, damaged, dangling)
+
+
+def _blob_infos(manifest: Mapping[str, object]) -> list[tuple[str, int]]:
+    infos: list[tuple[str, int]] = []
+    stream = manifest["stream"]
+    if not isinstance(stream, dict):
+        raise ManifestError("stream record is not an object")
+    if "inline" not in stream:
+        infos.append((str(stream["digest"]), int(stream["size"])))
+    buffers = manifest["buffers"]
+    if not isinstance(buffers, list):
+        raise ManifestError("buffers record is not a list")
+    infos.extend((str(info["digest"]), int(info["size"])) for info in buffers)
+    return infos
+
+
+def _check_blob(store: LocalStore, digest: str, size: int) -> tuple[str | None, int]:
+    """Read a blob in full and checksum it: (problem or None, bytes read)."""
+    hasher = xxhash.xxh3_128()
+    read = 0
+    try:
+        with open(store.blob_path(digest), "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                hasher.update(chunk)
+                read += len(chunk)
+    except FileNotFoundError:
+        return f"{digest} missing", 0
+    if read != size:
+        return f"{digest} has {read} bytes, expected {size}", read
+    if hasher.hexdigest() != digest:
+        return f"{digest} fails its checksum", read
+    return None, read
+
+
+def _blobs_of(manifest: Mapping[str, object]) -> set[str]:
+    blobs: set[str] = set()
+    stream = manifest.get("stream")
+    if isinstance(stream, dict) and "inline" not in stream and "digest" in stream:
+        blobs.add(str(stream["digest"]))
+    buffers = manifest.get("buffers")
+    if isinstance(buffers, list):
+        blobs.update(str(info["digest"]) for info in buffers if isinstance(info, dict))
+    return blobs
