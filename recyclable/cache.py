@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from recyclable.errors import (
 )
 from recyclable.manifest import ManifestError, load_manifest
 from recyclable.pool import Pool
+from recyclable.runs import live_run_keys
 from recyclable.store.local import LocalStore, temp_name
 
 __all__ = ["CACHE_FORMAT", "Cache", "GarbageReport", "default_cache_path"]
@@ -237,7 +239,11 @@ class Cache:
     # --- garbage collection -----------------------------------------------------------
 
     def garbage_collect(
-        self, *, grace: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False
+        self,
+        *,
+        grace: float = DEFAULT_GRACE_SECONDS,
+        dry_run: bool = False,
+        protect: Collection[str] = (),
     ) -> GarbageReport:
         """Delete entries no pool references, unreferenced blobs and staging leftovers.
 
@@ -250,6 +256,7 @@ class Cache:
         Args:
             grace: age in seconds below which unreferenced blobs and staging files stay.
             dry_run: count what would be removed, remove nothing.
+            protect: keys of entries to keep even though no pool references them.
 
         """
         store = self.store
@@ -259,6 +266,10 @@ class Cache:
         referenced: set[str] = set()
         for pool in store.list_pools():
             referenced.update(store.iter_markers(pool))
+        # A live run notes a key before looking it up, so an entry it is
+        # loading right now stays even if another run just dropped its marker.
+        referenced.update(live_run_keys(store))
+        referenced.update(protect)
         entries_removed = 0
         live_blobs: set[str] = set()
         freed_blobs: set[str] = set()

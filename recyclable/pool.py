@@ -102,6 +102,9 @@ class Pool:
         self.stats = PoolStats()
         self._store = cache.store
         self._warned: set[str] = set()
+        #: Called with each key before it is looked up or stored; a run record
+        #: (`recyclable.runs.RunRecord`) uses it to say which keys a live run needs.
+        self.on_key: Callable[[str], None] | None = None
 
     def __repr__(self) -> str:
         return f"Pool({self.name!r}, cache={str(self.cache.path)!r})"
@@ -168,6 +171,8 @@ class Pool:
         A damaged entry (bad manifest, missing or corrupt blob, unreadable
         pickle) is a miss: it is moved to quarantine with a `RecyclableWarning`.
         """
+        if self.on_key is not None:
+            self.on_key(callkey.key)
         data = self._store.read_manifest(callkey.key)
         if data is None:
             return None
@@ -233,6 +238,8 @@ class Pool:
         that cannot be pickled, a read-only cache or a full disk give one
         `RecyclableWarning` and nothing half-written stays behind.
         """
+        if self.on_key is not None:
+            self.on_key(callkey.key)
         stats = self.stats
         stats.computed += 1
         stats.keys.add(callkey.key)

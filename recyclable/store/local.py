@@ -294,9 +294,35 @@ class LocalStore:
     def iter_markers(self, pool: str) -> Iterator[str]:
         """The keys a pool holds."""
         for shard in _scandir(self.pool_dir(pool)):
-            if shard.is_dir():
+            # Dot-directories (``.runs``) hold bookkeeping, never markers.
+            if shard.is_dir() and not shard.name.startswith("."):
                 for entry in _scandir(shard.path):
                     yield entry.name
+
+    def remove_marker(self, pool: str, key: str) -> None:
+        """Drop ``key`` from ``pool`` (the entry itself stays until garbage collection)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.pool_dir(pool) / _shard(key) / key)
+
+    def remove_pool_if_empty(self, pool: str) -> bool:
+        """Remove a pool that holds no marker and no run record; True when it is gone.
+
+        Only ``rmdir`` is used, which fails on a non-empty directory: a writer
+        that adds a marker meanwhile keeps the pool (``add_marker`` recreates
+        directories it finds missing).
+        """
+        root = self.pool_dir(pool)
+        for sub in _scandir(root):
+            if sub.is_dir(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.rmdir(sub.path)
+        try:
+            os.rmdir(root)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        return True
 
     def detach_pool(self, pool: str) -> Path | None:
         """Atomically take a pool out of sight; return where its markers now are."""
