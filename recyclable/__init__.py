@@ -24,13 +24,17 @@ from recyclable.errors import (
     ConfigurationError,
     FingerprintError,
     PoolExistsError,
+    PoolInUseError,
     PoolNameError,
     PoolNotFoundError,
     RecyclableError,
     RecyclableWarning,
+    ResultFileError,
 )
 from recyclable.fingerprint import fingerprint, register_fingerprint
 from recyclable.pool import Pool, PoolStats
+from recyclable.resultfile import load, save
+from recyclable.runs import RunRecord
 
 __all__ = [
     "Cache",
@@ -41,16 +45,21 @@ __all__ = [
     "GarbageReport",
     "Pool",
     "PoolExistsError",
+    "PoolInUseError",
     "PoolNameError",
     "PoolNotFoundError",
     "PoolStats",
     "RecyclableError",
     "RecyclableFunction",
     "RecyclableWarning",
+    "ResultFileError",
+    "RunRecord",
     "__version__",
     "current_pool",
     "default_cache_path",
     "fingerprint",
+    "load",
     "recyclable",
     "register_fingerprint",
+    "save",
 ]

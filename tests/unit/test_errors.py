@@ -17,6 +17,8 @@ EXAMPLES = [
     errors.PoolNotFoundError("missing"),
     errors.CacheLocationError("is a file"),
     errors.CacheFormatError("newer"),
+    errors.ResultFileError("/tmp/r.rcy", "a checksum does not match"),
+    errors.PoolInUseError("recycle_x", ["host:12"]),
 ]
 
 
@@ -51,6 +53,8 @@ def test_pickle_round_trip(exc: Exception) -> None:
         (errors.PoolNotFoundError, LookupError),
         (errors.CacheLocationError, ValueError),
         (errors.CacheFormatError, ValueError),
+        (errors.ResultFileError, ValueError),
+        (errors.PoolInUseError, RuntimeError),
     ],
 )
 def test_builtin_bases(cls: type, builtin: type) -> None:
