@@ -358,7 +358,15 @@ class RunRecord:
             pool_removed=pool_removed,
             garbage=garbage,
         )
-        logger.debug("released pool %s: %s", pool.name, report)
+        logger.debug(
+            "released %d marker(s) of pool %s, kept %d for other runs, retired %d unfinished "
+            "run(s) of the same call; pool %s",
+            report.released,
+            pool.name,
+            report.kept,
+            report.superseded,
+            "removed" if pool_removed else f"keeps {remaining} entries",
+        )
         return report
 
 
