@@ -47,6 +47,7 @@ POOL_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
 DEFAULT_GRACE_SECONDS = 600.0
 
 _MMAP_MODES = ("r", "c", None)
+_LAYOUT = ("objects", "entries", "pools", "tmp", "quarantine")
 
 
 def default_cache_path() -> Path:
@@ -129,7 +130,9 @@ class Cache:
             )
         version_file = path / "VERSION"
         if not version_file.exists():
-            if path.is_dir() and any(path.iterdir()):
+            # Only the store's own directories: another process is creating
+            # this cache right now, and creating it again is harmless.
+            if path.is_dir() and not {p.name for p in path.iterdir()} <= set(_LAYOUT):
                 raise CacheLocationError(
                     f"{path} is a non-empty directory but not a recyclable cache (it has no "
                     "VERSION file); choose an empty or new directory for the cache"
@@ -140,7 +143,7 @@ class Cache:
     @staticmethod
     def _create(path: Path) -> None:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for sub in ("objects", "entries", "pools", "tmp", "quarantine"):
+        for sub in _LAYOUT:
             (path / sub).mkdir(exist_ok=True)
         # Publish VERSION last and atomically: a concurrent opener sees either
         # no cache yet (and creates the same one) or a complete one.
