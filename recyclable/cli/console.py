@@ -11,7 +11,6 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TextIO
 
 #: Exit codes.
@@ -197,11 +196,6 @@ def format_failure(exc: BaseException, *, verbose: bool) -> str:
     lines.extend(traceback.format_list(frames[-5:]))
     lines.extend(traceback.format_exception_only(type(exc), exc))
     return "".join(lines)
-
-
-def exception_tb(exc: BaseException) -> TracebackType | None:
-    """The traceback object of ``exc`` (a typed accessor for tests)."""
-    return exc.__traceback__
 
 
 def stderr() -> TextIO:

@@ -235,7 +235,10 @@ def run_command(argv: Sequence[str]) -> int:
     if opts.recycle_pool and not existed:
         err.write(f"recyclable: pool {pool_name} did not exist in {cache.path}; created it\n")
     elif existed and not opts.quiet:
-        err.write(f"recyclable: resuming with pool {pool_name} ({len(pool)} stored step(s))\n")
+        err.write(
+            f"recyclable: using existing pool {pool_name} ({len(pool)} stored step(s) "
+            "will be loaded where the calls match)\n"
+        )
     bound = _bound_arguments(target.func, kwargs)
     record = RunRecord(pool, identity=call_identity(target.plugin, target.action, bound))
     release = opts.recycle_pool is None

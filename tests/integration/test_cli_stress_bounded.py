@@ -1,0 +1,15 @@
+"""A bounded run of tests/stress/stress_concurrent_runs.py, collected by pytest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from stress.stress_concurrent_runs import run_stress
+
+pytestmark = pytest.mark.slow
+
+
+def test_concurrent_runs_with_failures_and_resumes_leave_nothing_behind(tmp_path: Path) -> None:
+    """Four concurrent runs (two failing, then resumed) all succeed; pool and entries are gone."""
+    assert run_stress(tmp_path, processes=4, rounds=1) == []
