@@ -363,10 +363,10 @@ def collect_garbage(
 
     Without a budget every entry no pool references is removed (as
     `Cache.garbage_collect`).  With one, unpooled entries are evicted least
-    recently used first (last use: when the entry was last written or had a
-    pool marker) while they are older than ``older_than`` seconds or the cache
-    is larger than ``max_bytes``; the others are kept.  Entries in a pool, or
-    used by a live run, are never evicted.
+    recently used first (last use: the manifest's modification time, i.e. when
+    the entry was stored; loads do not refresh it) while they are older than
+    ``older_than`` seconds or the cache is larger than ``max_bytes``; the others
+    are kept.  Entries in a pool, or used by a live run, are never evicted.
 
     Args:
         cache: the cache.

@@ -155,9 +155,6 @@ class RunRecord:
         identity: what the run computes (see `call_identity`); None never matches.
         heartbeat: seconds between refreshes of the record.
 
-    Raises:
-        ValueError: the pool object already has a run record attached.
-
     Example:
         >>> with RunRecord(pool, identity=ident) as run, pool:   # doctest: +SKIP
         ...     result = pipeline(data)
@@ -307,6 +304,9 @@ class RunRecord:
 
         Returns:
             What happened to the pool.
+
+        Raises:
+            ValueError: the run was not started.
 
         """
         path = self.path

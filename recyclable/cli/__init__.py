@@ -18,7 +18,16 @@ import sys
 from collections.abc import Sequence
 
 from recyclable.cli.cache_tools import cache_command
-from recyclable.cli.console import EXIT_OK, EXIT_USAGE, UsageError, stderr, stdout
+from recyclable.cli.console import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    TargetImportError,
+    UsageError,
+    format_failure,
+    stderr,
+    stdout,
+)
 from recyclable.cli.run import default_pool_name, run_command
 
 __all__ = ["default_pool_name", "main"]
@@ -62,6 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args[0] == "--version":
             parser.parse_args(args)
         raise UsageError(f"unknown command {args[0]!r} (commands: run, cache)")
+    except TargetImportError as exc:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        stderr().write(format_failure(cause, verbose="-v" in args or "--verbose" in args))
+        stderr().write(f"recyclable: error: {exc}; fix the module and run again\n")
+        return EXIT_FAILED
     except UsageError as exc:
         words = args[:2] if args[:1] == ["cache"] and args[1:2] != ["--help"] else args[:1]
         command = " ".join(["recyclable", *(w for w in words if not w.startswith("-"))])

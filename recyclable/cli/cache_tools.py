@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from recyclable import maintenance
-from recyclable.cache import Cache
+from recyclable.cache import Cache, validate_pool_name
 from recyclable.cli.console import (
     EXIT_FAILED,
     EXIT_OK,
@@ -267,6 +267,10 @@ def _explain(argv: Sequence[str]) -> int:
     target, kwargs, opts = invocation.target, invocation.kwargs, invocation.options
     cache = open_cache(opts.use_cache, err, create=False)
     pool = opts.recycle_pool or default_pool_name(target.plugin, target.action)
+    try:
+        validate_pool_name(pool)
+    except PoolNameError as exc:
+        raise UsageError(f"--recycle-pool: {exc}") from None
     spec = getattr(target.func, "__recyclable__", None)
     data: dict[str, Any]
     if spec is None:

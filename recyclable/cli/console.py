@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import traceback
@@ -22,6 +23,17 @@ EXIT_INTERRUPTED = 130
 
 class UsageError(Exception):
     """A command line that cannot be run as given (exit code 2); never leaves `main`."""
+
+
+class TargetImportError(Exception):
+    """Importing the target's module raised (exit code 1, with the traceback); never leaves `main`.
+
+    The original exception is the ``__cause__``.
+    """
+
+
+class OutputError(Exception):
+    """The result could not be written to ``--output`` (exit code 1); never leaves `main`."""
 
 
 def human_bytes(n: int) -> str:
@@ -180,7 +192,13 @@ def progress_lines(*, quiet: bool, verbose: bool, stream: TextIO) -> Iterator[No
 
 # --- tracebacks -----------------------------------------------------------------------------
 
-_INTERNAL = (str(Path(__file__).resolve().parent.parent), "wrapt", "/importlib/", "asyncio")
+_INTERNAL = (
+    str(Path(__file__).resolve().parent.parent) + os.sep,
+    f"{os.sep}wrapt{os.sep}",
+    f"{os.sep}importlib{os.sep}",
+    f"{os.sep}asyncio{os.sep}",
+    "<frozen importlib",
+)
 
 
 def format_failure(exc: BaseException, *, verbose: bool) -> str:

@@ -20,6 +20,7 @@ from recyclable.cli.console import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    OutputError,
     UsageError,
     format_failure,
     human_bytes,
@@ -174,6 +175,11 @@ def parse_invocation(argv: Sequence[str], *, prog: str, out: TextIO) -> Invocati
                 f"see {prog} {target.label} --help)"
             )
     options = parser.parse_args(rest)
+    output = options.output
+    # Checked now rather than after a run of hours.
+    if output is not None and (output.is_dir() or not output.parent.is_dir()):
+        problem = "is a directory" if output.is_dir() else "is in a directory that does not exist"
+        raise UsageError(f"--output {output} {problem}; give a file path in an existing directory")
     if options.no_recycle and options.recycle_pool is not None:
         raise UsageError(
             "--no-recycle and --recycle-pool cannot be combined: --no-recycle runs with no "
@@ -253,6 +259,12 @@ def run_command(argv: Sequence[str]) -> int:
         _summary(err, pool, time.perf_counter() - started, None, opts)
         err.write(_kept_line(pool, record, "interrupted") + "\n")
         return EXIT_INTERRUPTED
+    except OutputError as exc:
+        _summary(err, pool, time.perf_counter() - started, None, opts)
+        err.write(
+            f"recyclable: {exc}\n" + _kept_line(pool, record, "could not save its result") + "\n"
+        )
+        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - the action's own failure, reported as exit 1
         err.write(format_failure(exc, verbose=opts.verbose))
         _summary(err, pool, time.perf_counter() - started, None, opts)
@@ -274,6 +286,9 @@ def _run_without_pool(
     except KeyboardInterrupt:
         err.write("recyclable: interrupted; recycling was off (--no-recycle), nothing was kept\n")
         return EXIT_INTERRUPTED
+    except OutputError as exc:
+        err.write(f"recyclable: {exc}; recycling was off (--no-recycle), nothing was kept\n")
+        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - the action's own failure, reported as exit 1
         err.write(format_failure(exc, verbose=opts.verbose))
         err.write("recyclable: run failed; recycling was off (--no-recycle), nothing was kept\n")
@@ -330,8 +345,8 @@ def _summary(
             "needed by other runs (running, or unfinished with other parameters)"
         )
     err.write(
-        f"recyclable: {stats.loaded} step(s) loaded, {stats.computed} computed in "
-        f"{human_seconds(seconds)}; time saved {human_seconds(stats.seconds_saved)}; "
+        f"recyclable: done in {human_seconds(seconds)}: {stats.loaded} step(s) loaded, "
+        f"{stats.computed} computed; time saved {human_seconds(stats.seconds_saved)}; "
         f"read {human_bytes(stats.bytes_read)}, wrote {human_bytes(stats.bytes_written)}; "
         f"pool {pool.name} in cache {pool.cache.path}: {fate}\n"
     )
@@ -343,9 +358,23 @@ def _summary(
 
 
 def write_result(value: Any, path: Path | None) -> str | None:
-    """Write ``value`` to ``path`` in a format fit for its type; the format's name, or None."""
+    """Write ``value`` to ``path`` in a format fit for its type; the format's name, or None.
+
+    Raises:
+        OutputError: the file cannot be written, or the value cannot be pickled.
+
+    """
     if path is None:
         return None
+    try:
+        return _write_result(value, path)
+    except Exception as exc:  # any failure to save is reported the same way
+        raise OutputError(
+            f"could not write the result to {path} ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _write_result(value: Any, path: Path) -> str:
     if _is_ndarray(value):
         import io
 

@@ -12,7 +12,7 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
-from recyclable.cli.console import UsageError
+from recyclable.cli.console import TargetImportError, UsageError
 
 #: The entry-point group plugins register under.
 PLUGIN_GROUP = "recyclable.plugins"
@@ -129,7 +129,9 @@ def _import_module(name: str) -> Any:
                 f"no module named {name!r}; check the spelling, install it, or add its "
                 "directory to PYTHONPATH"
             ) from None
-        raise
+        raise TargetImportError(f"importing module {name!r} failed") from exc
+    except Exception as exc:
+        raise TargetImportError(f"importing module {name!r} failed") from exc
 
 
 def _import_file(path: Path) -> Any:
@@ -150,6 +152,9 @@ def _import_file(path: Path) -> Any:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise TargetImportError(f"importing {str(path)!r} failed") from exc
     except BaseException:
         sys.modules.pop(name, None)
         raise

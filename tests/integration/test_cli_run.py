@@ -301,6 +301,7 @@ def test_unstorable_result_is_a_warning_line(cli: Cli, cache_dir: Path) -> None:
         (["cache", "info", "--use-cache", "/nonexistent/recyclable"], ["no recyclable cache at"]),
         (["cache", "gc", "--max-bytes", "lots"], ["--max-bytes", "lots"]),
         (["cache", "gc", "--older-than", "soon"], ["--older-than", "soon"]),
+        (["run", "pipes", "analyze", "--output", "/nonexistent/dir/r.json"], ["--output", "exist"]),
     ],
 )
 def test_usage_errors_exit_2_and_name_the_problem(
@@ -322,3 +323,24 @@ def test_cache_path_that_is_a_file_is_a_usage_error(cli: Cli, tmp_path: Path) ->
     assert result.code == 2
     assert str(target) in result.err and "is a file" in result.err
     assert target.read_text() == "keep me"
+
+
+def test_result_that_cannot_be_saved_exits_1(cli: Cli, tmp_path: Path) -> None:
+    """A result --output cannot write (here: not picklable) is a failure that names the file."""
+    target = tmp_path / "r.result"
+    result = cli("run", "cli_actions:unpicklable", "--output", str(target),
+                 "--recycle-pool", "p")  # fmt: skip
+    assert result.code == 1
+    assert f"could not write the result to {target}" in result.err
+    assert "re-run the same command to resume" in result.err
+    assert not target.exists()
+
+
+def test_target_module_that_raises_on_import_exits_1(cli: Cli, tmp_path: Path) -> None:
+    """A target file whose import raises is reported with its traceback and exit code 1."""
+    script = tmp_path / "bad_steps.py"
+    script.write_text("raise RuntimeError('broken at import')\n")
+    result = cli("run", f"{script}:main")
+    assert result.code == 1
+    assert "RuntimeError: broken at import" in result.err
+    assert f"importing '{script}' failed" in result.err
