@@ -29,7 +29,7 @@ from recyclable.cli.console import (
     stderr,
     stdout,
 )
-from recyclable.cli.targets import Target, plugin_entry_points, resolve
+from recyclable.cli.targets import Target, plugin_actions, plugin_entry_points, resolve
 from recyclable.errors import CacheFormatError, CacheLocationError, PoolNameError
 from recyclable.pool import Pool
 from recyclable.resultfile import save, write_bytes_atomically
@@ -148,6 +148,9 @@ def parse_invocation(argv: Sequence[str], *, prog: str, out: TextIO) -> Invocati
             "missing TARGET: give PLUGIN ACTION, module:function or path/to/file.py:function\n"
             + _plugin_listing().rstrip()
         )
+    if wants_help and len(positionals) == 1 and ":" not in positionals[0]:
+        out.write(plugin_help(positionals[0], prog))
+        return None
     target, used_second = resolve(positionals[0], positionals[1] if len(positionals) > 1 else None)
     consumed = set(indices[: 2 if used_second else 1])
     rest = [token for i, token in enumerate(argv) if i not in consumed]
@@ -186,6 +189,27 @@ def parse_invocation(argv: Sequence[str], *, prog: str, out: TextIO) -> Invocati
             "pool at all; drop one of them"
         )
     return Invocation(target, cli_params.collect(params, options), options)
+
+
+def plugin_help(name: str, prog: str) -> str:
+    """``recyclable run PLUGIN --help``: the plugin's actions with their docstrings' first lines.
+
+    Raises:
+        UsageError: no such plugin, or it cannot be loaded.
+
+    """
+    plugins = plugin_entry_points()
+    if name not in plugins:
+        resolve(name, None)  # raises the unknown-plugin error with the list
+    actions = plugin_actions(name, plugins[name])
+    lines = [f"usage: {prog} {name} ACTION [PARAMETERS] [OPTIONS]", "", f"actions of {name}:"]
+    width = max((len(a) for a in actions), default=0)
+    for action, func in sorted(actions.items()):
+        summary = (inspect.getdoc(func) or "").split("\n", 1)[0]
+        lines.append(f"  {action.ljust(width)}  {summary}".rstrip())
+    lines.append("")
+    lines.append(f"{prog} {name} ACTION --help shows an action's parameters.")
+    return "\n".join(lines) + "\n"
 
 
 def _plugin_listing() -> str:

@@ -218,6 +218,16 @@ def test_run_help_lists_installed_plugins(cli: Cli) -> None:
     assert "installed plugins: broken, pipes, typed" in result.out
 
 
+def test_plugin_help_lists_its_actions(cli: Cli) -> None:
+    """recyclable run PLUGIN --help lists the plugin's recyclable actions with their summaries."""
+    result = cli("run", "pipes", "--help")
+    assert result.code == 0
+    actions = [line.split()[0] for line in result.out.splitlines() if line.startswith("  ")]
+    assert actions == ["analyze", "denoise", "diversity", "feature_table", "load_metadata",
+                       "load_reads"]  # fmt: skip
+    assert "analyze        Two branches: reads" in result.out
+
+
 def test_output_formats_fit_the_result_type(cli: Cli, tmp_path: Path) -> None:
     """JSON for JSON-able values, .npy for arrays, the pool's format (recyclable.load) otherwise."""
     as_json, as_npy, as_pool = tmp_path / "r.json", tmp_path / "r.npy", tmp_path / "r.result"
