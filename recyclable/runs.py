@@ -228,7 +228,16 @@ class RunRecord:
         host = _HOST.replace(os.sep, "_")[:64]
         final = runs / f"{host}.{os.getpid()}.{secrets.token_hex(6)}.run"
         try:
-            os.link(staged, final)
+            for attempt in range(5):
+                try:
+                    os.link(staged, final)
+                    break
+                except FileNotFoundError:
+                    # Another run's release removed the empty pool directory
+                    # after our mkdir: recreate it and try again.
+                    if attempt == 4:
+                        raise
+                    runs.mkdir(parents=True, exist_ok=True)
         finally:
             staged.unlink()
         self.path = final

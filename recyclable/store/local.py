@@ -27,6 +27,7 @@ from typing import Any
 __all__ = ["LocalStore"]
 
 _HOST = socket.gethostname().replace(os.sep, "_")[:64] or "host"
+_MKDIR_ATTEMPTS = 5
 
 
 def _shard(name: str) -> str:
@@ -282,10 +283,15 @@ class LocalStore:
         """Record that ``pool`` holds ``key`` (an empty file; creating it twice is harmless)."""
         shard = self.pool_dir(pool) / _shard(key)
         path = shard / key
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-        except FileNotFoundError:
-            shard.mkdir(parents=True, exist_ok=True)
+        for _ in range(_MKDIR_ATTEMPTS):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+                break
+            except FileNotFoundError:
+                # A finishing run may remove the pool's empty directories
+                # (remove_pool_if_empty) between our mkdir and open: redo both.
+                shard.mkdir(parents=True, exist_ok=True)
+        else:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
         os.close(fd)
         if self.durable:

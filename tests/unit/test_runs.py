@@ -177,3 +177,32 @@ def test_call_identity() -> None:
     assert a != call_identity("plug", "act", {"n": 2, "m": [1, 2]})
     assert a != call_identity("plug", "other", {"n": 1, "m": [1, 2]})
     assert call_identity("plug", "act", {"lock": __import__("threading").Lock()}) is None
+
+
+def test_add_marker_survives_a_release_removing_empty_directories(
+    cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A marker write racing a finishing run's rmdir of the empty pool recreates and succeeds.
+
+    Fault injection: just before each of the first two opens of the marker,
+    the pool's empty directories are removed as a concurrent release would.
+    """
+    from recyclable.store import local
+
+    store = cache.store
+    cache.create_pool("p")
+    key = "ab" * 16
+    real_open = os.open
+    races: list[str] = []
+
+    def racing_open(path: object, flags: int, mode: int = 0o777) -> int:
+        if str(path).endswith(key) and len(races) < 2:
+            races.append(str(path))
+            store.remove_pool_if_empty("p")
+        return real_open(path, flags, mode)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local.os, "open", racing_open)
+    store.add_marker("p", key)
+    monkeypatch.undo()
+    assert len(races) == 2
+    assert store.has_marker("p", key)
