@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from recyclable import _env
 from recyclable.cache import Cache, default_cache_path, validate_pool_name
 from recyclable.cli import params as cli_params
 from recyclable.cli.console import (
@@ -30,7 +31,12 @@ from recyclable.cli.console import (
     stdout,
 )
 from recyclable.cli.targets import Target, plugin_actions, plugin_entry_points, resolve
-from recyclable.errors import CacheFormatError, CacheLocationError, PoolNameError
+from recyclable.errors import (
+    CacheFormatError,
+    CacheLocationError,
+    ConfigurationError,
+    PoolNameError,
+)
 from recyclable.pool import Pool
 from recyclable.resultfile import save, write_bytes_atomically
 from recyclable.runs import ReleaseReport, RunRecord, call_identity
@@ -250,8 +256,17 @@ def run_command(argv: Sequence[str]) -> int:
     if invocation is None:
         return EXIT_OK
     target, kwargs, opts = invocation.target, invocation.kwargs, invocation.options
+    try:
+        disabled = _env.recycling_disabled()
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
     if opts.no_recycle:
         return _run_without_pool(target, kwargs, opts, out, err)
+    if disabled and not opts.quiet:
+        err.write(
+            f"recyclable: {_env.DISABLE_VAR} is set: steps run as plain calls, nothing is "
+            "looked up or stored\n"
+        )
     pool_name = opts.recycle_pool or default_pool_name(target.plugin, target.action)
     try:
         validate_pool_name(pool_name)

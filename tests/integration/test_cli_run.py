@@ -354,3 +354,17 @@ def test_target_module_that_raises_on_import_exits_1(cli: Cli, tmp_path: Path) -
     assert result.code == 1
     assert "RuntimeError: broken at import" in result.err
     assert f"importing '{script}' failed" in result.err
+
+
+def test_disable_variable(cli: Cli, log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RECYCLABLE_DISABLE=1 runs every step and says so; a value it cannot parse exits 2."""
+    monkeypatch.setenv("RECYCLABLE_DISABLE", "1")
+    for _ in range(2):
+        result = cli("run", "pipes", "load_metadata", "--samples", "2", "--recycle-pool", "p")
+        assert result.code == 0
+        assert "RECYCLABLE_DISABLE is set" in result.err
+    assert executions(log) == ["load_metadata", "load_metadata"]
+    monkeypatch.setenv("RECYCLABLE_DISABLE", "maybe")
+    bad = cli("run", "pipes", "load_metadata", "--samples", "2")
+    assert bad.code == 2
+    assert "RECYCLABLE_DISABLE='maybe'" in bad.err
