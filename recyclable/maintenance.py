@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import xxhash
 
 from recyclable.cache import Cache, GarbageReport, validate_pool_name
 from recyclable.callkey import CallKey
@@ -22,6 +19,7 @@ from recyclable.errors import PoolInUseError, PoolNotFoundError
 from recyclable.manifest import ManifestError, load_manifest
 from recyclable.pool import Pool, _differences
 from recyclable.runs import list_runs, live_run_keys
+from recyclable.verification import VerifyReport, check_entry, verify_cache
 
 __all__ = [
     "BudgetReport",
@@ -131,22 +129,6 @@ class Explanation:
     key: str
     action: str
     reason: str
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """What `verify_cache` checked and found.
-
-    Attributes:
-        entries: entries checked.
-        blobs: data files checked.
-        damaged: ``(key, reason)`` of every entry that failed; each was quarantined.
-
-    """
-
-    entries: int
-    blobs: int
-    damaged: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -281,7 +263,7 @@ def explain_call(cache: Cache, callkey: CallKey, pool: str | None = None) -> Exp
     store = cache.store
     data = store.read_manifest(callkey.key)
     if data is not None:
-        problem = _check_entry(store, callkey.key, data, checksums=False)
+        problem = check_entry(store, callkey.key, data, checksums=False)
         if problem is None:
             manifest = load_manifest(data)
             return Explanation(
@@ -317,38 +299,6 @@ def explain_call(cache: Cache, callkey: CallKey, pool: str | None = None) -> Exp
     else:
         reason = "closest stored call differs: " + ("; ".join(best) or "in no component")
     return Explanation(False, callkey.key, callkey.action, reason)
-
-
-def verify_cache(cache: Cache, *, progress: Callable[[int], None] | None = None) -> VerifyReport:
-    """Check every entry's manifest and data checksums; quarantine what fails.
-
-    A quarantined entry is a miss from then on (it is recomputed when next
-    needed); nothing that verifies is touched.
-
-    Args:
-        cache: the cache.
-        progress: called with the number of entries checked so far, every 100.
-
-    """
-    store = cache.store
-    entries = 0
-    checked_blobs: dict[str, str | None] = {}
-    damaged: list[tuple[str, str]] = []
-    for key in list(store.iter_manifest_keys()):
-        data = store.read_manifest(key)
-        if data is None:
-            continue
-        entries += 1
-        problem = _check_entry(store, key, data, checksums=True, memo=checked_blobs)
-        if problem is not None:
-            store.quarantine_manifest(key)
-            damaged.append((key, problem))
-        if progress is not None and entries % 100 == 0:
-            progress(entries)
-    for digest, problem in checked_blobs.items():
-        if problem is not None and problem != "missing":
-            store.quarantine_blob(digest)
-    return VerifyReport(entries, len(checked_blobs), tuple(damaged))
 
 
 def collect_garbage(
@@ -452,67 +402,6 @@ def remove_pool(cache: Cache, name: str, *, force: bool = False) -> GarbageRepor
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def _check_entry(
-    store: Any,
-    key: str,
-    data: bytes,
-    *,
-    checksums: bool,
-    memo: dict[str, str | None] | None = None,
-) -> str | None:
-    """Why an entry is damaged, or None when it verifies."""
-    try:
-        manifest = load_manifest(data)
-    except ManifestError as exc:
-        return f"manifest: {exc}"
-    if manifest.get("key") != key:
-        return "manifest is filed under another key"
-    try:
-        stream = manifest["stream"]
-        parts = [] if "inline" in stream else [stream]
-        parts.extend(manifest["buffers"])
-        blobs = [(str(part["digest"]), int(part["size"])) for part in parts]
-    except (KeyError, TypeError, ValueError) as exc:
-        return f"manifest lacks a field ({exc})"
-    if "inline" in stream:
-        import base64
-
-        inline = base64.b64decode(stream["inline"])
-        if checksums and xxhash.xxh3_128_hexdigest(inline) != stream["digest"]:
-            return "inline data fails its checksum"
-    for digest, size in blobs:
-        known = memo.get(digest, "") if memo is not None else ""
-        if known != "":
-            if known is not None:
-                return f"data {digest} {known}"
-            continue
-        problem = _check_blob(store, digest, size, checksums=checksums)
-        if memo is not None:
-            memo[digest] = problem
-        if problem is not None:
-            return f"data {digest} {problem}"
-    return None
-
-
-def _check_blob(store: Any, digest: str, size: int, *, checksums: bool) -> str | None:
-    actual = store.blob_size(digest)
-    if actual is None:
-        return "missing"
-    if actual != size:
-        return f"has {actual} bytes, expected {size}"
-    if checksums:
-        data = store.read_blob(digest, mmap_mode="r")
-        try:
-            if data is None:
-                return "missing"
-            if xxhash.xxh3_128_hexdigest(data) != digest:
-                return "fails its checksum"
-        finally:
-            if isinstance(data, memoryview):
-                data.release()
-    return None
 
 
 def _entry_bytes(store: Any, key: str, manifest: dict[str, Any], sizes: dict[str, int]) -> int:
