@@ -5,7 +5,8 @@ A run registers itself in its pool as ``pools/<pool>/.runs/<host>.<pid>.<random>
 clashes with them).  The file holds one JSON header line ``{host, pid,
 pid_start, started, identity}`` and then one key per line, appended *before*
 the key is looked up or stored.  While the run lives its record is refreshed by
-a heartbeat; a run that fails appends ``#ended`` and leaves the record.
+a heartbeat; a run that fails re-adds the markers of the stored keys it used,
+appends ``#ended`` and leaves the record.
 
 A record is **live** when it is not ended and its process runs: on the same
 host, the pid exists and started when the record says; on another host (a
@@ -290,10 +291,22 @@ class RunRecord:
                 os.close(self._fd)
                 self._fd = None
 
+    def _keep_markers(self) -> None:
+        """Mark every stored entry this run used, before the record stops protecting them.
+
+        Another run's release may have removed a marker this run still needed
+        (it noted the key just after that run read the records).
+        """
+        store = self.pool.cache.store
+        for key in list(self._keys):
+            if store.manifest_path(key).exists():
+                store.add_marker(self.pool.name, key)
+
     def abandon(self) -> None:
         """End the run as unfinished: the record and every marker stay for a resumption."""
         if self.path is None:
             return
+        self._keep_markers()
         # The process may live on (an in-process caller): say the run is over.
         with self._lock:
             if self._fd is not None:
@@ -326,6 +339,7 @@ class RunRecord:
         pool = self.pool
         store = pool.cache.store
         if not release:
+            self._keep_markers()
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             return ReleaseReport(0, 0, 0, _count(store.iter_markers(pool.name)), False, None)
@@ -349,13 +363,12 @@ class RunRecord:
                 run.path.unlink()
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        # A run that started (or noted one of these keys) while the markers
-        # were being removed gets them back before anything is collected.
-        needed = {key for run in list_runs(pool) if run.live for key in run.keys}
-        restored = release_keys & needed
-        for key in restored:
-            store.add_marker(pool.name, key)
-        released = release_keys - restored
+        # A run that noted one of these keys after `list_runs` above may just
+        # have lost its marker; garbage collection still spares the entry (it
+        # is in a live record), and that run re-adds the marker if it ends
+        # without releasing (see `_keep_markers`).  Re-adding markers here
+        # instead would race with that run's own release and leak them.
+        released = release_keys
         pool_removed = store.remove_pool_if_empty(pool.name)
         garbage = pool.cache.garbage_collect() if released else None
         remaining = 0 if pool_removed else _count(store.iter_markers(pool.name))

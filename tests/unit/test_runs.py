@@ -150,7 +150,9 @@ def test_gc_keeps_entries_a_live_run_noted_even_without_a_marker(cache: Cache) -
         cache.store.remove_marker("p", key)
         assert cache.garbage_collect().entries == 0
         assert _entries(cache) == {key}
-    assert cache.garbage_collect().entries == 1
+        report = run.finish(release=True)  # the record goes: nothing protects the entry now
+    assert report.garbage is not None and report.garbage.entries == 1
+    assert _entries(cache) == set()
 
 
 def test_empty_pool_with_a_record_is_not_removed(cache: Cache) -> None:
@@ -206,3 +208,30 @@ def test_add_marker_survives_a_release_removing_empty_directories(
     monkeypatch.undo()
     assert len(races) == 2
     assert store.has_marker("p", key)
+
+
+@pytest.mark.parametrize("ending", ["failure", "kept"])
+def test_run_ending_without_release_re_adds_markers(cache: Cache, ending: str) -> None:
+    """A run that fails, or finishes without releasing, re-marks every stored key it used.
+
+    Another run's release can drop a marker a run noted just too late to be
+    protected; the run puts it back before its record stops protecting it.
+    """
+    pool = cache.create_pool("p")
+    run = RunRecord(pool)
+    with pytest.raises(ZeroDivisionError) if ending == "failure" else _nothing(), run, pool:
+        step(11)
+        (key,) = run.keys
+        cache.store.remove_marker("p", key)  # as a concurrent release would
+        if ending == "failure":
+            raise ZeroDivisionError
+        run.finish(release=False)
+    assert _markers(cache, "p") == {key}
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
