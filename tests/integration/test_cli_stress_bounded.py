@@ -11,5 +11,5 @@ pytestmark = pytest.mark.slow
 
 
 def test_concurrent_runs_with_failures_and_resumes_leave_nothing_behind(tmp_path: Path) -> None:
-    """Four concurrent runs (two failing, then resumed) all succeed; pool and entries are gone."""
-    assert run_stress(tmp_path, processes=4, rounds=1) == []
+    """Six concurrent runs (three failing, then resumed), twice: all succeed, nothing is left."""
+    assert run_stress(tmp_path, processes=6, rounds=2) == []
