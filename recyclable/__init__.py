@@ -25,14 +25,18 @@ from recyclable.errors import (
     ConfigurationError,
     FingerprintError,
     PoolExistsError,
+    PoolInUseError,
     PoolNameError,
     PoolNotFoundError,
     RecyclableError,
     RecyclableWarning,
+    ResultFileError,
 )
 from recyclable.files import InputFile
 from recyclable.fingerprint import fingerprint, register_fingerprint
 from recyclable.pool import Pool, PoolStats
+from recyclable.resultfile import load, save
+from recyclable.runs import RunRecord
 
 __all__ = [
     "Cache",
@@ -45,17 +49,22 @@ __all__ = [
     "InputFile",
     "Pool",
     "PoolExistsError",
+    "PoolInUseError",
     "PoolNameError",
     "PoolNotFoundError",
     "PoolStats",
     "RecyclableError",
     "RecyclableFunction",
     "RecyclableWarning",
+    "ResultFileError",
+    "RunRecord",
     "VerifyReport",
     "__version__",
     "current_pool",
     "default_cache_path",
     "fingerprint",
+    "load",
     "recyclable",
     "register_fingerprint",
+    "save",
 ]

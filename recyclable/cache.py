@@ -11,6 +11,7 @@ import errno
 import os
 import re
 import warnings
+from collections.abc import Collection
 from pathlib import Path
 
 import platformdirs
@@ -48,6 +49,7 @@ POOL_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
 DEFAULT_GRACE_SECONDS = 600.0
 
 _MMAP_MODES = ("r", "c", None)
+_LAYOUT = ("objects", "entries", "pools", "leases", "tmp", "quarantine")
 
 
 def default_cache_path() -> Path:
@@ -165,7 +167,9 @@ class Cache:
             )
         version_file = path / "VERSION"
         if not version_file.exists():
-            if path.is_dir() and any(path.iterdir()):
+            # Only the store's own directories: another process is creating
+            # this cache right now, and creating it again is harmless.
+            if path.is_dir() and not {p.name for p in path.iterdir()} <= set(_LAYOUT):
                 raise CacheLocationError(
                     f"{path} is a non-empty directory but not a recyclable cache (it has no "
                     "VERSION file); choose an empty or new directory for the cache"
@@ -180,7 +184,7 @@ class Cache:
         store.make_dirs(path)
         if self.shared:
             os.chmod(path, store.dir_mode)
-        for sub in ("objects", "entries", "pools", "leases", "tmp", "quarantine"):
+        for sub in _LAYOUT:
             store.make_dirs(path / sub)
         # Publish VERSION last and atomically: a concurrent opener sees either
         # no cache yet (and creates the same one) or a complete one.
@@ -325,7 +329,11 @@ class Cache:
     # --- garbage collection -----------------------------------------------------------
 
     def garbage_collect(
-        self, *, grace: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False
+        self,
+        *,
+        grace: float = DEFAULT_GRACE_SECONDS,
+        dry_run: bool = False,
+        protect: Collection[str] = (),
     ) -> GarbageReport:
         """Delete entries no pool references, unreferenced blobs and leftovers of dead writers.
 
@@ -351,6 +359,7 @@ class Cache:
         Args:
             grace: age in seconds below which unreferenced blobs and staging files stay.
             dry_run: count what would be removed, remove nothing.
+            protect: keys of entries to keep even though no pool references them.
 
         Returns:
             What was removed (or, in a dry run, would be).
@@ -360,7 +369,9 @@ class Cache:
 
         """
         grace = _check_seconds("grace", grace)
-        return collect_garbage(self.store, self.leases, grace=grace, dry_run=dry_run)
+        return collect_garbage(
+            self.store, self.leases, grace=grace, dry_run=dry_run, protect=protect
+        )
 
     # --- verification -----------------------------------------------------------------
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import xxhash
 
 from recyclable.lease import Leases
 from recyclable.manifest import ManifestError, load_manifest
+from recyclable.runs import live_run_keys
 from recyclable.store.local import LocalStore, writer_state
 
 __all__ = ["GarbageReport", "VerifyReport", "collect_garbage", "verify_store"]
@@ -78,7 +79,12 @@ class VerifyReport:
 
 
 def collect_garbage(
-    store: LocalStore, leases: Leases, *, grace: float, dry_run: bool
+    store: LocalStore,
+    leases: Leases,
+    *,
+    grace: float,
+    dry_run: bool,
+    protect: Collection[str] = (),
 ) -> GarbageReport:
     """Delete entries no pool references, unreferenced blobs and leftovers of dead writers.
 
@@ -100,12 +106,16 @@ def collect_garbage(
       hour, in case its pid was reused); those of other hosts once older
       than ``grace``.
     * Leases whose holders are dead are removed.
+    * Keys that a live run has noted (`recyclable.runs`) count as referenced:
+      a run notes a key before looking it up, so an entry it is loading stays
+      even if another run just dropped its marker.
 
     Args:
         store: the cache's store.
         leases: the cache's leases.
         grace: age in seconds below which unreferenced blobs and staging files stay.
         dry_run: count what would be removed, remove nothing.
+        protect: keys of entries to keep even though no pool references them.
 
     Returns:
         What was removed (or, in a dry run, would be).
@@ -117,7 +127,7 @@ def collect_garbage(
     started = store.filesystem_now()
     cutoff = started - grace
     manifests = set(store.iter_manifest_keys())
-    referenced = _referenced_keys(store)
+    referenced = _referenced_keys(store) | live_run_keys(store) | set(protect)
     entries_removed = 0
     live_blobs: set[str] = set()
     freed_blobs: set[str] = set()
@@ -187,20 +197,30 @@ def _collect_blobs(
             candidates.append((digest, limit, info.st_size))
     if not candidates:
         return 0, 0
-    # Manifests published since the first listing may reference a
-    # candidate (a writer that refreshed it just before this collection
-    # started): read them, and spare what they reference.
+    if dry_run:
+        return len(candidates), sum(size for _, _, size in candidates)
+    # Take every candidate out of sight first, then read the manifests
+    # published since the first listing and spare what they reference.  A
+    # writer that publishes later still finds its blob gone when it checks
+    # after publishing, and writes it again; a reader that misses it
+    # meanwhile finds it set aside and links it back.
+    aside = []
+    for digest, limit, size in candidates:
+        moved = store.set_blob_aside(digest)
+        if moved is not None:
+            aside.append((digest, moved, limit, size))
     wanted: set[str] = set()
     for key in set(store.iter_manifest_keys()) - kept:
         wanted |= _blobs_of_key(store, key)
     blobs_removed = 0
     bytes_removed = 0
-    for digest, limit, size in candidates:
-        if digest in wanted:
+    for digest, moved, limit, size in aside:
+        if store.finish_blob_aside(
+            digest, moved, keep_if_touched_after=limit, keep=digest in wanted
+        ):
             continue
-        if dry_run or store.delete_blob_if_idle(digest, limit):
-            blobs_removed += 1
-            bytes_removed += size
+        blobs_removed += 1
+        bytes_removed += size
     return blobs_removed, bytes_removed
 
 

@@ -19,10 +19,12 @@ __all__ = [
     "ConfigurationError",
     "FingerprintError",
     "PoolExistsError",
+    "PoolInUseError",
     "PoolNameError",
     "PoolNotFoundError",
     "RecyclableError",
     "RecyclableWarning",
+    "ResultFileError",
 ]
 
 
@@ -96,3 +98,46 @@ class CachePermissionError(RecyclableError, PermissionError):
     Loading a stored result unpickles it, so a cache someone else can write
     to could run their code in your process.
     """
+
+
+class ResultFileError(RecyclableError, ValueError):
+    """A file given to `recyclable.load` is damaged or not in a format it reads.
+
+    Attributes:
+        path: the file.
+        reason: what is wrong with it.
+
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (
+            f"cannot load {self.path}: {self.reason}. recyclable.load reads the files "
+            "`recyclable run --output` writes (recyclable result files, .npy and JSON); "
+            "write the file again if it was damaged"
+        )
+
+
+class PoolInUseError(RecyclableError, RuntimeError):
+    """A pool cannot be removed because a live run is using it.
+
+    Attributes:
+        pool: the pool's name.
+        runs: ``host:pid`` of each live run.
+
+    """
+
+    def __init__(self, pool: str, runs: list[str]) -> None:
+        super().__init__(pool, runs)
+        self.pool = pool
+        self.runs = list(runs)
+
+    def __str__(self) -> str:
+        return (
+            f"pool {self.pool!r} is in use by running process(es) {', '.join(self.runs)}; "
+            "wait for them to finish, or force the removal (their progress is then lost)"
+        )

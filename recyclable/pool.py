@@ -112,6 +112,9 @@ class Pool:
         # Keys this object has seen marked in the pool: a repeated hit need
         # not check the marker again.
         self._marked: set[str] = set()
+        #: Called with each key before it is looked up or stored; a run record
+        #: (`recyclable.runs.RunRecord`) uses it to say which keys a live run needs.
+        self.on_key: Callable[[str], None] | None = None
 
     def __repr__(self) -> str:
         return f"Pool({self.name!r}, cache={str(self.cache.path)!r})"
@@ -178,6 +181,8 @@ class Pool:
         A damaged entry (bad manifest, missing or corrupt blob, unreadable
         pickle) is a miss: it is moved to quarantine with a `RecyclableWarning`.
         """
+        if self.on_key is not None:
+            self.on_key(callkey.key)
         data = self._store.read_manifest(callkey.key)
         if data is None:
             if self._store.has_marker(self.name, callkey.key) and not os.path.exists(
@@ -200,8 +205,14 @@ class Pool:
                 raise ManifestError("manifest is filed under another key")
             value, nbytes = self._load_value(manifest)
         except Exception as exc:  # noqa: BLE001 - every failure of a stored entry is a miss
-            if isinstance(exc, DamagedBlob) and exc.present:
-                self._store.quarantine_blob(exc.digest)
+            if isinstance(exc, DamagedBlob):
+                if exc.present:
+                    self._store.quarantine_blob(exc.digest)
+                elif os.path.exists(self.cache.leases.path(callkey.key)):
+                    # Its writer is still at work: a collection that ran while it
+                    # published may have taken a blob the writer is now putting
+                    # back.  A plain miss; single-flight then waits for the writer.
+                    return None
             self._reject(callkey, exc, data)
             return None
         key = callkey.key
@@ -290,6 +301,8 @@ class Pool:
         that cannot be pickled, a read-only cache or a full disk give one
         `RecyclableWarning` and nothing half-written stays behind.
         """
+        if self.on_key is not None:
+            self.on_key(callkey.key)
         stats = self.stats
         stats.computed += 1
         stats.keys.add(callkey.key)

@@ -3,7 +3,9 @@
 Every step appends its name to the file named by ``RECYCLABLE_TEST_LOG`` when it
 really runs, so a test can count executions across processes.  A step named in
 ``RECYCLABLE_TEST_FAIL_AT`` raises; one named in ``RECYCLABLE_TEST_HANG_AT``
-writes ``<log>.hang`` and then waits to be killed.
+writes ``<log>.hang`` and then waits to be killed; one named in
+``RECYCLABLE_TEST_WAIT_AT`` writes ``<log>.waiting`` and then waits (at most a
+minute) until ``<log>.go`` exists, so a test can act while the run is half-way.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ def _ran(step: str) -> None:
             handle.write(step + "\n")
     if os.environ.get("RECYCLABLE_TEST_FAIL_AT") == step:
         raise StepFailed(f"{step} failed on purpose")
+    if os.environ.get("RECYCLABLE_TEST_WAIT_AT") == step and log:
+        Path(log + ".waiting").write_text(step)
+        deadline = time.monotonic() + 60
+        while not Path(log + ".go").exists():
+            if time.monotonic() > deadline:
+                raise StepFailed(f"{step} waited a minute for {log}.go")
+            time.sleep(0.02)
     if os.environ.get("RECYCLABLE_TEST_HANG_AT") == step and log:
         Path(log + ".hang").write_text(step)
         while True:  # wait for SIGKILL from the test

@@ -49,6 +49,7 @@ class DamagedBlob(Exception):
 
 
 _HOST = socket.gethostname().replace(os.sep, "_")[:64] or "host"
+_MKDIR_ATTEMPTS = 5
 
 
 def _shard(name: str) -> str:
@@ -414,28 +415,37 @@ class LocalStore:
                 return True
         return False
 
-    def delete_blob_if_idle(self, digest: str, older_than: float) -> bool:
-        """Delete a blob unless it was touched at or after ``older_than`` (epoch seconds).
-
-        The blob is first renamed aside, then its mtime checked again: a writer
-        that refreshed it in between gets it back, one that comes later finds it
-        gone and writes it anew.
-        """
+    def set_blob_aside(self, digest: str) -> Path | None:
+        """Rename a blob out of sight (first step of deleting it); None when it is missing."""
         path = self.blob_path(digest)
         self._ensure_dir(self.tmp)
         aside = self.tmp / temp_name(f"gc-{digest}")
         try:
             os.rename(path, aside)
         except FileNotFoundError:
-            return False
-        if os.stat(aside).st_mtime >= older_than:
+            return None
+        return aside
+
+    def finish_blob_aside(
+        self, digest: str, aside: Path, *, keep_if_touched_after: float, keep: bool
+    ) -> bool:
+        """Put a blob set aside back (kept, or touched since) or delete it; True when kept.
+
+        A writer that refreshed the blob after it was judged old gets it back;
+        one that comes later finds it gone and writes it anew.
+        """
+        try:
+            touched = os.stat(aside).st_mtime >= keep_if_touched_after
+        except FileNotFoundError:
+            return True  # a reader linked it back and another collection finished it
+        if keep or touched:
             with contextlib.suppress(FileExistsError):
-                os.link(aside, path)
+                os.link(aside, self.blob_path(digest))
             os.unlink(aside)
-            return False
+            return True
         os.unlink(aside)
         # A reader that found the blob missing meanwhile may have linked it back.
-        return not os.path.exists(path)
+        return os.path.exists(self.blob_path(digest))
 
     # --- manifests --------------------------------------------------------------------
 
@@ -572,10 +582,15 @@ class LocalStore:
         """Record that ``pool`` holds ``key`` (an empty file; creating it twice is harmless)."""
         shard = self.pool_dir(pool) / _shard(key)
         path = shard / key
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, self.file_mode)
-        except FileNotFoundError:
-            self.make_dirs(shard)
+        for _ in range(_MKDIR_ATTEMPTS):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT, self.file_mode)
+                break
+            except FileNotFoundError:
+                # A finishing run may remove the pool's empty directories
+                # (remove_pool_if_empty) between our mkdir and open: redo both.
+                self.make_dirs(shard)
+        else:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT, self.file_mode)
         os.close(fd)
         if self.durable:
@@ -596,9 +611,30 @@ class LocalStore:
     def iter_markers(self, pool: str) -> Iterator[str]:
         """The keys a pool holds."""
         for shard in _scandir(self.pool_dir(pool)):
-            if shard.is_dir():
+            # Dot-directories (``.runs``) hold bookkeeping, never markers.
+            if shard.is_dir() and not shard.name.startswith("."):
                 for entry in _scandir(shard.path):
                     yield entry.name
+
+    def remove_pool_if_empty(self, pool: str) -> bool:
+        """Remove a pool that holds no marker and no run record; True when it is gone.
+
+        Only ``rmdir`` is used, which fails on a non-empty directory: a writer
+        that adds a marker meanwhile keeps the pool (``add_marker`` recreates
+        directories it finds missing).
+        """
+        root = self.pool_dir(pool)
+        for sub in _scandir(root):
+            if sub.is_dir(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.rmdir(sub.path)
+        try:
+            os.rmdir(root)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        return True
 
     def detach_pool(self, pool: str) -> Path | None:
         """Atomically take a pool out of sight; return where its markers now are."""

@@ -212,3 +212,20 @@ def test_a_copied_cache_still_hits(cache: Cache, tmp_path: Path) -> None:
     with other:
         big(7)
     assert other.stats.loaded == 1 and other.stats.computed == 0
+
+
+def test_cache_half_created_by_another_process_opens(tmp_path: Path) -> None:
+    """A directory holding only the store's directories (VERSION not yet published) is a cache.
+
+    Two processes creating one new cache at once: the second sees the first's
+    directories before its VERSION file and must not refuse the directory.
+    """
+    target = tmp_path / "c"
+    for sub in ("objects", "entries", "pools", "tmp"):
+        (target / sub).mkdir(parents=True)
+    assert Cache(target).format == 1
+    assert (target / "VERSION").is_file()
+    (tmp_path / "d" / "objects").mkdir(parents=True)
+    (tmp_path / "d" / "notes.txt").write_text("mine")
+    with pytest.raises(CacheLocationError, match="not a recyclable cache"):
+        Cache(tmp_path / "d")

@@ -162,3 +162,27 @@ def test_write_failure_returns_result_and_leaves_no_debris(
         produce(5)
         produce(5)
     assert RUNS == [5, 6, 5]
+
+
+def test_blob_set_aside_by_a_collection_is_linked_back_by_a_reader(cache: Cache) -> None:
+    """A reader that finds a published blob renamed aside mid-collection puts it back and hits."""
+    pool = cache.create_pool("p")
+    with pool:
+        produce(4)
+    blob = _blob(cache)
+    aside = cache.store.set_blob_aside(blob.name)
+    assert aside is not None and not blob.exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pool:
+            produce(4)
+    assert RUNS == [4]
+    assert blob.exists()
+    # The collection then judges the blob old and unreferenced, but finds it restored.
+    kept = cache.store.finish_blob_aside(
+        blob.name, aside, keep_if_touched_after=float("inf"), keep=False
+    )
+    assert kept and blob.exists()
+    with pool:
+        produce(4)
+    assert RUNS == [4]

@@ -18,6 +18,8 @@ EXAMPLES = [
     errors.CacheLocationError("is a file"),
     errors.CacheFormatError("newer"),
     errors.CachePermissionError("owned by another user"),
+    errors.ResultFileError("/tmp/r.rcy", "a checksum does not match"),
+    errors.PoolInUseError("recycle_x", ["host:12"]),
 ]
 
 
@@ -53,6 +55,8 @@ def test_pickle_round_trip(exc: Exception) -> None:
         (errors.CacheLocationError, ValueError),
         (errors.CacheFormatError, ValueError),
         (errors.CachePermissionError, PermissionError),
+        (errors.ResultFileError, ValueError),
+        (errors.PoolInUseError, RuntimeError),
     ],
 )
 def test_builtin_bases(cls: type, builtin: type) -> None:

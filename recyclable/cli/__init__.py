@@ -1,0 +1,85 @@
+"""The ``recyclable`` command: run actions resumably, and look after caches.
+
+::
+
+    recyclable run PLUGIN ACTION [--param VALUE ...] [--use-cache PATH]
+                   [--recycle-pool NAME | --no-recycle] [--output PATH] [-q | -v]
+    recyclable run module:function ...        recyclable run path/to/file.py:function ...
+    recyclable cache info|pools|show|explain|remove|gc|verify [--use-cache PATH] [--json]
+
+Exit codes: 0 success, 1 the action (or a cache check) failed, 2 usage error,
+130 interrupted.  See ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from recyclable.cli.cache_tools import cache_command
+from recyclable.cli.console import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    TargetImportError,
+    UsageError,
+    format_failure,
+    stderr,
+    stdout,
+)
+from recyclable.cli.run import default_pool_name, run_command
+
+__all__ = ["default_pool_name", "main"]
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    from recyclable import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="recyclable",
+        description="Resumable pipelines: run an action so that a failed run resumes where it "
+        "stopped, and look after the cache that makes it possible.",
+    )
+    parser.add_argument("--version", action="version", version=f"recyclable {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="run TARGET in a pool (recyclable run --help)", add_help=False)
+    sub.add_parser("cache", help="look after a cache (recyclable cache --help)", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``recyclable`` command with ``argv`` (default: ``sys.argv[1:]``).
+
+    Args:
+        argv: the arguments after the program name.
+
+    Returns:
+        0 success, 1 failure of the action or of a check, 2 usage error, 130 interrupted.
+
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] == "run":
+            return run_command(args[1:])
+        if args and args[0] == "cache":
+            return cache_command(args[1:])
+        parser = _top_parser()
+        if not args or args[0] in ("-h", "--help"):
+            stdout().write(parser.format_help())
+            return EXIT_OK if args else EXIT_USAGE
+        if args[0] == "--version":
+            parser.parse_args(args)
+        raise UsageError(f"unknown command {args[0]!r} (commands: run, cache)")
+    except TargetImportError as exc:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        stderr().write(format_failure(cause, verbose="-v" in args or "--verbose" in args))
+        stderr().write(f"recyclable: error: {exc}; fix the module and run again\n")
+        return EXIT_FAILED
+    except UsageError as exc:
+        words = args[:2] if args[:1] == ["cache"] and args[1:2] != ["--help"] else args[:1]
+        command = " ".join(["recyclable", *(w for w in words if not w.startswith("-"))])
+        stderr().write(f"{command}: error: {exc}\n")
+        return EXIT_USAGE
+    except SystemExit as exc:  # --version
+        return exc.code if isinstance(exc.code, int) else EXIT_OK

@@ -1,0 +1,304 @@
+"""``recyclable cache info|pools|show|explain|remove|gc|verify``: looking after a cache."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from recyclable import maintenance
+from recyclable.cache import Cache, validate_pool_name
+from recyclable.cli.console import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    human_bytes,
+    human_seconds,
+    parse_duration,
+    parse_size,
+    print_json,
+    stderr,
+    stdout,
+    table,
+)
+from recyclable.cli.run import (
+    ArgumentParser,
+    default_pool_name,
+    open_cache,
+    parse_invocation,
+)
+from recyclable.errors import FingerprintError, PoolInUseError, PoolNameError, PoolNotFoundError
+from recyclable.maintenance import format_time
+
+
+def build_parser() -> ArgumentParser:
+    """The ``recyclable cache`` parser (``explain`` is parsed by the run machinery)."""
+    parser = ArgumentParser(
+        prog="recyclable cache",
+        description="Look after a recyclable cache.",
+        allow_abbrev=False,
+    )
+    common = ArgumentParser(add_help=False)
+    common.add_argument(
+        "--use-cache", metavar="PATH", type=Path, help="the cache (default: the default cache)"
+    )
+    common.add_argument("--json", action="store_true", help="JSON instead of a table")
+    sub = parser.add_subparsers(
+        dest="tool", metavar="TOOL", required=True, parser_class=ArgumentParser
+    )
+    sub.add_parser("info", parents=[common], help="location, format, size, entry and pool counts")
+    sub.add_parser("pools", parents=[common], help="every pool: entries, bytes, last used")
+    show = sub.add_parser("show", parents=[common], help="the entries of one pool")
+    show.add_argument("pool", metavar="POOL")
+    sub.add_parser(
+        "explain",
+        parents=[common],
+        help="would TARGET [PARAMETERS] be loaded, and if not, why "
+        "(recyclable cache explain TARGET --help)",
+        add_help=False,
+    )
+    remove = sub.add_parser("remove", parents=[common], help="remove a pool and its unshared data")
+    remove.add_argument("pool", metavar="POOL")
+    remove.add_argument("--force", action="store_true", help="remove it even while a run uses it")
+    gc = sub.add_parser(
+        "gc",
+        parents=[common],
+        help="remove unreferenced data; with a budget, keep unpooled entries within it",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="report, remove nothing")
+    gc.add_argument(
+        "--max-bytes",
+        type=parse_size,
+        metavar="SIZE",
+        help="keep unpooled entries while the cache stays below SIZE (e.g. 10G), "
+        "evicting the least recently used first",
+    )
+    gc.add_argument(
+        "--older-than",
+        type=parse_duration,
+        metavar="DURATION",
+        help="evict unpooled entries not used for DURATION (e.g. 7d); keep newer ones",
+    )
+    sub.add_parser(
+        "verify", parents=[common], help="check every entry's checksums; quarantine bad ones"
+    )
+    return parser
+
+
+def cache_command(argv: Sequence[str]) -> int:
+    """``recyclable cache ...``; returns the exit code."""
+    if argv and argv[0] == "explain":
+        return _explain(argv[1:])
+    options = build_parser().parse_args(list(argv))
+    out, err = stdout(), stderr()
+    cache = open_cache(options.use_cache, err, create=False)
+    handler = {
+        "info": _info,
+        "pools": _pools,
+        "show": _show,
+        "remove": _remove,
+        "gc": _gc,
+        "verify": _verify,
+    }[options.tool]
+    return handler(cache, options, out, err)
+
+
+def _info(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    summary = maintenance.summarize_cache(cache)
+    if options.json:
+        print_json(dataclasses.asdict(summary), out)
+        return EXIT_OK
+    rows = [
+        ("location", summary.path),
+        ("format version", str(summary.format)),
+        ("size", human_bytes(summary.bytes)),
+        ("entries", str(summary.entries)),
+        ("data files", str(summary.blobs)),
+        ("pools", str(summary.pools)),
+        ("quarantined", str(summary.quarantined)),
+        ("staging files", str(summary.temporary)),
+    ]
+    width = max(len(label) for label, _ in rows)
+    out.write("".join(f"{label.ljust(width)}  {value}\n" for label, value in rows))
+    return EXIT_OK
+
+
+def _pools(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    pools = maintenance.summarize_pools(cache)
+    if options.json:
+        print_json([dataclasses.asdict(p) for p in pools], out)
+        return EXIT_OK
+    if not pools:
+        out.write(f"no pools in cache {cache.path}\n")
+        return EXIT_OK
+    rows = [
+        (
+            p.name,
+            str(p.entries),
+            human_bytes(p.bytes),
+            format_time(p.last_used),
+            _runs_text(p.live_runs, p.unfinished_runs),
+        )
+        for p in pools
+    ]
+    out.write(table(rows, ["POOL", "ENTRIES", "BYTES", "LAST USED", "RUNS"]) + "\n")
+    return EXIT_OK
+
+
+def _runs_text(live: int, unfinished: int) -> str:
+    parts = []
+    if live:
+        parts.append(f"{live} running")
+    if unfinished:
+        parts.append(f"{unfinished} unfinished")
+    return ", ".join(parts) or "-"
+
+
+def _show(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        entries = maintenance.list_entries(cache, options.pool)
+    except (PoolNameError, PoolNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    if options.json:
+        print_json([dataclasses.asdict(e) for e in entries], out)
+        return EXIT_OK
+    if not entries:
+        out.write(f"pool {options.pool} holds no entries\n")
+        return EXIT_OK
+    rows = [
+        (
+            e.action,
+            _arguments_text(e.arguments),
+            human_bytes(e.bytes),
+            human_seconds(e.compute_seconds),
+            e.created,
+        )
+        for e in entries
+    ]
+    out.write(table(rows, ["ACTION", "ARGUMENTS", "SIZE", "COMPUTE", "CREATED"]) + "\n")
+    return EXIT_OK
+
+
+def _arguments_text(arguments: tuple[tuple[str, str], ...]) -> str:
+    # Manifests keep argument digests, not values: show each name with a short digest.
+    text = ", ".join(f"{name}={digest[:8]}" for name, digest in arguments)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _remove(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        report = maintenance.remove_pool(cache, options.pool, force=options.force)
+    except (PoolNameError, PoolNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    except PoolInUseError as exc:
+        err.write(f"recyclable cache remove: {exc} (--force)\n")
+        return EXIT_FAILED
+    if options.json:
+        print_json({"pool": options.pool, "removed": dataclasses.asdict(report)}, out)
+        return EXIT_OK
+    out.write(
+        f"removed pool {options.pool}; reclaimed {report.entries} entr"
+        f"{'y' if report.entries == 1 else 'ies'} and {human_bytes(report.bytes)} "
+        "no other pool uses\n"
+    )
+    return EXIT_OK
+
+
+def _gc(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    result = maintenance.collect_garbage(
+        cache,
+        max_bytes=options.max_bytes,
+        older_than=options.older_than,
+        dry_run=options.dry_run,
+    )
+    if options.json:
+        data = dataclasses.asdict(result)
+        data["dry_run"] = options.dry_run
+        print_json(data, out)
+        return EXIT_OK
+    g = result.garbage
+    verb = "would remove" if options.dry_run else "removed"
+    out.write(
+        f"{verb} {g.entries} unpooled entr{'y' if g.entries == 1 else 'ies'}, {g.blobs} data "
+        f"file(s) ({human_bytes(g.bytes)}) and {g.temporary} staging leftover(s)\n"
+    )
+    if options.max_bytes is not None or options.older_than is not None:
+        out.write(
+            f"kept {result.kept_unpooled} unpooled entr"
+            f"{'y' if result.kept_unpooled == 1 else 'ies'} within the budget; cache size "
+            f"{'would be ' if options.dry_run else ''}{human_bytes(result.bytes_after)}\n"
+        )
+        if not result.within_budget:
+            out.write(
+                "the cache is still over --max-bytes: the rest is held by pools "
+                "(see `recyclable cache pools`; remove one with `recyclable cache remove`)\n"
+            )
+    return EXIT_OK
+
+
+def _verify(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    report = cache.verify()
+    if options.json:
+        print_json(dataclasses.asdict(report), out)
+    else:
+        out.write(f"checked {report.entries} entries and {report.blobs} data file(s)\n")
+        if report.damaged:
+            rows = [(key, reason) for key, reason in report.damaged]
+            out.write(table(rows, ["KEY", "PROBLEM"]) + "\n")
+            count = len(report.damaged)
+            out.write(
+                f"{count} damaged entr{'y was' if count == 1 else 'ies were'} moved to "
+                f"{cache.path / 'quarantine'}; they will be recomputed when needed\n"
+            )
+        else:
+            out.write("all entries verify\n")
+    return EXIT_FAILED if report.damaged else EXIT_OK
+
+
+def _explain(argv: Sequence[str]) -> int:
+    out, err = stdout(), stderr()
+    as_json = "--json" in argv
+    rest = [token for token in argv if token != "--json"]
+    invocation = parse_invocation(rest, prog="recyclable cache explain", out=out)
+    if invocation is None:
+        return EXIT_OK
+    target, kwargs, opts = invocation.target, invocation.kwargs, invocation.options
+    cache = open_cache(opts.use_cache, err, create=False)
+    pool = opts.recycle_pool or default_pool_name(target.plugin, target.action)
+    try:
+        validate_pool_name(pool)
+    except PoolNameError as exc:
+        raise UsageError(f"--recycle-pool: {exc}") from None
+    spec = getattr(target.func, "__recyclable__", None)
+    data: dict[str, Any]
+    if spec is None:
+        data = {
+            "action": target.label,
+            "hit": False,
+            "key": None,
+            "pool": pool,
+            "reason": f"{target.label} is not decorated with @recyclable: the call itself is "
+            "never stored; its recyclable steps are looked up as they run",
+        }
+    else:
+        bound = spec.bind((), kwargs)
+        if bound is None:
+            raise UsageError(f"the parameters do not fit {target.label}{spec.signature}")
+        try:
+            callkey = spec.key_for(bound)
+        except FingerprintError as exc:
+            raise UsageError(str(exc)) from None
+        found = maintenance.explain_call(cache, callkey, pool)
+        data = {**dataclasses.asdict(found), "pool": pool}
+    if as_json:
+        print_json(data, out)
+    else:
+        out.write(
+            f"action     {data['action']}\n"
+            f"key        {data['key'] or '-'}\n"
+            f"would hit  {'yes' if data['hit'] else 'no'}\n"
+            f"why        {data['reason']}\n"
+        )
+    return EXIT_OK

@@ -1,0 +1,226 @@
+"""What the command shows: progress lines, tables or JSON, sizes, durations, short tracebacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import traceback
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+#: Exit codes.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A command line that cannot be run as given (exit code 2); never leaves `main`."""
+
+
+class TargetImportError(Exception):
+    """Importing the target's module raised (exit code 1, with the traceback); never leaves `main`.
+
+    The original exception is the ``__cause__``.
+    """
+
+
+class OutputError(Exception):
+    """The result could not be written to ``--output`` (exit code 1); never leaves `main`."""
+
+
+def human_bytes(n: int) -> str:
+    """``1536`` → ``1.5 KiB``."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def human_seconds(seconds: float) -> str:
+    """``4000.0`` → ``1 h 6 min``; short durations keep their fraction."""
+    if seconds < 60:
+        return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s"
+
+
+_SIZE_RE = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*\Z", re.IGNORECASE)
+_DURATION_RE = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)?\s*\Z", re.IGNORECASE)
+_UNITS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+_SECONDS = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_size(text: str) -> int:
+    """``500M``, ``10GiB``, ``1.5G`` or plain bytes → bytes (binary multiples)."""
+    match = _SIZE_RE.match(text)
+    if match is None:
+        raise ValueError(text)
+    number, unit, _ = match.groups()
+    return int(float(number) * 1024 ** _UNITS[unit.lower()])
+
+
+parse_size.__name__ = "size (e.g. 500M, 10G, 2048)"
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` or plain seconds → seconds."""
+    match = _DURATION_RE.match(text)
+    if match is None:
+        raise ValueError(text)
+    number, unit = match.groups()
+    return float(number) * _SECONDS[unit.lower() if unit else None]
+
+
+parse_duration.__name__ = "duration (e.g. 90s, 30m, 12h, 7d)"
+
+
+def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    """Left-aligned columns, numbers right-aligned, under a header row."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    numeric = [
+        bool(rows) and all(_looks_numeric(row[i]) for row in rows) for i in range(len(headers))
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i])
+            for i, cell in enumerate(cells)
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [line(headers), line(["-" * w for w in widths])]
+    out.extend(line(row) for row in rows)
+    return "\n".join(out)
+
+
+def _looks_numeric(cell: str) -> bool:
+    return bool(re.match(r"\A-?[\d.]+( [KMGT]?i?B| s)?\Z", cell))
+
+
+def print_json(data: Any, out: TextIO) -> None:
+    """Pretty, stable JSON on ``out``."""
+    json.dump(data, out, indent=2, sort_keys=True, default=str)
+    out.write("\n")
+
+
+# --- progress lines -------------------------------------------------------------------------
+
+# The library's progress messages, rendered briefly unless -v asks for keys
+# and miss explanations.  Any other message is shown as it is.
+_LOADED = "loaded %s (key %s) from pool %s: computed %s in %.3f s"
+_COMPUTING = "computing %s (key %s): %s"
+_STORED = "stored %s (key %s, %s in %.3f s%s) in pool %s"
+
+
+class ProgressFormatter(logging.Formatter):
+    """``recyclable: loaded denoise (saved 1.20 s)``; with ``verbose`` the library's full text."""
+
+    def __init__(self, *, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render one record as one line."""
+        prefix = "recyclable: "
+        if record.levelno >= logging.WARNING:
+            prefix += f"{record.levelname.lower()}: "
+        return prefix + self._message(record)
+
+    def _message(self, record: logging.LogRecord) -> str:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if self.verbose or not args:
+            return record.getMessage()
+        if record.msg == _LOADED and len(args) == 5:
+            return f"loaded {args[0]} (saved {human_seconds(_number(args[4]))})"
+        if record.msg == _COMPUTING and len(args) == 3:
+            return f"computing {args[0]}"
+        if record.msg == _STORED and len(args) == 6:
+            return f"stored {args[0]} ({args[2]}, took {human_seconds(_number(args[3]))})"
+        return record.getMessage()
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+@contextmanager
+def progress_lines(*, quiet: bool, verbose: bool, stream: TextIO) -> Iterator[None]:
+    """Show the library's log on ``stream`` while the block runs; warnings too, one line each."""
+    logger = logging.getLogger("recyclable")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(ProgressFormatter(verbose=verbose))
+    # -q keeps warnings: they say a result could not be stored or was damaged.
+    handler.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    old_level = logger.level
+    old_propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(handler.level)
+    logger.propagate = False
+
+    def show(message: Warning | str, *_: Any, **__: Any) -> None:
+        text = str(message)
+        if text.startswith("recyclable: "):
+            text = text[len("recyclable: ") :]
+        stream.write(f"recyclable: warning: {text}\n")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
+            logger.propagate = old_propagate
+
+
+# --- tracebacks -----------------------------------------------------------------------------
+
+_INTERNAL = (
+    str(Path(__file__).resolve().parent.parent) + os.sep,
+    f"{os.sep}wrapt{os.sep}",
+    f"{os.sep}importlib{os.sep}",
+    f"{os.sep}asyncio{os.sep}",
+    "<frozen importlib",
+)
+
+
+def format_failure(exc: BaseException, *, verbose: bool) -> str:
+    """The traceback of a failed action: the user's own frames only, unless ``verbose``."""
+    if verbose:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not any(part in frame.filename for part in _INTERNAL)
+    ]
+    lines = ["Traceback (most recent call last, recyclable's own frames hidden; -v shows all):\n"]
+    lines.extend(traceback.format_list(frames[-5:]))
+    lines.extend(traceback.format_exception_only(type(exc), exc))
+    return "".join(lines)
+
+
+def stderr() -> TextIO:
+    """The current ``sys.stderr`` (looked up late, so pytest's capture sees it)."""
+    return sys.stderr
+
+
+def stdout() -> TextIO:
+    """The current ``sys.stdout``."""
+    return sys.stdout

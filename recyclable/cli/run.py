@@ -1,0 +1,463 @@
+"""``recyclable run TARGET [PARAMETERS] [OPTIONS]``: run an action in a pool, resumably."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import inspect
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from recyclable import _env
+from recyclable.cache import Cache, default_cache_path, validate_pool_name
+from recyclable.cli import params as cli_params
+from recyclable.cli.console import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    OutputError,
+    UsageError,
+    format_failure,
+    human_bytes,
+    human_seconds,
+    progress_lines,
+    stderr,
+    stdout,
+)
+from recyclable.cli.targets import Target, plugin_actions, plugin_entry_points, resolve
+from recyclable.errors import (
+    CacheFormatError,
+    CacheLocationError,
+    ConfigurationError,
+    PoolNameError,
+)
+from recyclable.pool import Pool
+from recyclable.resultfile import save, write_bytes_atomically
+from recyclable.runs import ReleaseReport, RunRecord, call_identity
+
+#: Run options that take a value (used to find TARGET among the arguments).
+_VALUE_OPTIONS = frozenset({"--use-cache", "--recycle-pool", "--output"})
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argparse parser whose errors become `UsageError` (exit code 2) instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise the parse error for `main` to report."""
+        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+
+
+def default_pool_name(plugin: str, action: str) -> str:
+    """``recycle_<plugin>_<action>_<sha1 hex of "<plugin>_<action>">``, as QIIME 2 names it."""
+    label = f"{plugin}_{action}"
+    return f"recycle_{label}_{hashlib.sha1(label.encode()).hexdigest()}"
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``recyclable run`` (shared with ``cache explain``)."""
+    group = parser.add_argument_group("recycling")
+    group.add_argument(
+        "--use-cache",
+        metavar="PATH",
+        type=Path,
+        help="cache directory (created if absent); default: $RECYCLABLE_CACHE or "
+        f"{default_cache_path()}",
+    )
+    group.add_argument(
+        "--recycle-pool",
+        metavar="NAME",
+        help="use or create this pool and keep it after success "
+        "(default: a per-action pool removed after success)",
+    )
+    group.add_argument(
+        "--no-recycle",
+        action="store_true",
+        help="no pool: look nothing up and store nothing",
+    )
+
+
+def _base_parser(prog: str, description: str | None) -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=prog,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
+        allow_abbrev=False,
+    )
+    parser.add_argument("-h", "--help", action="store_true", help="show this help and exit")
+    add_run_options(parser)
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--output",
+        metavar="PATH",
+        type=Path,
+        help="write the result here: JSON for JSON-able values, .npy for numpy arrays, "
+        "otherwise a recyclable result file (read it with recyclable.load)",
+    )
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    out.add_argument(
+        "-v", "--verbose", action="store_true", help="keys, miss explanations, full tracebacks"
+    )
+    return parser
+
+
+def split_target(argv: Sequence[str]) -> tuple[list[int], list[str]]:
+    """Indices and values of the first two positional arguments (TARGET candidates)."""
+    found: list[int] = []
+    skip = False
+    for index, token in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if token == "--":
+            break
+        if token.startswith("-"):
+            skip = token in _VALUE_OPTIONS
+            continue
+        found.append(index)
+        if len(found) == 2:
+            break
+    return found, [argv[i] for i in found]
+
+
+@dataclass
+class Invocation:
+    """A parsed command line: the target, its keyword arguments, and the run options."""
+
+    target: Target
+    kwargs: dict[str, Any]
+    options: argparse.Namespace
+
+
+def parse_invocation(argv: Sequence[str], *, prog: str, out: TextIO) -> Invocation | None:
+    """Parse ``TARGET [PARAMETERS] [OPTIONS]``; None when help was shown.
+
+    Raises:
+        UsageError: the target, an option or a value is not valid.
+
+    """
+    indices, positionals = split_target(argv)
+    wants_help = any(token in ("-h", "--help") for token in argv)
+    if not positionals:
+        parser = _base_parser(prog + " TARGET", None)
+        if wants_help:
+            out.write(parser.format_help())
+            out.write(_plugin_listing())
+            return None
+        raise UsageError(
+            "missing TARGET: give PLUGIN ACTION, module:function or path/to/file.py:function\n"
+            + _plugin_listing().rstrip()
+        )
+    if wants_help and len(positionals) == 1 and ":" not in positionals[0]:
+        out.write(plugin_help(positionals[0], prog))
+        return None
+    target, used_second = resolve(positionals[0], positionals[1] if len(positionals) > 1 else None)
+    consumed = set(indices[: 2 if used_second else 1])
+    rest = [token for i, token in enumerate(argv) if i not in consumed]
+    doc = inspect.getdoc(target.func) or f"{target.label} (no docstring)"
+    parser = _base_parser(f"{prog} {target.label}", doc)
+    params = cli_params.parameters_of(target.func)
+    try:
+        cli_params.add_to_parser(parser, params)
+    except argparse.ArgumentError as exc:
+        raise UsageError(
+            f"a parameter of {target.label} clashes with a run option ({exc}); rename it"
+        ) from None
+    if wants_help:
+        out.write(parser.format_help())
+        return None
+    # Unknown options are reported with the list of valid ones (argparse alone
+    # would only name the unknown one).
+    known = [a for p in parser._actions for a in p.option_strings]
+    for token in rest:
+        name = token.split("=", 1)[0]
+        if name.startswith("--") and name not in known and name != "--":
+            valid = ", ".join(p.option for p in params) or "none"
+            raise UsageError(
+                f"unknown parameter {name} for {target.label} (its parameters: {valid}; "
+                f"see {prog} {target.label} --help)"
+            )
+    options = parser.parse_args(rest)
+    output = options.output
+    # Checked now rather than after a run of hours.
+    if output is not None and (output.is_dir() or not output.parent.is_dir()):
+        problem = "is a directory" if output.is_dir() else "is in a directory that does not exist"
+        raise UsageError(f"--output {output} {problem}; give a file path in an existing directory")
+    if options.no_recycle and options.recycle_pool is not None:
+        raise UsageError(
+            "--no-recycle and --recycle-pool cannot be combined: --no-recycle runs with no "
+            "pool at all; drop one of them"
+        )
+    return Invocation(target, cli_params.collect(params, options), options)
+
+
+def plugin_help(name: str, prog: str) -> str:
+    """``recyclable run PLUGIN --help``: the plugin's actions with their docstrings' first lines.
+
+    Raises:
+        UsageError: no such plugin, or it cannot be loaded.
+
+    """
+    plugins = plugin_entry_points()
+    if name not in plugins:
+        resolve(name, None)  # raises the unknown-plugin error with the list
+    actions = plugin_actions(name, plugins[name])
+    lines = [f"usage: {prog} {name} ACTION [PARAMETERS] [OPTIONS]", "", f"actions of {name}:"]
+    width = max((len(a) for a in actions), default=0)
+    for action, func in sorted(actions.items()):
+        summary = (inspect.getdoc(func) or "").split("\n", 1)[0]
+        lines.append(f"  {action.ljust(width)}  {summary}".rstrip())
+    lines.append("")
+    lines.append(f"{prog} {name} ACTION --help shows an action's parameters.")
+    return "\n".join(lines) + "\n"
+
+
+def _plugin_listing() -> str:
+    plugins = sorted(plugin_entry_points())
+    listed = ", ".join(plugins) if plugins else "none"
+    return f"\ninstalled plugins: {listed}\n"
+
+
+def open_cache(path: Path | None, err: TextIO, *, create: bool) -> Cache:
+    """Open (or, with ``create``, create with a message) the cache at ``path`` or the default.
+
+    Raises:
+        UsageError: the path cannot be used as a cache, or there is none and ``create`` is false.
+
+    """
+    where = (path if path is not None else default_cache_path()).expanduser()
+    existed = (where / "VERSION").is_file()
+    if not existed and not create:
+        raise UsageError(
+            f"no recyclable cache at {where} (a cache is created by the first `recyclable run`); "
+            "pass --use-cache PATH to name another one"
+        )
+    try:
+        cache = Cache(where)
+    except (CacheLocationError, CacheFormatError) as exc:
+        raise UsageError(f"--use-cache {where}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"--use-cache {where}: cannot create the cache ({exc})") from None
+    if not existed:
+        err.write(f"recyclable: created cache at {cache.path}\n")
+    return cache
+
+
+def run_command(argv: Sequence[str]) -> int:
+    """``recyclable run``: see the module docstring; returns the exit code."""
+    out, err = stdout(), stderr()
+    invocation = parse_invocation(argv, prog="recyclable run", out=out)
+    if invocation is None:
+        return EXIT_OK
+    target, kwargs, opts = invocation.target, invocation.kwargs, invocation.options
+    try:
+        disabled = _env.recycling_disabled()
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    if opts.no_recycle:
+        return _run_without_pool(target, kwargs, opts, out, err)
+    if disabled and not opts.quiet:
+        err.write(
+            f"recyclable: {_env.DISABLE_VAR} is set: steps run as plain calls, nothing is "
+            "looked up or stored\n"
+        )
+    pool_name = opts.recycle_pool or default_pool_name(target.plugin, target.action)
+    try:
+        validate_pool_name(pool_name)
+    except PoolNameError as exc:
+        option = "--recycle-pool" if opts.recycle_pool else "the default pool name"
+        hint = "" if opts.recycle_pool else "; name a pool with --recycle-pool NAME"
+        raise UsageError(f"{option}: {exc}{hint}") from None
+    cache = open_cache(opts.use_cache, err, create=True)
+    existed = cache.store.pool_exists(pool_name)
+    pool = cache.create_pool(pool_name, reuse=True)
+    if opts.recycle_pool and not existed:
+        err.write(f"recyclable: pool {pool_name} did not exist in {cache.path}; created it\n")
+    elif existed and not opts.quiet:
+        err.write(
+            f"recyclable: using existing pool {pool_name} ({len(pool)} stored step(s) "
+            "will be loaded where the calls match)\n"
+        )
+    bound = _bound_arguments(target.func, kwargs)
+    record = RunRecord(pool, identity=call_identity(target.plugin, target.action, bound))
+    release = opts.recycle_pool is None
+    started = time.perf_counter()
+    report: ReleaseReport | None = None
+    try:
+        with progress_lines(quiet=opts.quiet, verbose=opts.verbose, stream=err), record, pool:
+            result = _call(target.func, kwargs)
+            written = write_result(result, opts.output)
+            report = record.finish(release=release)
+    except KeyboardInterrupt:
+        _summary(err, pool, time.perf_counter() - started, None, opts)
+        err.write(_kept_line(pool, record, "interrupted") + "\n")
+        return EXIT_INTERRUPTED
+    except OutputError as exc:
+        _summary(err, pool, time.perf_counter() - started, None, opts)
+        err.write(
+            f"recyclable: {exc}\n" + _kept_line(pool, record, "could not save its result") + "\n"
+        )
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - the action's own failure, reported as exit 1
+        err.write(format_failure(exc, verbose=opts.verbose))
+        _summary(err, pool, time.perf_counter() - started, None, opts)
+        err.write(_kept_line(pool, record, "failed") + "\n")
+        return EXIT_FAILED
+    _show_result(result, written, opts.output, out, err)
+    _summary(err, pool, time.perf_counter() - started, report, opts)
+    return EXIT_OK
+
+
+def _run_without_pool(
+    target: Target, kwargs: dict[str, Any], opts: argparse.Namespace, out: TextIO, err: TextIO
+) -> int:
+    started = time.perf_counter()
+    try:
+        with progress_lines(quiet=opts.quiet, verbose=opts.verbose, stream=err):
+            result = _call(target.func, kwargs)
+            written = write_result(result, opts.output)
+    except KeyboardInterrupt:
+        err.write("recyclable: interrupted; recycling was off (--no-recycle), nothing was kept\n")
+        return EXIT_INTERRUPTED
+    except OutputError as exc:
+        err.write(f"recyclable: {exc}; recycling was off (--no-recycle), nothing was kept\n")
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - the action's own failure, reported as exit 1
+        err.write(format_failure(exc, verbose=opts.verbose))
+        err.write("recyclable: run failed; recycling was off (--no-recycle), nothing was kept\n")
+        return EXIT_FAILED
+    _show_result(result, written, opts.output, out, err)
+    err.write(
+        f"recyclable: done in {human_seconds(time.perf_counter() - started)}; recycling off "
+        "(--no-recycle): nothing looked up or stored\n"
+    )
+    return EXIT_OK
+
+
+def _bound_arguments(func: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    try:
+        bound = inspect.signature(func).bind(**kwargs)
+    except TypeError as exc:
+        raise UsageError(f"cannot call {getattr(func, '__qualname__', func)}: {exc}") from None
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def _call(func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    if inspect.iscoroutinefunction(inspect.unwrap(func)):
+        return asyncio.run(func(**kwargs))
+    return func(**kwargs)
+
+
+def _kept_line(pool: Pool, record: RunRecord, what: str) -> str:
+    store = pool.cache.store
+    kept = sum(1 for key in record.keys if store.manifest_path(key).exists())
+    return (
+        f"recyclable: run {what}; {kept} finished step(s) kept in pool {pool.name} of cache "
+        f"{pool.cache.path}; re-run the same command to resume"
+    )
+
+
+def _summary(
+    err: TextIO,
+    pool: Pool,
+    seconds: float,
+    report: ReleaseReport | None,
+    opts: argparse.Namespace,
+) -> None:
+    stats = pool.stats
+    if report is None:
+        fate = "kept"
+    elif opts.recycle_pool is not None:
+        fate = "kept (--recycle-pool)"
+    elif report.pool_removed:
+        fate = "removed after success"
+    else:
+        fate = (
+            f"kept: {report.remaining} entr{'y' if report.remaining == 1 else 'ies'} still "
+            "needed by other runs (running, or unfinished with other parameters)"
+        )
+    err.write(
+        f"recyclable: done in {human_seconds(seconds)}: {stats.loaded} step(s) loaded, "
+        f"{stats.computed} computed; time saved {human_seconds(stats.seconds_saved)}; "
+        f"read {human_bytes(stats.bytes_read)}, wrote {human_bytes(stats.bytes_written)}; "
+        f"pool {pool.name} in cache {pool.cache.path}: {fate}\n"
+    )
+    if opts.verbose and stats.keys:
+        err.write(f"recyclable: keys used: {' '.join(sorted(stats.keys))}\n")
+
+
+# --- the result -------------------------------------------------------------------------------
+
+
+def write_result(value: Any, path: Path | None) -> str | None:
+    """Write ``value`` to ``path`` in a format fit for its type; the format's name, or None.
+
+    Raises:
+        OutputError: the file cannot be written, or the value cannot be pickled.
+
+    """
+    if path is None:
+        return None
+    try:
+        return _write_result(value, path)
+    except Exception as exc:  # any failure to save is reported the same way
+        raise OutputError(
+            f"could not write the result to {path} ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _write_result(value: Any, path: Path) -> str:
+    if _is_ndarray(value):
+        import io
+
+        import numpy as np
+
+        buffer = io.BytesIO()
+        np.save(buffer, value, allow_pickle=False)
+        write_bytes_atomically(path, buffer.getvalue())
+        return "numpy .npy"
+    if _json_able(value):
+        text = json.dumps(value, indent=2, allow_nan=False) + "\n"
+        write_bytes_atomically(path, text.encode())
+        return "JSON"
+    save(value, path)
+    return "recyclable result file, read with recyclable.load"
+
+
+def _is_ndarray(value: Any) -> bool:
+    cls = type(value)
+    return cls.__module__ == "numpy" and cls.__name__ == "ndarray" and value.dtype != object
+
+
+def _json_able(value: Any, depth: int = 0) -> bool:
+    """True when JSON holds ``value`` exactly (loading it gives back equal values and types)."""
+    if depth > 100:
+        return False
+    if value is None or type(value) in (bool, int, str):
+        return True
+    if type(value) is float:
+        return math.isfinite(value)
+    if type(value) is list:
+        return all(_json_able(item, depth + 1) for item in value)
+    if type(value) is dict:
+        return all(type(k) is str and _json_able(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _show_result(
+    value: Any, written: str | None, path: Path | None, out: TextIO, err: TextIO
+) -> None:
+    if written is not None:
+        err.write(f"recyclable: wrote the result ({written}) to {path}\n")
+        return
+    text = repr(value)
+    if len(text) > 500:
+        text = text[:497] + "..."
+    out.write(text + "\n")

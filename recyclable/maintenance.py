@@ -1,0 +1,523 @@
+"""Looking after a cache: what it holds, why a call would miss, budgets, removal.
+
+These are the library functions behind ``recyclable cache ...``; each takes a
+`Cache` and only reads the store, except `collect_garbage` and `remove_pool`.
+Verification is `Cache.verify`.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import xxhash
+
+from recyclable.cache import Cache, GarbageReport, validate_pool_name
+from recyclable.callkey import CallKey
+from recyclable.errors import PoolInUseError, PoolNotFoundError
+from recyclable.manifest import Manifest, ManifestError, load_manifest
+from recyclable.pool import Pool, _differences
+from recyclable.runs import list_runs, live_run_keys
+
+__all__ = [
+    "BudgetReport",
+    "CacheSummary",
+    "EntrySummary",
+    "Explanation",
+    "PoolSummary",
+    "collect_garbage",
+    "explain_call",
+    "list_entries",
+    "remove_pool",
+    "summarize_cache",
+    "summarize_pools",
+]
+
+# How many stored calls `explain_call` compares with, at most.
+_EXPLAIN_LIMIT = 5000
+
+
+@dataclass(frozen=True)
+class CacheSummary:
+    """A cache at a glance.
+
+    Attributes:
+        path: the cache directory.
+        format: its on-disk format version.
+        bytes: bytes of stored entries and data.
+        entries: published entries.
+        blobs: stored data files.
+        pools: pools.
+        quarantined: files set aside by verification.
+        temporary: staging files (a writer's, or leftovers for ``gc``).
+
+    """
+
+    path: str
+    format: int
+    bytes: int
+    entries: int
+    blobs: int
+    pools: int
+    quarantined: int
+    temporary: int
+
+
+@dataclass(frozen=True)
+class PoolSummary:
+    """One pool: what it holds and when it was last used.
+
+    Attributes:
+        name: the pool's name.
+        entries: entries it holds (markers whose entry exists).
+        bytes: bytes of those entries (shared data counted in each pool holding it).
+        last_used: the latest change to the pool (a marker added, a run started), epoch seconds.
+        live_runs: runs using it now.
+        unfinished_runs: runs that failed or were killed and can be resumed.
+
+    """
+
+    name: str
+    entries: int
+    bytes: int
+    last_used: float
+    live_runs: int
+    unfinished_runs: int
+
+
+@dataclass(frozen=True)
+class EntrySummary:
+    """One stored call.
+
+    Attributes:
+        key: the entry's key.
+        plugin: the plugin of the action.
+        action: the action.
+        arguments: ``(name, digest)`` of each argument in the key.
+        bytes: stored bytes (manifest and data).
+        compute_seconds: how long the call took when it was computed.
+        created: when it was stored (ISO 8601).
+
+    """
+
+    key: str
+    plugin: str
+    action: str
+    arguments: tuple[tuple[str, str], ...]
+    bytes: int
+    compute_seconds: float
+    created: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Whether a call would be loaded, and if not, why.
+
+    Attributes:
+        hit: a stored, complete entry exists for the call.
+        key: the call's key.
+        action: the action.
+        reason: one sentence: what is stored, or what differs from the closest stored call.
+
+    """
+
+    hit: bool
+    key: str
+    action: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BudgetReport:
+    """What a budgeted garbage collection did.
+
+    Attributes:
+        garbage: what was removed (or would be, in a dry run).
+        evicted: keys of the unpooled entries chosen for eviction, least recently used first.
+        kept_unpooled: unpooled entries kept within the budget.
+        bytes_after: the cache's size afterwards (estimated in a dry run).
+        within_budget: the size is within ``max_bytes`` (pooled entries are never evicted).
+
+    """
+
+    garbage: GarbageReport
+    evicted: tuple[str, ...]
+    kept_unpooled: int
+    bytes_after: int
+    within_budget: bool
+
+
+def summarize_cache(cache: Cache) -> CacheSummary:
+    """Count and size what a cache holds."""
+    store = cache.store
+    blob_bytes = 0
+    blobs = 0
+    for _, info in store.iter_blobs():
+        blobs += 1
+        blob_bytes += info.st_size
+    entries = 0
+    entry_bytes = 0
+    for key in store.iter_manifest_keys():
+        size = _file_size(store.manifest_path(key))
+        if size is not None:
+            entries += 1
+            entry_bytes += size
+    return CacheSummary(
+        path=str(cache.path),
+        format=cache.format,
+        bytes=blob_bytes + entry_bytes,
+        entries=entries,
+        blobs=blobs,
+        pools=len(store.list_pools()),
+        quarantined=_count_files(store.quarantine),
+        temporary=sum(1 for _ in store.iter_temp()),
+    )
+
+
+def summarize_pools(cache: Cache) -> list[PoolSummary]:
+    """Every pool of the cache, sorted by name."""
+    return [_summarize_pool(cache, name) for name in cache.pools()]
+
+
+def _summarize_pool(cache: Cache, name: str) -> PoolSummary:
+    store = cache.store
+    root = store.pool_dir(name)
+    last_used = _mtime(root)
+    entries = 0
+    size = 0
+    sizes: dict[str, int] = {}
+    for shard in _scandir(root):
+        last_used = max(last_used, _mtime(shard.path))
+        if not shard.is_dir() or shard.name.startswith("."):
+            continue
+        for marker in _scandir(shard.path):
+            last_used = max(last_used, _mtime(marker.path))
+            manifest = _read(store, marker.name)
+            if manifest is None:
+                continue
+            entries += 1
+            size += _entry_bytes(store, marker.name, manifest, sizes)
+    runs = list_runs(Pool(cache, name))
+    for run in runs:
+        last_used = max(last_used, run.heartbeat)
+    return PoolSummary(
+        name=name,
+        entries=entries,
+        bytes=size,
+        last_used=last_used,
+        live_runs=sum(1 for run in runs if run.live),
+        unfinished_runs=sum(1 for run in runs if not run.live),
+    )
+
+
+def list_entries(cache: Cache, pool: str) -> list[EntrySummary]:
+    """The entries a pool holds, oldest first.
+
+    Raises:
+        PoolNameError: the name is not valid.
+        PoolNotFoundError: no such pool.
+
+    """
+    opened = cache.pool(pool)
+    store = cache.store
+    sizes: dict[str, int] = {}
+    found = []
+    for key in opened.keys():  # noqa: SIM118 - Pool.keys() lists markers; Pool has no __iter__
+        manifest = _read(store, key)
+        if manifest is None:
+            continue
+        found.append(
+            EntrySummary(
+                key=key,
+                plugin=str(manifest.get("plugin", "")),
+                action=str(manifest.get("action", "")),
+                arguments=tuple(
+                    (str(pair[0]), str(pair[1])) for pair in manifest.get("arguments", [])
+                ),
+                bytes=_entry_bytes(store, key, manifest, sizes),
+                compute_seconds=float(manifest.get("compute_seconds", 0.0)),
+                created=str(manifest.get("created", "")),
+            )
+        )
+    found.sort(key=lambda entry: (entry.created, entry.action, entry.key))
+    return found
+
+
+def explain_call(cache: Cache, callkey: CallKey, pool: str | None = None) -> Explanation:
+    """Say whether ``callkey`` would be loaded from ``cache``, and if not, why.
+
+    Lookups are by key across the whole cache, so a hit does not depend on the
+    pool; a miss is explained against the closest stored call of the same
+    action, in ``pool`` first and then anywhere in the cache.
+
+    Args:
+        cache: the cache.
+        callkey: the call (``func.__recyclable__.key_for(bound_arguments)``).
+        pool: the pool the call would run in, to look for similar calls first.
+
+    """
+    store = cache.store
+    data = store.read_manifest(callkey.key)
+    if data is not None:
+        problem = check_entry(store, callkey.key, data, checksums=False)
+        if problem is None:
+            manifest = load_manifest(data)
+            return Explanation(
+                True,
+                callkey.key,
+                callkey.action,
+                f"stored {manifest.get('created', '')} (computed in "
+                f"{float(manifest.get('compute_seconds', 0.0)):.3f} s): it would be loaded",
+            )
+        return Explanation(
+            False,
+            callkey.key,
+            callkey.action,
+            f"an entry exists but is damaged ({problem}): it would be recomputed",
+        )
+    candidates: list[str] = []
+    if pool is not None and store.pool_exists(validate_pool_name(pool)):
+        candidates.extend(store.iter_markers(pool))
+    seen = set(candidates)
+    candidates.extend(k for k in store.iter_manifest_keys() if k not in seen)
+    best: list[str] | None = None
+    for key in candidates[:_EXPLAIN_LIMIT]:
+        stored = _read(store, key)
+        if stored is None:
+            continue
+        if stored.get("plugin") != callkey.plugin or stored.get("action") != callkey.action:
+            continue
+        reasons = _differences(callkey, stored)
+        if best is None or len(reasons) < len(best):
+            best = reasons
+    if best is None:
+        reason = f"new call: no stored call of {callkey.action} in cache {cache.path}"
+    else:
+        reason = "closest stored call differs: " + ("; ".join(best) or "in no component")
+    return Explanation(False, callkey.key, callkey.action, reason)
+
+
+def collect_garbage(
+    cache: Cache,
+    *,
+    max_bytes: int | None = None,
+    older_than: float | None = None,
+    dry_run: bool = False,
+    now: float | None = None,
+) -> BudgetReport:
+    """Garbage collection, optionally keeping unpooled entries within a budget.
+
+    Without a budget every entry no pool references is removed (as
+    `Cache.garbage_collect`).  With one, unpooled entries are evicted least
+    recently used first (last use: the manifest's modification time, i.e. when
+    the entry was stored; loads do not refresh it) while they are older than
+    ``older_than`` seconds or the cache is larger than ``max_bytes``; the others
+    are kept.  Entries in a pool, or used by a live run, are never evicted.
+
+    Args:
+        cache: the cache.
+        max_bytes: the size the cache should not exceed.
+        older_than: evict unpooled entries not used for this many seconds.
+        dry_run: report, remove nothing.
+        now: the current time (epoch seconds), for tests.
+
+    Raises:
+        ValueError: a budget is negative.
+
+    """
+    for name, value in (("max_bytes", max_bytes), ("older_than", older_than)):
+        if value is not None and value < 0:
+            raise ValueError(f"collect_garbage({name}=...) must be >= 0, got {value!r}")
+    store = cache.store
+    when = time.time() if now is None else now
+    referenced = live_run_keys(store)
+    for pool in store.list_pools():
+        referenced.update(store.iter_markers(pool))
+    unpooled: list[tuple[float, str, int]] = []
+    sizes: dict[str, int] = {}
+    for key in store.iter_manifest_keys():
+        if key in referenced:
+            continue
+        path = store.manifest_path(key)
+        used = _mtime(path)
+        manifest = _read(store, key)
+        size = _file_size(path) or 0
+        if manifest is not None:
+            size = _entry_bytes(store, key, manifest, sizes)
+        unpooled.append((used, key, size))
+    unpooled.sort()
+    total = summarize_cache(cache).bytes
+    if max_bytes is None and older_than is None:
+        evict = [key for _, key, _ in unpooled]
+    else:
+        evict = []
+        for used, key, size in unpooled:
+            too_old = older_than is not None and when - used > older_than
+            too_big = max_bytes is not None and total > max_bytes
+            if not (too_old or too_big):
+                continue
+            evict.append(key)
+            total -= size
+    evicted = set(evict)
+    keep = {key for _, key, _ in unpooled if key not in evicted}
+    garbage = cache.garbage_collect(dry_run=dry_run, protect=keep)
+    after = total if dry_run else summarize_cache(cache).bytes
+    return BudgetReport(
+        garbage=garbage,
+        evicted=tuple(evict),
+        kept_unpooled=len(keep),
+        bytes_after=after,
+        within_budget=max_bytes is None or after <= max_bytes,
+    )
+
+
+def remove_pool(cache: Cache, name: str, *, force: bool = False) -> GarbageReport:
+    """Remove a pool and reclaim what no other pool uses, unless a live run uses it.
+
+    Args:
+        cache: the cache.
+        name: the pool.
+        force: remove it even while runs use it (their progress is lost).
+
+    Raises:
+        PoolNameError: the name is not valid.
+        PoolNotFoundError: no such pool.
+        PoolInUseError: a live run uses the pool and ``force`` is false.
+
+    """
+    pool = cache.pool(name)
+    live = [f"{run.host}:{run.pid}" for run in list_runs(pool) if run.live]
+    if live and not force:
+        raise PoolInUseError(name, live)
+    try:
+        return cache.remove_pool(name)
+    except PoolNotFoundError:
+        raise PoolNotFoundError(
+            f"pool {name!r} was removed by another process while this one was removing it"
+        ) from None
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _entry_bytes(store: Any, key: str, manifest: Mapping[str, Any], sizes: dict[str, int]) -> int:
+    total = _file_size(store.manifest_path(key)) or 0
+    stream = manifest.get("stream", {})
+    parts = [] if not isinstance(stream, dict) or "inline" in stream else [stream]
+    parts.extend(p for p in manifest.get("buffers", []) if isinstance(p, dict))
+    for part in parts:
+        digest = str(part.get("digest"))
+        if digest not in sizes:
+            sizes[digest] = store.blob_size(digest) or 0
+        total += sizes[digest]
+    return total
+
+
+def _read(store: Any, key: str) -> Manifest | None:
+    data = store.read_manifest(key)
+    if data is None:
+        return None
+    try:
+        return load_manifest(data)
+    except ManifestError:
+        return None
+
+
+def _file_size(path: Any) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return None
+
+
+def _mtime(path: Any) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _scandir(path: Any) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _count_files(root: Any) -> int:
+    count = 0
+    for _, _, files in os.walk(root):
+        count += len(files)
+    return count
+
+
+def format_time(epoch: float) -> str:
+    """Local ISO-8601 time (to the second) of an epoch timestamp, or ``-`` for none."""
+    if epoch <= 0:
+        return "-"
+    return datetime.fromtimestamp(epoch).isoformat(sep=" ", timespec="seconds")
+
+
+def check_entry(
+    store: Any,
+    key: str,
+    data: bytes,
+    *,
+    checksums: bool,
+    memo: dict[str, str | None] | None = None,
+) -> str | None:
+    """Why an entry is damaged, or None when it looks sound (``checksums``: hash every blob)."""
+    try:
+        manifest = load_manifest(data)
+    except ManifestError as exc:
+        return f"manifest: {exc}"
+    if manifest.get("key") != key:
+        return "manifest is filed under another key"
+    try:
+        stream = manifest["stream"]
+        parts = [] if "inline" in stream else [stream]
+        parts.extend(manifest["buffers"])
+        blobs = [(str(part["digest"]), int(part["size"])) for part in parts]
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"manifest lacks a field ({exc})"
+    if "inline" in stream:
+        inline = base64.b64decode(stream["inline"])
+        if checksums and xxhash.xxh3_128_hexdigest(inline) != stream["digest"]:
+            return "inline data fails its checksum"
+    for digest, size in blobs:
+        known = memo.get(digest, "") if memo is not None else ""
+        if known != "":
+            if known is not None:
+                return f"data {digest} {known}"
+            continue
+        problem = _check_blob(store, digest, size, checksums=checksums)
+        if memo is not None:
+            memo[digest] = problem
+        if problem is not None:
+            return f"data {digest} {problem}"
+    return None
+
+
+def _check_blob(store: Any, digest: str, size: int, *, checksums: bool) -> str | None:
+    actual = store.blob_size(digest)
+    if actual is None:
+        return "missing"
+    if actual != size:
+        return f"has {actual} bytes, expected {size}"
+    if checksums:
+        data = store.read_blob(digest, mmap_mode="r")
+        try:
+            if data is None:
+                return "missing"
+            if xxhash.xxh3_128_hexdigest(data) != digest:
+                return "fails its checksum"
+        finally:
+            if isinstance(data, memoryview):
+                data.release()
+    return None

@@ -1,0 +1,174 @@
+r"""Result files: one value in the pool's own format, as one self-verifying file.
+
+``recyclable run --output PATH`` writes JSON for JSON-able values, ``.npy``
+for numpy arrays, and this format for everything else.  `load` reads all three.
+
+Layout::
+
+    recyclable-result 1\n
+    {"stream": {"size": n, "digest": d}, "buffers": [{"size": n, "digest": d}, ...],
+     "result_type": "module.Type", "library": "0.1.0"}\n
+    <pickle stream><buffer 0><buffer 1>...
+
+The value is encoded exactly as in a pool (pickle protocol 5, large buffers
+out of band) and every part carries its xxh3_128 checksum, so a damaged file
+is an error, never a wrong value.  Like any pickle, loading a file runs code
+chosen by whoever wrote it: load only files you trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from recyclable.codec import decode, encode
+from recyclable.errors import ResultFileError
+from recyclable.store.local import temp_name
+
+__all__ = ["MAGIC", "load", "save"]
+
+MAGIC = b"recyclable-result 1\n"
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def save(value: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``value`` to ``path`` in the result-file format, atomically.
+
+    Args:
+        value: any picklable value.
+        path: the file to write (replaced if it exists).
+
+    Returns:
+        The path written.
+
+    Raises:
+        TypeError: ``path`` is not a path.
+        pickle.PicklingError: the value cannot be pickled (or whatever pickle raises).
+
+    Example:
+        >>> import recyclable
+        >>> recyclable.save({"a": 1}, "/tmp/result.rcy")        # doctest: +SKIP
+        >>> recyclable.load("/tmp/result.rcy")                   # doctest: +SKIP
+        {'a': 1}
+
+    """
+    target = _as_path(path, "save")
+    stream, buffers = encode(value)
+    header = {
+        "stream": {"size": len(stream), "digest": xxhash.xxh3_128_hexdigest(stream)},
+        "buffers": [{"size": b.nbytes, "digest": xxhash.xxh3_128_hexdigest(b)} for b in buffers],
+        "result_type": f"{type(value).__module__}.{type(value).__qualname__}",
+        "library": _library_version(),
+    }
+    chunks: list[Any] = [MAGIC, json.dumps(header, sort_keys=True).encode() + b"\n", stream]
+    chunks.extend(buffers)
+    _write_atomically(target, chunks)
+    return target
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """Read a value written by ``recyclable run --output`` (or `save`).
+
+    Result files are verified and unpickled; ``.npy`` files are read with
+    ``numpy.load`` (no pickled objects allowed); anything else is read as JSON.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The value.
+
+    Raises:
+        TypeError: ``path`` is not a path.
+        FileNotFoundError: there is no such file.
+        ResultFileError: the file is damaged or in no format this reads.
+
+    """
+    source = _as_path(path, "load")
+    data = source.read_bytes()
+    if data.startswith(MAGIC):
+        return _load_result(str(source), memoryview(data)[len(MAGIC) :])
+    if data.startswith(_NPY_MAGIC):
+        import io
+
+        import numpy as np
+
+        try:
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        except ValueError as exc:
+            raise ResultFileError(str(source), f"not a readable .npy file ({exc})") from None
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise ResultFileError(
+            str(source), "not a recyclable result file, a .npy file or JSON"
+        ) from None
+
+
+def _load_result(name: str, body: memoryview) -> Any:
+    newline = bytes(body[:65536]).find(b"\n")
+    if newline < 0:
+        raise ResultFileError(name, "the header is missing or truncated")
+    try:
+        header = json.loads(bytes(body[:newline]))
+        parts = [header["stream"], *header["buffers"]]
+        sizes = [int(part["size"]) for part in parts]
+        digests = [str(part["digest"]) for part in parts]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ResultFileError(name, f"the header is not valid ({exc})") from None
+    offset = newline + 1
+    if offset + sum(sizes) != len(body):
+        raise ResultFileError(
+            name, f"it holds {len(body) - offset} data bytes, expected {sum(sizes)} (truncated?)"
+        )
+    views = []
+    for size, digest in zip(sizes, digests, strict=True):
+        view = body[offset : offset + size]
+        if xxhash.xxh3_128_hexdigest(view) != digest:
+            raise ResultFileError(name, "a checksum does not match (the file is damaged)")
+        views.append(view)
+        offset += size
+    return decode(views[0], views[1:])
+
+
+def _write_atomically(target: Path, chunks: list[Any]) -> None:
+    staged = target.parent / f".{temp_name(target.name)}"
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        for chunk in chunks:
+            view = memoryview(chunk).cast("B")
+            while view:
+                view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(staged)
+        raise
+    os.close(fd)
+    os.replace(staged, target)
+
+
+def write_bytes_atomically(target: Path, data: bytes) -> None:
+    """Replace ``target`` with ``data`` so that readers see the old or the new file, whole."""
+    _write_atomically(target, [data])
+
+
+def _as_path(path: object, function: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"recyclable.{function}(path=...) expects a str or os.PathLike, got "
+            f"{type(path).__name__} {path!r}; pass a file path"
+        )
+    return Path(path)
+
+
+def _library_version() -> str:
+    from recyclable import __version__
+
+    return __version__
