@@ -171,7 +171,7 @@ def collect_garbage(
     report = GarbageReport(
         entries_removed, blobs_removed, bytes_removed, temporary, dead_leases, markers
     )
-    logger.info("garbage collection of %s: %s", store.root, report)
+    logger.debug("garbage collection of %s: %s", store.root, report)
     return report
 
 
