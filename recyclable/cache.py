@@ -337,24 +337,10 @@ class Cache:
     ) -> GarbageReport:
         """Delete entries no pool references, unreferenced blobs and leftovers of dead writers.
 
-        Never takes a lock, and never runs by itself (not at process exit
-        either).  The rules that keep a running writer safe:
-
-        * Manifests are listed before pool markers, and writers create their
-          marker before publishing, so an entry published into a live pool is
-          always seen as referenced.  A manifest is renamed aside before the
-          markers are checked once more, so a pool adopting it meanwhile keeps it.
-        * Unreferenced blobs younger than ``grace`` seconds stay (a writer may
-          be about to publish the manifest that references them); writers
-          refresh a reused blob's mtime just before publishing, and a blob's
-          mtime is checked again after it is renamed aside.  Before deleting,
-          manifests published since the first listing are read and the blobs
-          they reference spared.
-        * Staging files of a process of this host that is no longer running
-          are removed at once, those of a running one are kept (up to an
-          hour, in case its pid was reused); those of other hosts once older
-          than ``grace``.
-        * Leases whose holders are dead are removed.
+        Never takes a lock and never runs by itself (not at process exit
+        either); it cannot delete what a running writer has published or is
+        about to publish.  The rules that guarantee it are listed in
+        `recyclable.collect.collect_garbage`.
 
         Args:
             grace: age in seconds below which unreferenced blobs and staging files stay.

@@ -97,10 +97,11 @@ def collect_garbage(
       markers are checked once more, so a pool adopting it meanwhile keeps it.
     * Unreferenced blobs younger than ``grace`` seconds stay (a writer may
       be about to publish the manifest that references them); writers
-      refresh a reused blob's mtime just before publishing, and a blob's
-      mtime is checked again after it is renamed aside.  Before deleting,
-      manifests published since the first listing are read and the blobs
-      they reference spared.
+      refresh a reused blob's mtime just before publishing.  Every candidate
+      blob is renamed aside first; then the manifests published since the
+      first listing are read, and what they reference, or what was touched
+      since, is put back.  A writer publishing later finds its blob gone in
+      its post-publish check and writes it again.
     * Staging files of a process of this host that is no longer running
       are removed at once, those of a running one are kept (up to an
       hour, in case its pid was reused); those of other hosts once older

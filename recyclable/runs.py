@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import xxhash
 
 from recyclable.fingerprint import fingerprint
+from recyclable.lease import process_start_time
 from recyclable.store.local import temp_name
 
 if TYPE_CHECKING:
@@ -218,7 +219,7 @@ class RunRecord:
         header = {
             "host": _HOST,
             "pid": os.getpid(),
-            "pid_start": _process_start(os.getpid()),
+            "pid_start": process_start_time(os.getpid()),
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "identity": self.identity,
         }
@@ -463,22 +464,7 @@ def _is_live(host: str, pid: int, pid_start: object, mtime: float, now: float) -
     except PermissionError:
         pass  # exists, owned by someone else
     # A recycled pid belongs to a process that started later.
-    return pid_start is None or _process_start(pid) in (None, pid_start)
-
-
-def _process_start(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux), or None elsewhere."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    fields = data[data.rfind(b")") + 2 :].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
+    return pid_start is None or process_start_time(pid) in (None, pid_start)
 
 
 def _count(items: Iterable[object]) -> int:

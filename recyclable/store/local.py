@@ -293,34 +293,6 @@ class LocalStore:
         except FileNotFoundError:
             return None
 
-    def read_blob(self, digest: str, *, mmap_mode: str | None) -> memoryview | bytearray | None:
-        """A blob's bytes: memory-mapped (``"r"`` read-only, ``"c"`` copy-on-write) or read.
-
-        Read into memory (``mmap_mode=None``) the bytes are a writable
-        bytearray, so arrays built on them are writable like computed ones.
-        """
-        path = self.blob_path(digest)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            size = os.fstat(fd).st_size
-            if mmap_mode is None or size == 0:
-                data = bytearray(size)
-                view = memoryview(data)
-                while view:
-                    got = os.readv(fd, [view])
-                    if got == 0:
-                        break  # shrank under us: the size check will reject it
-                    view = view[got:]
-                return data
-            access = mmap.ACCESS_READ if mmap_mode == "r" else mmap.ACCESS_COPY
-            mapped = mmap.mmap(fd, size, access=access)
-            return memoryview(mapped)
-        finally:
-            os.close(fd)
-
     def load_blob(
         self, digest: str, size: int, *, mmap_mode: str | None, trust_verdict: bool
     ) -> memoryview | bytearray:
