@@ -23,6 +23,7 @@ from recyclable.errors import (
     CacheLocationError,
     ConfigurationError,
     FingerprintError,
+    MissingDependencyError,
     PoolExistsError,
     PoolNameError,
     PoolNotFoundError,
@@ -31,6 +32,8 @@ from recyclable.errors import (
 )
 from recyclable.files import InputFile
 from recyclable.fingerprint import fingerprint, register_fingerprint
+from recyclable.handle import PoolHandle
+from recyclable.parallel import bind, recycling
 from recyclable.pool import Pool, PoolStats
 
 __all__ = [
@@ -41,8 +44,10 @@ __all__ = [
     "FingerprintError",
     "GarbageReport",
     "InputFile",
+    "MissingDependencyError",
     "Pool",
     "PoolExistsError",
+    "PoolHandle",
     "PoolNameError",
     "PoolNotFoundError",
     "PoolStats",
@@ -50,9 +55,11 @@ __all__ = [
     "RecyclableFunction",
     "RecyclableWarning",
     "__version__",
+    "bind",
     "current_pool",
     "default_cache_path",
     "fingerprint",
     "recyclable",
+    "recycling",
     "register_fingerprint",
 ]

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
@@ -28,7 +29,12 @@ from recyclable.errors import (
 )
 from recyclable.manifest import ManifestError, load_manifest
 from recyclable.pool import Pool
+from recyclable.store.base import Store
 from recyclable.store.local import LocalStore, temp_name
+from recyclable.store.remote import local_path, remote_url
+
+if TYPE_CHECKING:
+    from recyclable.handle import PoolHandle
 
 __all__ = ["CACHE_FORMAT", "Cache", "GarbageReport", "default_cache_path"]
 
@@ -72,15 +78,30 @@ class Cache:
     Args:
         path: the cache directory; created (private to the user) when absent.
             Defaults to ``$RECYCLABLE_CACHE`` or the user cache directory.
+            An object-store URL (``"s3://bucket/prefix"``, any fsspec
+            protocol but ``file``) keeps the cache there instead (see
+            ``docs/distributed.md``; needs ``recyclable[s3]`` for S3).
         durable: fsync every write before publishing it (slower; survives
             power loss, not only process crashes).
         mmap: how large stored arrays are loaded: ``"r"`` memory-mapped
             read-only (default), ``"c"`` memory-mapped copy-on-write
             (writable, changes stay in memory), ``None`` read into memory.
+            Object stores always read into memory.
+        storage_options: for an object-store URL, options for its fsspec
+            filesystem (e.g. ``{"endpoint_url": ...}``).  Prefer credentials
+            from the environment: options that look secret are never copied
+            into a pool handle (see `Cache.handle`).
+
+    Attributes:
+        path: the cache directory (a `Path`), or the URL (a str) of an object-store cache.
+        url: the location as a str: the absolute directory, or the URL.
+        store: where the bytes live (`LocalStore` or `FsspecStore`).
 
     Raises:
         CacheLocationError: the path is a file, or a non-empty directory that is not a cache.
         CacheFormatError: the cache was written by a newer version of recyclable.
+        ConfigurationError: ``storage_options`` given for a local directory.
+        MissingDependencyError: an object-store URL whose fsspec backend is not installed.
 
     Example:
         >>> from recyclable import Cache
@@ -95,6 +116,7 @@ class Cache:
         *,
         durable: bool = False,
         mmap: str | None = "r",
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         if path is not None and not isinstance(path, (str, os.PathLike)):
             raise TypeError(
@@ -106,21 +128,51 @@ class Cache:
                 f"Cache(mmap=...) got {mmap!r}; use 'r' (read-only map), "
                 "'c' (copy-on-write map) or None (load into memory)"
             )
-        self.path = Path(path).expanduser() if path is not None else default_cache_path()
-        self.path = self.path.absolute()
         self.durable = bool(durable)
         self.mmap = mmap
+        self._pools: dict[str, Pool] = {}
+        self.storage_options = dict(storage_options or {})
+        url = remote_url(path)
+        if url is not None:
+            self.path: Path | str = url
+            self.url = url
+            self.store: Store = self._open_remote(url)
+            return
+        if storage_options:
+            raise ConfigurationError(
+                f"Cache(storage_options=...) applies to object-store URLs, but {path!r} is a "
+                "local path; drop storage_options, or use a URL such as 's3://bucket/prefix'"
+            )
+        local = Path(local_path(path)).expanduser() if path is not None else default_cache_path()
+        self.path = local.absolute()
+        self.url = str(self.path)
         self.format = self._open_or_create()
         self.store = LocalStore(self.path, durable=self.durable)
-        self._pools: dict[str, Pool] = {}
 
     def __repr__(self) -> str:
         return f"Cache({str(self.path)!r})"
 
     # --- location and format ----------------------------------------------------------
 
+    def _open_remote(self, url: str) -> Store:
+        from recyclable.store.remote import open_fsspec_store
+
+        store = open_fsspec_store(url, self.storage_options, durable=self.durable)
+        text = store.read_version()
+        if text is None:
+            if not store.is_empty():
+                raise CacheLocationError(
+                    f"{url} holds objects but no recyclable VERSION: it is not a recyclable "
+                    "cache; choose an empty or new prefix for the cache"
+                )
+            store.create_version(_VERSION_TEXT)
+            text = store.read_version() or ""
+        self.format = _check_format(text, f"{url}/VERSION", url)
+        store.probe_conditional_create()
+        return store
+
     def _open_or_create(self) -> int:
-        path = self.path
+        path = self._local_root()
         if path.exists() and not path.is_dir():
             raise CacheLocationError(
                 f"cache path {path} is a file, not a directory; choose a directory path "
@@ -235,6 +287,55 @@ class Cache:
         self.store.remove_tree(aside)
         return self.garbage_collect(grace=grace)
 
+    # --- handles for other processes --------------------------------------------------
+
+    def handle(self, pool: str) -> PoolHandle:
+        """A small picklable value that re-opens this cache's pool ``pool`` in any process.
+
+        The handle holds the location, the pool name and the options, never
+        credentials: storage options that look secret (keys, secrets, tokens,
+        passwords) are left out, and workers take theirs from their own
+        environment.
+
+        Raises:
+            PoolNameError: the name is not valid.
+
+        Example:
+            >>> handle = cache.handle("analysis")            # doctest: +SKIP
+            >>> with handle.open():                          # in a worker process
+            ...     step(data)
+
+        """
+        from recyclable.handle import PoolHandle
+
+        return PoolHandle.for_cache(self, validate_pool_name(pool))
+
+    @classmethod
+    def from_handle(cls, handle: PoolHandle) -> Cache:
+        """The cache a handle names, opened once per process and then reused.
+
+        Raises:
+            TypeError: ``handle`` is not a `PoolHandle`.
+
+        """
+        from recyclable.handle import PoolHandle
+
+        if not isinstance(handle, PoolHandle):
+            raise TypeError(
+                f"Cache.from_handle(handle=...) expects a PoolHandle, got "
+                f"{type(handle).__name__} {handle!r}; make one with cache.handle(pool_name)"
+            )
+        return handle.open_cache()
+
+    def _local_root(self) -> Path:
+        """The cache directory; an operation that needs one fails clearly on an object store."""
+        if not isinstance(self.path, Path):
+            raise CacheLocationError(
+                f"cache {self.path} is in an object store; this operation works on local "
+                "cache directories only"
+            )
+        return self.path
+
     # --- garbage collection -----------------------------------------------------------
 
     def garbage_collect(
@@ -309,6 +410,24 @@ def _blobs_of(manifest: Mapping[str, object]) -> set[str]:
     if isinstance(buffers, list):
         blobs.update(str(info["digest"]) for info in buffers if isinstance(info, dict))
     return blobs
+
+
+def _check_format(text: str, where: str, location: str) -> int:
+    """The format number in a VERSION text; refuse what this version cannot read."""
+    match = _VERSION_RE.match(text)
+    if match is None:
+        raise CacheFormatError(
+            f"{where} is not a recyclable VERSION file (it reads {text[:60]!r}); "
+            "this location was not made by recyclable, or the file was edited"
+        )
+    found = int(match.group(1))
+    if found > CACHE_FORMAT:
+        raise CacheFormatError(
+            f"cache {location} has format {found}, but this version of recyclable "
+            f"reads format {CACHE_FORMAT} or older; upgrade recyclable to a version "
+            f"that reads format {found}, or use another cache location"
+        )
+    return found
 
 
 def validate_pool_name(name: object) -> str:

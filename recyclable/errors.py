@@ -17,6 +17,7 @@ __all__ = [
     "CacheLocationError",
     "ConfigurationError",
     "FingerprintError",
+    "MissingDependencyError",
     "PoolExistsError",
     "PoolNameError",
     "PoolNotFoundError",
@@ -87,3 +88,7 @@ class CacheLocationError(RecyclableError, ValueError):
 
 class CacheFormatError(RecyclableError, ValueError):
     """A cache was written in a format this version of recyclable cannot read."""
+
+
+class MissingDependencyError(RecyclableError, ImportError):
+    """An optional feature needs a package that is not installed (the message says which extra)."""

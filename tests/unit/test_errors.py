@@ -17,6 +17,7 @@ EXAMPLES = [
     errors.PoolNotFoundError("missing"),
     errors.CacheLocationError("is a file"),
     errors.CacheFormatError("newer"),
+    errors.MissingDependencyError("pip install 'recyclable[s3]'"),
 ]
 
 
@@ -51,6 +52,7 @@ def test_pickle_round_trip(exc: Exception) -> None:
         (errors.PoolNotFoundError, LookupError),
         (errors.CacheLocationError, ValueError),
         (errors.CacheFormatError, ValueError),
+        (errors.MissingDependencyError, ImportError),
     ],
 )
 def test_builtin_bases(cls: type, builtin: type) -> None:
