@@ -40,7 +40,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
-from recyclable.errors import CacheLocationError, MissingDependencyError, RecyclableWarning
+from recyclable.errors import (
+    CacheLocationError,
+    ConfigurationError,
+    MissingDependencyError,
+    RecyclableWarning,
+)
 from recyclable.store.local import temp_name
 
 __all__ = ["FsspecStore", "ObjectStat", "local_path", "open_fsspec_store", "remote_url"]
@@ -499,5 +504,10 @@ def open_fsspec_store(
         raise MissingDependencyError(
             f"Cache({url!r}) needs the fsspec backend for its protocol ({exc}); for s3:// "
             "install it with: pip install 'recyclable[s3]'"
+        ) from exc
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"Cache(path=...) got the URL {url!r}, which fsspec cannot open ({exc}); use a "
+            "local directory or a URL of an installed fsspec protocol, e.g. 's3://bucket/prefix'"
         ) from exc
     return FsspecStore(fs, root, url=url, durable=durable)
