@@ -14,7 +14,7 @@ around the call wherever the call runs.  The wrappers below bind for you::
             results = list(executor.map(denoise, samples))
 
     with cache.create_pool("run", reuse=True):
-        results = joblib.Parallel(n_jobs=4)(delayed(denoise)(s) for s in samples)
+        results = recycling(Parallel(n_jobs=4))(delayed(denoise)(s) for s in samples)
 
     with cache.create_pool("run", reuse=True):
         futures = recycling(dask_client).map(denoise, samples)
@@ -26,6 +26,7 @@ whatever engine runs it.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -34,7 +35,14 @@ from recyclable._context import current_pool
 from recyclable.handle import PoolHandle
 from recyclable.pool import Pool
 
-__all__ = ["BoundCall", "RecyclingClient", "RecyclingExecutor", "bind", "delayed", "recycling"]
+__all__ = [
+    "BoundCall",
+    "RecyclingClient",
+    "RecyclingExecutor",
+    "RecyclingParallel",
+    "bind",
+    "recycling",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -224,15 +232,58 @@ class RecyclingClient:
         self.client.__exit__(*exc_info)
 
 
-def recycling(engine: Any) -> Any:
-    """Wrap an executor or a Dask client so that everything submitted to it recycles.
+class RecyclingParallel:
+    """A ``joblib.Parallel`` whose every task recycles.
+
+    joblib takes tasks from the iterable lazily, partly from its own
+    dispatch threads, where no pool is active; so the pool is captured when
+    the wrapper is *called* and every task is bound to it as it is taken.
 
     Args:
-        engine: a ``concurrent.futures.Executor`` (returns a `RecyclingExecutor`)
-            or a Dask ``distributed.Client`` (returns a `RecyclingClient`).
+        parallel: a ``joblib.Parallel``.
+
+    Example:
+        >>> from joblib import Parallel, delayed                          # doctest: +SKIP
+        >>> with cache.create_pool("run", reuse=True):
+        ...     tables = recycling(Parallel(n_jobs=2))(delayed(feature_table)(s) for s in samples)
+
+    """
+
+    def __init__(self, parallel: Any) -> None:
+        self.parallel = parallel
+
+    def __call__(self, iterable: Iterable[tuple[Callable[..., Any], Any, Any]]) -> Any:
+        """Run the ``joblib.delayed`` tasks of ``iterable`` with the active pool."""
+        pool = current_pool()
+        if pool is None:
+            return self.parallel(iterable)
+        handle = PoolHandle.of(pool)
+
+        def bound_tasks() -> Iterator[tuple[Callable[..., Any], Any, Any]]:
+            for fn, args, kwargs in iterable:
+                yield bind(fn, pool=handle), args, kwargs
+
+        return self.parallel(bound_tasks())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.parallel, name)
+
+
+def _is_joblib_parallel(engine: Any) -> bool:
+    joblib = sys.modules.get("joblib")
+    return joblib is not None and isinstance(engine, joblib.Parallel)
+
+
+def recycling(engine: Any) -> Any:
+    """Wrap an executor, a Dask client or a joblib ``Parallel`` so everything run by it recycles.
+
+    Args:
+        engine: a ``concurrent.futures.Executor`` (returns a `RecyclingExecutor`),
+            a Dask ``distributed.Client`` (returns a `RecyclingClient`) or a
+            ``joblib.Parallel`` (returns a `RecyclingParallel`).
 
     Raises:
-        TypeError: ``engine`` is neither.
+        TypeError: ``engine`` is none of these.
 
     Example:
         >>> with cache.create_pool("run", reuse=True):                 # doctest: +SKIP
@@ -242,34 +293,12 @@ def recycling(engine: Any) -> Any:
     """
     if isinstance(engine, Executor):
         return RecyclingExecutor(engine)
+    if _is_joblib_parallel(engine):
+        return RecyclingParallel(engine)
     if callable(getattr(engine, "submit", None)) and callable(getattr(engine, "map", None)):
         return RecyclingClient(engine)
     raise TypeError(
-        f"recycling(engine=...) expects a concurrent.futures.Executor or a "
-        f"dask.distributed.Client, got {type(engine).__name__} {engine!r}; for joblib use "
-        "recyclable.parallel.delayed, for anything else recyclable.bind"
+        f"recycling(engine=...) expects a concurrent.futures.Executor, a "
+        f"dask.distributed.Client or a joblib.Parallel, got {type(engine).__name__} "
+        f"{engine!r}; for anything else submit recyclable.bind(fn)"
     )
-
-
-def delayed(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``joblib.delayed`` for a function bound to the pool active now.
-
-    Example:
-        >>> from joblib import Parallel                                  # doctest: +SKIP
-        >>> with cache.create_pool("run", reuse=True):
-        ...     tables = Parallel(n_jobs=2)(delayed(feature_table)(s) for s in samples)
-
-    Raises:
-        MissingDependencyError: joblib is not installed.
-
-    """
-    try:
-        import joblib
-    except ImportError as exc:
-        from recyclable.errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            "recyclable.parallel.delayed needs joblib; install it with: pip install joblib"
-        ) from exc
-    result: Callable[..., Any] = joblib.delayed(bind(fn))
-    return result
