@@ -166,6 +166,10 @@ class FsspecStore:
             self.fs.pipe_file(f"{self.root}/VERSION", text.encode(), mode="create")
         except FileExistsError:
             pass
+        except TypeError:
+            # An fsspec without create-only uploads: the probe will say so.
+            if self.read_version() is None:
+                self._put(f"{self.root}/VERSION", text.encode())
         except (OSError, ValueError) as exc:
             raise CacheLocationError(
                 f"cannot create a cache at {self.url} ({type(exc).__name__}: {exc}); check "
