@@ -208,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs, {platform.machine()}{' (smoke sizes)' if args.smoke else ''}"
     )
     header = (
-        f"{'group':<9} {'case':<46} {'A':<10} {'A time':>10} {'B':<10} {'B time':>10} "
-        f"{'A / B':>7}"
+        f"{'group':<9} {'case':<46} {'A':<10} {'A time':>10} {'B':<10} {'B time':>10} {'A / B':>7}"
     )
     print(header)
     print("-" * len(header))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import inspect
 import logging
 import os
 import random
@@ -100,6 +101,14 @@ def _as_bytes(chunks: Sequence[Any]) -> bytes | bytearray:
     return b"".join(memoryview(chunk).cast("B") for chunk in chunks)
 
 
+def _takes_argument(fs: Any, method: str, argument: str) -> bool:
+    """True when ``fs.<method>`` declares ``argument`` (backends differ in what they accept)."""
+    try:
+        return argument in inspect.signature(getattr(type(fs), method)).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
 def _is_conflict(exc: BaseException) -> bool:
     return "ConditionalRequestConflict" in f"{type(exc).__name__} {exc}"
 
@@ -135,6 +144,11 @@ class FsspecStore:
         self._pools = f"{self.root}/pools"
         self._tmp = f"{self.root}/tmp"
         self._quarantine = f"{self.root}/quarantine"
+        # s3fs asks for an object's size (a HEAD) before each whole-object GET,
+        # to split large downloads; a manifest is small, so one GET is enough.
+        self._small_read: dict[str, Any] = (
+            {"max_concurrency": 1} if _takes_argument(fs, "_cat_file", "max_concurrency") else {}
+        )
 
     def __repr__(self) -> str:
         return f"FsspecStore({self.url!r})"
@@ -144,9 +158,10 @@ class FsspecStore:
     def read_version(self) -> str | None:
         """The text of the cache's ``VERSION`` object, or None when there is none."""
         try:
-            return bytes(self.fs.cat_file(f"{self.root}/VERSION")).decode(errors="replace")
+            data = self.fs.cat_file(f"{self.root}/VERSION", **self._small_read)
         except FileNotFoundError:
             return None
+        return bytes(data).decode(errors="replace")
 
     def is_empty(self) -> bool:
         """True when nothing is stored under the root (so a new cache may be made there)."""
@@ -324,7 +339,7 @@ class FsspecStore:
     def read_manifest(self, key: str) -> bytes | None:
         """The manifest's bytes, or None when no entry is published for ``key``."""
         try:
-            return bytes(self.fs.cat_file(self.manifest_path(key)))
+            return bytes(self.fs.cat_file(self.manifest_path(key), **self._small_read))
         except FileNotFoundError:
             return None
 
