@@ -7,7 +7,8 @@
    ProcessPoolExecutor (through ``recyclable.recycling``) with 1 and with 2
    worker processes sharing one pool on local disk: a first run that fails at
    the last step, the resumed run (15 steps loaded, 1 computed) and a re-run
-   with everything stored.  The ratio is the speed-up of 2 workers over 1.
+   with everything stored.  The ratio is the speed-up of 2 workers over 1;
+   the same steps with no pool show what speed-up the machine itself allows.
 2. Hit and miss latency of a pool on S3 (moto's server on 127.0.0.1, in this
    process) against a pool on local disk.  The ratio is S3 time / local time.
    moto shares this process and its GIL, so S3 figures are an upper bound for
@@ -72,10 +73,15 @@ def fmt_seconds(seconds: float) -> str:
 # --- 1. parallel resume ---------------------------------------------------------------
 
 
-def run_pipeline(executor: Any, pool: Pool, steps: int, size: int, fail_at: int = -1) -> float:
-    """Seconds for one run of every step; a failing step is waited for like the others."""
+def run_pipeline(
+    executor: Any, pool: Pool | None, steps: int, size: int, fail_at: int = -1
+) -> float:
+    """Seconds for one run of every step; a failing step is waited for like the others.
+
+    With ``pool`` None the steps run with no pool: plain calls, the baseline.
+    """
     start = time.perf_counter()
-    with pool:
+    with pool if pool is not None else contextlib.nullcontext():
         futures = [
             executor.submit(dist_steps.cpu_step, i, size, fail=i == fail_at) for i in range(steps)
         ]
@@ -90,7 +96,12 @@ def bench_parallel(smoke: bool, workdir: Path) -> list[Row]:
     steps = 16
     size = 20_000 if smoke else 2_000_000
     repeat = 1 if smoke else 3
-    phases = ("first run, fails at the last step", "resume after the failure", "re-run, all stored")
+    phases = (
+        "no pool: plain calls (the machine's speed-up)",
+        "first run, fails at the last step",
+        "resume after the failure",
+        "re-run, all stored",
+    )
     medians: dict[int, list[float]] = {}
     for workers in (1, 2):
         times: list[list[float]] = [[] for _ in phases]
@@ -100,9 +111,10 @@ def bench_parallel(smoke: bool, workdir: Path) -> list[Row]:
             wait([executor.submit(dist_steps.warm) for _ in range(workers * 4)])
             for round_ in range(repeat):
                 pool = Cache(workdir / f"parallel-{workers}-{round_}").create_pool("run")
-                times[0].append(run_pipeline(recycling_executor, pool, steps, size, steps - 1))
-                times[1].append(run_pipeline(recycling_executor, pool, steps, size))
+                times[0].append(run_pipeline(recycling_executor, None, steps, size))
+                times[1].append(run_pipeline(recycling_executor, pool, steps, size, steps - 1))
                 times[2].append(run_pipeline(recycling_executor, pool, steps, size))
+                times[3].append(run_pipeline(recycling_executor, pool, steps, size))
         medians[workers] = [statistics.median(t) for t in times]
     rows = [
         Row("parallel", f"{steps} steps: {phase}", "1 worker", one, "2 workers", two)
@@ -113,9 +125,9 @@ def bench_parallel(smoke: bool, workdir: Path) -> list[Row]:
             "parallel",
             f"{steps} steps, 2 workers: first run vs resume",
             "first run",
-            medians[2][0],
-            "resume",
             medians[2][1],
+            "resume",
+            medians[2][2],
         )
     )
     return rows
@@ -208,13 +220,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs, {platform.machine()}{' (smoke sizes)' if args.smoke else ''}"
     )
     header = (
-        f"{'group':<9} {'case':<46} {'A':<10} {'A time':>10} {'B':<10} {'B time':>10} {'A / B':>7}"
+        f"{'group':<9} {'case':<56} {'A':<10} {'A time':>10} {'B':<10} {'B time':>10} {'A / B':>7}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
         print(
-            f"{row.group:<9} {row.case:<46} {row.a_name:<10} {fmt_seconds(row.a):>10} "
+            f"{row.group:<9} {row.case:<56} {row.a_name:<10} {fmt_seconds(row.a):>10} "
             f"{row.b_name:<10} {fmt_seconds(row.b):>10} {row.ratio:>6.2f}×"
         )
     return 0

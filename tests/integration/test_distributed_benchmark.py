@@ -28,7 +28,7 @@ def test_distributed_benchmark_smoke_mode_prints_the_table() -> None:
     lines = done.stdout.splitlines()
     assert "(smoke sizes)" in lines[0]
     rows = [line for line in lines if line.startswith(("parallel ", "s3 "))]
-    assert len(rows) == 8, done.stdout
-    assert sum(row.startswith("parallel ") for row in rows) == 4
+    assert len(rows) == 9, done.stdout
+    assert sum(row.startswith("parallel ") for row in rows) == 5
     assert sum("hit," in row for row in rows) == 2
     assert all(row.rstrip().endswith("×") for row in rows)
