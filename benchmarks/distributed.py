@@ -95,27 +95,32 @@ def run_pipeline(
 def bench_parallel(smoke: bool, workdir: Path) -> list[Row]:
     steps = 16
     size = 20_000 if smoke else 2_000_000
-    repeat = 1 if smoke else 3
+    repeat = 1 if smoke else 5
     phases = (
         "no pool: plain calls (the machine's speed-up)",
         "first run, fails at the last step",
         "resume after the failure",
         "re-run, all stored",
     )
-    medians: dict[int, list[float]] = {}
-    for workers in (1, 2):
-        times: list[list[float]] = [[] for _ in phases]
-        executor = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
-        with recycling(executor) as recycling_executor:
+    times: dict[int, list[list[float]]] = {workers: [[] for _ in phases] for workers in (1, 2)}
+    with contextlib.ExitStack() as stack:
+        executors = {}
+        for workers in (1, 2):
+            executor = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+            executors[workers] = stack.enter_context(recycling(executor))
             # Start every worker process (and its imports) before timing.
             wait([executor.submit(dist_steps.warm) for _ in range(workers * 4)])
-            for round_ in range(repeat):
+        # Alternate 1 and 2 workers round by round, so that load from other
+        # work on a shared machine falls on both alike.
+        for round_ in range(repeat):
+            for workers, executor in executors.items():
+                phase_times = times[workers]
                 pool = Cache(workdir / f"parallel-{workers}-{round_}").create_pool("run")
-                times[0].append(run_pipeline(recycling_executor, None, steps, size))
-                times[1].append(run_pipeline(recycling_executor, pool, steps, size, steps - 1))
-                times[2].append(run_pipeline(recycling_executor, pool, steps, size))
-                times[3].append(run_pipeline(recycling_executor, pool, steps, size))
-        medians[workers] = [statistics.median(t) for t in times]
+                phase_times[0].append(run_pipeline(executor, None, steps, size))
+                phase_times[1].append(run_pipeline(executor, pool, steps, size, steps - 1))
+                phase_times[2].append(run_pipeline(executor, pool, steps, size))
+                phase_times[3].append(run_pipeline(executor, pool, steps, size))
+    medians = {w: [statistics.median(t) for t in phase_times] for w, phase_times in times.items()}
     rows = [
         Row("parallel", f"{steps} steps: {phase}", "1 worker", one, "2 workers", two)
         for phase, one, two in zip(phases, medians[1], medians[2], strict=True)
