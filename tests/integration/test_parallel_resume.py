@@ -138,7 +138,11 @@ def test_joblib_loky_fail_then_resume(tmp_path: Path) -> None:
             return list(
                 recycling(Parallel(n_jobs=2, backend="loky", batch_size=1))(
                     delayed(cpu_step)(
-                        i, SIZE, log=log, fail=fail and i == 0, after_done=2 if i == 0 else 0
+                        i,
+                        SIZE,
+                        log=log,
+                        fail=fail and i == 0,
+                        after_done=2 if fail and i == 0 else 0,
                     )
                     for i in range(STEPS)
                 )
