@@ -31,7 +31,7 @@ from recyclable.manifest import ManifestError, load_manifest
 from recyclable.pool import Pool
 from recyclable.store.base import Store
 from recyclable.store.local import LocalStore, temp_name
-from recyclable.store.remote import local_path, remote_url
+from recyclable.store.location import local_path, remote_url
 
 if TYPE_CHECKING:
     from recyclable.handle import PoolHandle

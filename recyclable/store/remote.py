@@ -31,11 +31,9 @@ import contextlib
 import errno
 import inspect
 import logging
-import os
 import random
 import threading
 import time
-import urllib.parse
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -49,7 +47,7 @@ from recyclable.errors import (
 )
 from recyclable.store.local import temp_name
 
-__all__ = ["FsspecStore", "ObjectStat", "local_path", "open_fsspec_store", "remote_url"]
+__all__ = ["FsspecStore", "ObjectStat", "open_fsspec_store"]
 
 logger = logging.getLogger("recyclable")
 
@@ -474,31 +472,6 @@ class FsspecStore:
         if paths:
             with contextlib.suppress(FileNotFoundError):
                 self.fs.rm(paths)
-
-
-_LOCAL_PROTOCOLS = frozenset({"file", "local"})
-
-
-def remote_url(location: object) -> str | None:
-    """The URL when ``location`` names an object store; None for a local path or ``file://`` URL.
-
-    Local directories always use `LocalStore`: fsspec's local filesystem
-    creates with check-then-write and stages across filesystems, so it cannot
-    publish atomically.
-    """
-    if not isinstance(location, str):
-        return None
-    scheme, sep, _ = location.partition("://")
-    if not sep or not scheme or scheme.lower() in _LOCAL_PROTOCOLS:
-        return None
-    return location.rstrip("/")
-
-
-def local_path(location: str | os.PathLike[str]) -> str | os.PathLike[str]:
-    """A ``file://`` URL as a path; any other location unchanged."""
-    if isinstance(location, str) and location.lower().startswith(("file://", "local://")):
-        return urllib.parse.unquote(urllib.parse.urlsplit(location).path)
-    return location
 
 
 def open_fsspec_store(

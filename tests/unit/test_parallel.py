@@ -17,7 +17,7 @@ from recyclable import Cache, ConfigurationError, PoolHandle, bind, current_pool
 from recyclable import decorator as decorator_module
 from recyclable.handle import public_storage_options
 from recyclable.parallel import BoundCall, RecyclingClient, RecyclingExecutor
-from recyclable.store.remote import local_path, remote_url
+from recyclable.store.location import local_path, remote_url
 
 
 def _active_pool_name() -> str | None:
