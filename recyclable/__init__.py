@@ -24,6 +24,7 @@ from recyclable.errors import (
     CachePermissionError,
     ConfigurationError,
     FingerprintError,
+    MissingDependencyError,
     PoolExistsError,
     PoolInUseError,
     PoolNameError,
@@ -34,6 +35,8 @@ from recyclable.errors import (
 )
 from recyclable.files import InputFile
 from recyclable.fingerprint import fingerprint, register_fingerprint
+from recyclable.handle import PoolHandle
+from recyclable.parallel import bind, recycling
 from recyclable.pool import Pool, PoolStats
 from recyclable.resultfile import load, save
 from recyclable.runs import RunRecord
@@ -47,8 +50,10 @@ __all__ = [
     "FingerprintError",
     "GarbageReport",
     "InputFile",
+    "MissingDependencyError",
     "Pool",
     "PoolExistsError",
+    "PoolHandle",
     "PoolInUseError",
     "PoolNameError",
     "PoolNotFoundError",
@@ -60,11 +65,13 @@ __all__ = [
     "RunRecord",
     "VerifyReport",
     "__version__",
+    "bind",
     "current_pool",
     "default_cache_path",
     "fingerprint",
     "load",
     "recyclable",
+    "recycling",
     "register_fingerprint",
     "save",
 ]

@@ -11,13 +11,21 @@ import errno
 import os
 import re
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import platformdirs
+import xxhash
 
 from recyclable import _env
-from recyclable.collect import GarbageReport, VerifyReport, collect_garbage, verify_store
+from recyclable.collect import (
+    GarbageReport,
+    VerifyReport,
+    collect_garbage,
+    collect_remote_garbage,
+    verify_store,
+)
 from recyclable.errors import (
     CacheFormatError,
     CacheLocationError,
@@ -30,7 +38,12 @@ from recyclable.errors import (
 )
 from recyclable.lease import DEFAULT_LEASE_STALE, DEFAULT_LEASE_TIMEOUT, Leases
 from recyclable.pool import Pool
+from recyclable.store.base import Store
 from recyclable.store.local import LocalStore, temp_name
+from recyclable.store.location import local_path, remote_url
+
+if TYPE_CHECKING:
+    from recyclable.handle import PoolHandle
 
 __all__ = ["CACHE_FORMAT", "Cache", "GarbageReport", "VerifyReport", "default_cache_path"]
 
@@ -66,11 +79,20 @@ class Cache:
     Args:
         path: the cache directory; created (private to the user) when absent.
             Defaults to ``$RECYCLABLE_CACHE`` or the user cache directory.
+            An object-store URL (``"s3://bucket/prefix"``, any fsspec
+            protocol but ``file``) keeps the cache there instead (see
+            ``docs/distributed.md``; needs ``recyclable[s3]`` for S3).
         durable: fsync every write before publishing it (slower; survives
             power loss, not only process crashes).
         mmap: how large stored arrays are loaded: ``"r"`` memory-mapped
             read-only (default), ``"c"`` memory-mapped copy-on-write
             (writable, changes stay in memory), ``None`` read into memory.
+            Object stores always read into memory.
+        storage_options: for an object-store URL, options for its fsspec
+            filesystem (e.g. ``{"endpoint_url": ...}``).  Prefer credentials
+            from the environment: options that look secret are never copied
+            into a pool handle (see `Cache.handle`).
+
         verify_loads: ``"once"`` (default) hashes each large blob the first time it
             is loaded and remembers the verdict until the file changes;
             ``"always"`` hashes on every load (see `recyclable.verdict` for
@@ -87,10 +109,17 @@ class Cache:
         lease_stale: seconds without a heartbeat after which a process on
             another host computing a call is considered dead.
 
+    Attributes:
+        path: the cache directory (a `Path`), or the URL (a str) of an object-store cache.
+        url: the location as a str: the absolute directory, or the URL.
+        store: where the bytes live (`LocalStore` or `FsspecStore`).
+
     Raises:
         TypeError: an argument has the wrong type.
         CacheLocationError: the path is a file, or a non-empty directory that is not a cache.
         CacheFormatError: the cache was written by a newer version of recyclable.
+        ConfigurationError: ``storage_options`` given for a local directory.
+        MissingDependencyError: an object-store URL whose fsspec backend is not installed.
         CachePermissionError: the cache belongs to another user and is not shared.
 
     Security:
@@ -117,6 +146,7 @@ class Cache:
         secret: str | bytes | None = None,
         lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
         lease_stale: float = DEFAULT_LEASE_STALE,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         if path is not None and not isinstance(path, (str, os.PathLike)):
             raise TypeError(
@@ -134,32 +164,79 @@ class Cache:
                 "blob once and remember it) or 'always' (hash on every load)"
             )
         self.verify_loads = verify_loads
-        self.path = Path(path).expanduser() if path is not None else default_cache_path()
-        self.path = self.path.absolute()
         self.durable = bool(durable)
         self.mmap = mmap
         self.secret = _check_secret(secret)
         self.shared = bool(shared)
+        self._pools: dict[str, Pool] = {}
+        self.storage_options = dict(storage_options or {})
+        timeout = _check_seconds("lease_timeout", lease_timeout)
+        stale = _check_seconds("lease_stale", lease_stale)
+        url = remote_url(path)
+        if url is not None:
+            self.path: Path | str = url
+            self.url = url
+            self.read_only = False
+            self.store: Store = self._open_remote(url)
+            # Leases need files created atomically, which object stores do not
+            # offer: single-flight covers the processes of this host, through a
+            # private directory of the user's local cache.  Across hosts the
+            # first-writer-wins publish keeps results correct.
+            lease_root = default_cache_path().parent / "recyclable-remote-leases"
+            self.leases = Leases(
+                lease_root / xxhash.xxh3_64_hexdigest(url.encode()),
+                timeout=timeout,
+                stale=stale,
+                file_mode=0o600,
+                make_dirs=lambda d: d.mkdir(mode=0o700, parents=True, exist_ok=True),
+            )
+            return
+        if storage_options:
+            raise ConfigurationError(
+                f"Cache(storage_options=...) applies to object-store URLs, but {path!r} is a "
+                "local path; drop storage_options, or use a URL such as 's3://bucket/prefix'"
+            )
+        local = Path(local_path(path)).expanduser() if path is not None else default_cache_path()
+        root = local.absolute()
+        self.path = root
+        self.url = str(root)
         self.format = self._open_or_create()
         self._check_owner()
-        self.read_only = not os.access(self.path, os.W_OK)
-        self.store = LocalStore(self.path, durable=self.durable, shared=self.shared)
+        self.read_only = not os.access(root, os.W_OK)
+        local_store = LocalStore(root, durable=self.durable, shared=self.shared)
+        self.store = local_store
         self.leases = Leases(
-            self.path,
-            timeout=_check_seconds("lease_timeout", lease_timeout),
-            stale=_check_seconds("lease_stale", lease_stale),
-            file_mode=self.store.file_mode,
-            make_dirs=self.store.make_dirs,
+            root,
+            timeout=timeout,
+            stale=stale,
+            file_mode=local_store.file_mode,
+            make_dirs=local_store.make_dirs,
         )
-        self._pools: dict[str, Pool] = {}
 
     def __repr__(self) -> str:
         return f"Cache({str(self.path)!r})"
 
     # --- location and format ----------------------------------------------------------
 
+    def _open_remote(self, url: str) -> Store:
+        from recyclable.store.remote import open_fsspec_store
+
+        store = open_fsspec_store(url, self.storage_options, durable=self.durable)
+        text = store.read_version()
+        if text is None:
+            if not store.is_empty():
+                raise CacheLocationError(
+                    f"{url} holds objects but no recyclable VERSION: it is not a recyclable "
+                    "cache; choose an empty or new prefix for the cache"
+                )
+            store.create_version(_VERSION_TEXT)
+            text = store.read_version() or ""
+        self.format = _check_format(text, f"{url}/VERSION", url)
+        store.probe_conditional_create()
+        return store
+
     def _open_or_create(self) -> int:
-        path = self.path
+        path = self._local_root()
         if path.exists() and not path.is_dir():
             raise CacheLocationError(
                 f"cache path {path} is a file, not a directory; choose a directory path "
@@ -214,10 +291,10 @@ class Cache:
                     os.close(fd)
 
     def _check_owner(self) -> None:
-        info = self.path.stat()
+        info = self._local_root().stat()
         if info.st_uid == os.geteuid():
             return
-        version = (self.path / "VERSION").read_text(errors="replace")
+        version = (self._local_root() / "VERSION").read_text(errors="replace")
         if _SHARED_LINE in version:
             self.shared = True
             return
@@ -326,6 +403,69 @@ class Cache:
         self.store.remove_tree(aside)
         return self.garbage_collect(grace=grace)
 
+    # --- handles for other processes --------------------------------------------------
+
+    def handle(self, pool: str) -> PoolHandle:
+        """A small picklable value that re-opens this cache's pool ``pool`` in any process.
+
+        The handle holds the location, the pool name and the options, never
+        credentials: storage options that look secret (keys, secrets, tokens,
+        passwords) are left out, and workers take theirs from their own
+        environment.
+
+        Raises:
+            PoolNameError: the name is not valid.
+
+        Example:
+            >>> handle = cache.handle("analysis")            # doctest: +SKIP
+            >>> with handle.open():                          # in a worker process
+            ...     step(data)
+
+        """
+        from recyclable.handle import PoolHandle
+
+        return PoolHandle.for_cache(self, validate_pool_name(pool))
+
+    @classmethod
+    def from_handle(cls, handle: PoolHandle) -> Cache:
+        """The cache a handle names, opened once per process and then reused.
+
+        Raises:
+            TypeError: ``handle`` is not a `PoolHandle`.
+
+        """
+        from recyclable.handle import PoolHandle
+
+        if not isinstance(handle, PoolHandle):
+            raise TypeError(
+                f"Cache.from_handle(handle=...) expects a PoolHandle, got "
+                f"{type(handle).__name__} {handle!r}; make one with cache.handle(pool_name)"
+            )
+        return handle.open_cache()
+
+    @property
+    def local_store(self) -> LocalStore:
+        """The store of a local cache; tools that need files fail clearly on an object store.
+
+        Raises:
+            CacheLocationError: the cache is in an object store.
+        """
+        if not isinstance(self.store, LocalStore):
+            raise CacheLocationError(
+                f"cache {self.path} is in an object store; run records and the cache tools "
+                "work on local cache directories only"
+            )
+        return self.store
+
+    def _local_root(self) -> Path:
+        """The cache directory; an operation that needs one fails clearly on an object store."""
+        if not isinstance(self.path, Path):
+            raise CacheLocationError(
+                f"cache {self.path} is in an object store; this operation works on local "
+                "cache directories only"
+            )
+        return self.path
+
     # --- garbage collection -----------------------------------------------------------
 
     def garbage_collect(
@@ -355,8 +495,14 @@ class Cache:
 
         """
         grace = _check_seconds("grace", grace)
-        return collect_garbage(
-            self.store, self.leases, grace=grace, dry_run=dry_run, protect=protect
+        if isinstance(self.store, LocalStore):
+            return collect_garbage(
+                self.store, self.leases, grace=grace, dry_run=dry_run, protect=protect
+            )
+        from recyclable.store.remote import FsspecStore
+
+        return collect_remote_garbage(
+            cast(FsspecStore, self.store), grace=grace, dry_run=dry_run, protect=protect
         )
 
     # --- verification -----------------------------------------------------------------
@@ -402,6 +548,24 @@ def _check_seconds(name: str, value: object) -> float:
     if not value >= 0:
         raise ConfigurationError(f"{name} must be zero or more seconds, got {value!r}")
     return float(value)
+
+
+def _check_format(text: str, where: str, location: str) -> int:
+    """The format number in a VERSION text; refuse what this version cannot read."""
+    match = _VERSION_RE.match(text)
+    if match is None:
+        raise CacheFormatError(
+            f"{where} is not a recyclable VERSION file (it reads {text[:60]!r}); "
+            "this location was not made by recyclable, or the file was edited"
+        )
+    found = int(match.group(1))
+    if found > CACHE_FORMAT:
+        raise CacheFormatError(
+            f"cache {location} has format {found}, but this version of recyclable "
+            f"reads format {CACHE_FORMAT} or older; upgrade recyclable to a version "
+            f"that reads format {found}, or use another cache location"
+        )
+    return found
 
 
 def validate_pool_name(name: object) -> str:

@@ -9,17 +9,29 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import xxhash
 
 from recyclable.lease import Leases
 from recyclable.manifest import ManifestError, load_manifest
 from recyclable.runs import live_run_keys
-from recyclable.store.local import LocalStore, writer_state
+from recyclable.store.base import Store
 
-__all__ = ["GarbageReport", "VerifyReport", "collect_garbage", "verify_store"]
+if TYPE_CHECKING:
+    from recyclable.store.remote import FsspecStore
+from recyclable.store.local import DamagedBlob, LocalStore, writer_state
+
+__all__ = [
+    "GarbageReport",
+    "VerifyReport",
+    "collect_garbage",
+    "collect_remote_garbage",
+    "verify_store",
+]
 
 logger = logging.getLogger("recyclable")
 
@@ -176,6 +188,55 @@ def collect_garbage(
     return report
 
 
+def collect_remote_garbage(
+    store: FsspecStore, *, grace: float, dry_run: bool, protect: Collection[str] = ()
+) -> GarbageReport:
+    """Garbage collection for an object store, where nothing can be renamed or touched.
+
+    The same order as on a local disk (manifests listed before markers, so a
+    published entry of a live pool is referenced), then unreferenced blobs
+    older than ``grace`` by their upload time, and staging leftovers.  A
+    writer whose blob went between its upload and its publish uploads it
+    again in its post-publish check.
+    """
+    started = time.time()
+    cutoff = started - grace
+    manifests = list(store.iter_manifest_keys())
+    referenced = set(protect) | live_run_keys(store)
+    for pool in store.list_pools():
+        referenced.update(store.iter_markers(pool))
+    entries_removed = 0
+    live: set[str] = set()
+    freed: set[str] = set()
+    for key in manifests:
+        blobs = _blobs_of_key(store, key)
+        if key in referenced:
+            live |= blobs
+            continue
+        if not dry_run:
+            store.delete_manifest(key)
+        entries_removed += 1
+        freed |= blobs
+    blobs_removed = 0
+    bytes_removed = 0
+    for digest, info in list(store.iter_blobs()):
+        if digest in live:
+            continue
+        limit = started if digest in freed else cutoff
+        if info.st_mtime > limit:
+            continue
+        if dry_run or store.delete_blob_if_idle(digest, limit):
+            blobs_removed += 1
+            bytes_removed += info.st_size
+    temporary = 0
+    for path, info in list(store.iter_temp()):
+        if info.st_mtime <= cutoff:
+            if not dry_run:
+                store.remove_tree(path)
+            temporary += 1
+    return GarbageReport(entries_removed, blobs_removed, bytes_removed, temporary)
+
+
 def _collect_blobs(
     store: LocalStore,
     started: float,
@@ -256,7 +317,7 @@ def _marked_check(store: LocalStore, key: str) -> Callable[[], bool]:
     return lambda: any(store.has_marker(pool, key) for pool in store.list_pools())
 
 
-def _blobs_of_key(store: LocalStore, key: str) -> set[str]:
+def _blobs_of_key(store: Store, key: str) -> set[str]:
     data = store.read_manifest(key)
     if data is None:
         return set()
@@ -269,7 +330,7 @@ def _blobs_of_key(store: LocalStore, key: str) -> set[str]:
         return set()
 
 
-def verify_store(store: LocalStore, secret: bytes | None) -> VerifyReport:
+def verify_store(store: Store, secret: bytes | None) -> VerifyReport:
     """Check every entry: manifest checksum (and signature), every blob's size and checksum.
 
     Damaged entries are moved to quarantine, exactly as a load would, and
@@ -343,8 +404,14 @@ def _blob_infos(manifest: Mapping[str, object]) -> list[tuple[str, int]]:
     return infos
 
 
-def _check_blob(store: LocalStore, digest: str, size: int) -> tuple[str | None, int]:
+def _check_blob(store: Store, digest: str, size: int) -> tuple[str | None, int]:
     """Read a blob in full and checksum it: (problem or None, bytes read)."""
+    if not isinstance(store, LocalStore):
+        try:
+            store.load_blob(digest, size, mmap_mode=None, trust_verdict=False)
+        except DamagedBlob as exc:
+            return f"{digest} {exc.reason}", 0
+        return None, size
     hasher = xxhash.xxh3_128()
     read = 0
     try:

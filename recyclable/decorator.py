@@ -129,6 +129,23 @@ def _key(
     return spec.key_for(bound)
 
 
+# True until the first call without an active pool in this process has been
+# noted.  A module global, so the no-pool path pays one cached global read.
+_no_pool_note_pending = True
+
+
+def _note_no_pool(spec: ActionSpec) -> None:
+    """Log once per process that a decorated call ran with no pool (a worker the pool missed)."""
+    global _no_pool_note_pending  # noqa: PLW0603 - a flag keeps the no-pool path one global read
+    _no_pool_note_pending = False
+    logger.info(
+        "%s ran with no active pool: nothing is recycled in this process until a pool is "
+        "entered (noted once). Steps sent to worker threads or processes need the pool sent "
+        "along: submit recyclable.bind(step), or use recyclable.recycling(executor)",
+        spec.action,
+    )
+
+
 def _log_hit(pool: Pool, callkey: CallKey, manifest: Mapping[str, Any]) -> None:
     if logger.isEnabledFor(logging.INFO):
         logger.info(
@@ -231,9 +248,12 @@ def recyclable(
             args: tuple[Any, ...],
             kwargs: dict[str, Any],
         ) -> Any:
-            # The hot path when recycling is off: one ContextVar read.
+            # The hot path when recycling is off: one ContextVar read (and,
+            # once per process, a note that nothing is recycled).
             pool = active_pool.get()
             if pool is None:
+                if _no_pool_note_pending:
+                    _note_no_pool(spec)
                 return wrapped(*args, **kwargs)
             return _recycled_call(spec, pool, wrapped, instance, args, kwargs)
 

@@ -18,6 +18,7 @@ __all__ = [
     "CachePermissionError",
     "ConfigurationError",
     "FingerprintError",
+    "MissingDependencyError",
     "PoolExistsError",
     "PoolInUseError",
     "PoolNameError",
@@ -141,3 +142,7 @@ class PoolInUseError(RecyclableError, RuntimeError):
             f"pool {self.pool!r} is in use by running process(es) {', '.join(self.runs)}; "
             "wait for them to finish, or force the removal (their progress is then lost)"
         )
+
+
+class MissingDependencyError(RecyclableError, ImportError):
+    """An optional feature needs a package that is not installed (the message says which extra)."""

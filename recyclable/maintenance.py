@@ -151,7 +151,7 @@ class BudgetReport:
 
 def summarize_cache(cache: Cache) -> CacheSummary:
     """Count and size what a cache holds."""
-    store = cache.store
+    store = cache.local_store
     blob_bytes = 0
     blobs = 0
     for _, info in store.iter_blobs():
@@ -182,7 +182,7 @@ def summarize_pools(cache: Cache) -> list[PoolSummary]:
 
 
 def _summarize_pool(cache: Cache, name: str) -> PoolSummary:
-    store = cache.store
+    store = cache.local_store
     root = store.pool_dir(name)
     last_used = _mtime(root)
     entries = 0
@@ -221,7 +221,7 @@ def list_entries(cache: Cache, pool: str) -> list[EntrySummary]:
 
     """
     opened = cache.pool(pool)
-    store = cache.store
+    store = cache.local_store
     sizes: dict[str, int] = {}
     found = []
     for key in opened.keys():  # noqa: SIM118 - Pool.keys() lists markers; Pool has no __iter__
@@ -258,7 +258,7 @@ def explain_call(cache: Cache, callkey: CallKey, pool: str | None = None) -> Exp
         pool: the pool the call would run in, to look for similar calls first.
 
     """
-    store = cache.store
+    store = cache.local_store
     data = store.read_manifest(callkey.key)
     if data is not None:
         problem = check_entry(store, callkey.key, data)
@@ -330,7 +330,7 @@ def collect_garbage(
     for name, value in (("max_bytes", max_bytes), ("older_than", older_than)):
         if value is not None and value < 0:
             raise ValueError(f"collect_garbage({name}=...) must be >= 0, got {value!r}")
-    store = cache.store
+    store = cache.local_store
     when = time.time() if now is None else now
     referenced = live_run_keys(store)
     for pool in store.list_pools():

@@ -331,7 +331,7 @@ class Pool:
             # a concurrent writer that shares a blob re-writes it after publishing.
             for digest in created:
                 with contextlib.suppress(OSError):
-                    os.unlink(self._store.blob_path(digest))
+                    self._store.delete_blob(digest)
             if self._store.read_manifest(callkey.key) is None:
                 with contextlib.suppress(OSError):
                     self._store.remove_marker(self.name, callkey.key)

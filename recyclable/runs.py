@@ -47,12 +47,12 @@ import xxhash
 
 from recyclable.fingerprint import fingerprint
 from recyclable.lease import process_start_time
-from recyclable.store.local import temp_name
+from recyclable.store.local import LocalStore, temp_name
 
 if TYPE_CHECKING:
     from recyclable.cache import GarbageReport
     from recyclable.pool import Pool
-    from recyclable.store.local import LocalStore
+    from recyclable.store.base import Store
 
 __all__ = [
     "HEARTBEAT_SECONDS",
@@ -213,7 +213,7 @@ class RunRecord:
                 f"pool {pool.name!r} already has a run record attached in this process; "
                 "finish that run first, or open the pool through another Cache object"
             )
-        store = pool.cache.store
+        store = pool.cache.local_store
         runs = store.pool_dir(pool.name) / RUNS_DIR
         runs.mkdir(parents=True, exist_ok=True)
         header = {
@@ -298,7 +298,7 @@ class RunRecord:
         Another run's release may have removed a marker this run still needed
         (it noted the key just after that run read the records).
         """
-        store = self.pool.cache.store
+        store = self.pool.cache.local_store
         for key in list(self._keys):
             if store.manifest_path(key).exists():
                 store.add_marker(self.pool.name, key)
@@ -338,7 +338,7 @@ class RunRecord:
         self._detach()
         self.path = None
         pool = self.pool
-        store = pool.cache.store
+        store = pool.cache.local_store
         if not release:
             self._keep_markers()
             with contextlib.suppress(FileNotFoundError):
@@ -395,12 +395,14 @@ class RunRecord:
 
 def list_runs(pool: Pool, *, now: float | None = None) -> list[RunInfo]:
     """Every run registered in ``pool``, live or unfinished."""
-    return list(_read_runs(pool.cache.store, pool.name, now=now))
+    return list(_read_runs(pool.cache.local_store, pool.name, now=now))
 
 
-def live_run_keys(store: LocalStore) -> set[str]:
-    """The keys used by every live run of every pool of a store."""
+def live_run_keys(store: Store) -> set[str]:
+    """The keys used by every live run of every pool of a store (local stores only)."""
     keys: set[str] = set()
+    if not isinstance(store, LocalStore):
+        return keys
     for name in store.list_pools():
         for run in _read_runs(store, name, now=None):
             if run.live:

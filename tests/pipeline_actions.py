@@ -165,6 +165,67 @@ def identity(value: object) -> object:
     return value
 
 
+# --- independent steps for parallel engines --------------------------------------------
+#
+# Long-lived workers (Dask, loky) do not see environment changes made after
+# they started, so these steps take their log file and failure switches as
+# arguments, left out of the key with ``ignore``: a re-run without the switch
+# is the same call.
+
+
+def note(log: str, line: str) -> None:
+    """Append one line to ``log`` in a single write (safe across processes)."""
+    if not log:
+        return
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def count_done(log: str) -> int:
+    """How many steps have logged that they finished."""
+    try:
+        return sum(line.startswith("done ") for line in Path(log).read_text().splitlines())
+    except FileNotFoundError:
+        return 0
+
+
+def cpu_work(index: int, size: int) -> int:
+    """A CPU-bound loop (holds the GIL): the reference the tests compare with."""
+    total = index
+    for i in range(size):
+        total = (total * 31 + (i ^ index)) % 1_000_003
+    return total
+
+
+@recyclable(ignore=["log", "fail", "crash", "after_done"])
+def cpu_step(
+    index: int,
+    size: int,
+    log: str = "",
+    fail: bool = False,
+    crash: bool = False,
+    after_done: int = 0,
+) -> int:
+    """One independent step; ``after_done`` waits (bounded) for that many other steps first.
+
+    ``fail`` raises `StepFailed`; ``crash`` kills the worker process outright.
+    """
+    note(log, f"start {index}")
+    deadline = time.monotonic() + 60
+    while after_done and count_done(log) < after_done and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if crash:
+        os._exit(70)
+    if fail:
+        raise StepFailed(f"step {index} failed on purpose")
+    result = cpu_work(index, size)
+    note(log, f"done {index}")
+    return result
+
+
 if __name__ == "__main__":
     # Run the imported module's functions, not this __main__ copy's, so keys
     # match those of tests that import pipeline_actions.

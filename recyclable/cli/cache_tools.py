@@ -250,7 +250,7 @@ def _verify(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO)
             count = len(report.damaged)
             out.write(
                 f"{count} damaged entr{'y was' if count == 1 else 'ies were'} moved to "
-                f"{cache.path / 'quarantine'}; they will be recomputed when needed\n"
+                f"{cache.url}/quarantine; they will be recomputed when needed\n"
             )
         else:
             out.write("all entries verify\n")

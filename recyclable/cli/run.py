@@ -356,7 +356,7 @@ def _call(func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
 
 
 def _kept_line(pool: Pool, record: RunRecord, what: str) -> str:
-    store = pool.cache.store
+    store = pool.cache.local_store
     kept = sum(1 for key in record.keys if store.manifest_path(key).exists())
     return (
         f"recyclable: run {what}; {kept} finished step(s) kept in pool {pool.name} of cache "

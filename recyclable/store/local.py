@@ -286,6 +286,11 @@ class LocalStore:
             os.close(fd)
         return True
 
+    def delete_blob(self, digest: str) -> None:
+        """Delete a blob a failed store created (nothing references it)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.blob_path(digest))
+
     def blob_size(self, digest: str) -> int | None:
         """The size of a stored blob, or None when it is missing."""
         try:

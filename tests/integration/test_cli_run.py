@@ -299,8 +299,18 @@ def test_unstorable_result_is_a_warning_line(cli: Cli, cache_dir: Path) -> None:
     [
         (["run"], ["missing TARGET", "installed plugins: broken, pipes, typed"]),
         (["run", "nosuch", "x"], ["unknown plugin 'nosuch'", "pipes, typed"]),
-        (["run", "pipes"], ["missing ACTION for plugin 'pipes'", "analyze, big_step, denoise"]),
-        (["run", "pipes", "nosuch"], ["no action 'nosuch'", "analyze, big_step, denoise"]),
+        (
+            ["run", "pipes"],
+            [
+                "missing ACTION for plugin 'pipes'",
+                "its actions: analyze, big_step",
+                "denoise, diversity",
+            ],
+        ),
+        (
+            ["run", "pipes", "nosuch"],
+            ["no action 'nosuch'", "actions: analyze, big_step"],
+        ),
         (["run", "broken", "x"], ["plugin 'broken'", "cannot be loaded"]),
         (["run", "pipes", "analyze", "--bogus", "1"], ["unknown parameter --bogus", "--n, --seed"]),
         (["run", "pipes", "analyze", "--n", "abc"], ["--n", "invalid int value: 'abc'"]),

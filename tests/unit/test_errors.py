@@ -20,6 +20,7 @@ EXAMPLES = [
     errors.CachePermissionError("owned by another user"),
     errors.ResultFileError("/tmp/r.rcy", "a checksum does not match"),
     errors.PoolInUseError("recycle_x", ["host:12"]),
+    errors.MissingDependencyError("pip install 'recyclable[s3]'"),
 ]
 
 
@@ -57,6 +58,7 @@ def test_pickle_round_trip(exc: Exception) -> None:
         (errors.CachePermissionError, PermissionError),
         (errors.ResultFileError, ValueError),
         (errors.PoolInUseError, RuntimeError),
+        (errors.MissingDependencyError, ImportError),
     ],
 )
 def test_builtin_bases(cls: type, builtin: type) -> None:

@@ -1,0 +1,52 @@
+"""Functions child processes run in race tests; a light module, so children start fast."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from typing import Any
+
+import xxhash
+
+from recyclable import Cache
+from recyclable.manifest import dump_manifest
+
+
+def manifest_bytes(key: str, label: str) -> bytes:
+    """A valid manifest for ``key`` whose ``writer`` field says who wrote it."""
+    stream = pickle.dumps(label)
+    return dump_manifest(
+        {
+            "format": 1,
+            "key": key,
+            "stream": {
+                "digest": xxhash.xxh3_128_hexdigest(stream),
+                "inline": "",
+                "size": len(stream),
+            },
+            "buffers": [],
+            "compute_seconds": 0.0,
+            "writer": label,
+        }
+    )
+
+
+def publish(
+    location: str,
+    options: dict[str, Any] | None,
+    key: str,
+    label: str,
+    barrier: Any,
+    results: Any,
+    environ: dict[str, str],
+) -> None:
+    """Open the store, wait for every racer, then publish this racer's manifest for ``key``.
+
+    ``environ`` is what the racer's own environment would hold (credentials):
+    a forkserver child inherits the server's environment, not the test's.
+    """
+    os.environ.update(environ)
+    store = Cache(location, storage_options=options).store
+    data = manifest_bytes(key, label)
+    barrier.wait(timeout=120)
+    results.put((label, store.publish_manifest(key, data)))
