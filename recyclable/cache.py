@@ -399,7 +399,10 @@ class Cache:
         aside = self.store.detach_pool(name)
         if aside is None:
             raise PoolNotFoundError(f"no pool {name!r} in cache {self.path} to remove")
-        self._pools.pop(name, None)
+        removed = self._pools.pop(name, None)
+        if removed is not None:
+            # Its markers are gone: a later hit through the same object must add them again.
+            removed._marked.clear()
         self.store.remove_tree(aside)
         return self.garbage_collect(grace=grace)
 

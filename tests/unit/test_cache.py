@@ -229,3 +229,20 @@ def test_cache_half_created_by_another_process_opens(tmp_path: Path) -> None:
     (tmp_path / "d" / "notes.txt").write_text("mine")
     with pytest.raises(CacheLocationError, match="not a recyclable cache"):
         Cache(tmp_path / "d")
+
+
+def test_pool_object_reused_after_removal_marks_its_entries_again(cache: Cache) -> None:
+    """A Pool object kept across its pool's removal re-adds markers, so gc keeps its hits."""
+    pool = cache.create_pool("p")
+    other = cache.create_pool("other")
+    with other:
+        big(3)
+    with pool:
+        big(3)
+    pool.remove()
+    cache.create_pool("p")
+    with pool:
+        big(3)  # a hit on the entry the other pool keeps; must be marked in "p" again
+    other.remove()
+    assert cache.garbage_collect(grace=0).entries == 0
+    assert len(cache.pool("p")) == 1
