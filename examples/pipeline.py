@@ -195,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
             "run the same command again (without --fail-at) to resume."
         )
         return 1
+    except KeyboardInterrupt:
+        print(
+            f"INTERRUPTED: {pool.stats.computed} finished step(s) were kept in pool "
+            f"{pool.name!r}; run the same command again to resume."
+        )
+        return 130
     elapsed = time.perf_counter() - start
     stats = pool.stats
     print(f"Shannon diversity per sample: {np.round(result['alpha'], 3).tolist()}")
