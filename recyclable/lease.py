@@ -78,32 +78,32 @@ def _boot_id() -> str | None:
 _BOOT = _boot_id()
 
 
-def process_start_time(pid: int) -> int | None:
-    """A process's start time in clock ticks since boot (Linux), or None when unknown.
-
-    Together with the pid it names one process for the life of the machine,
-    which tells a live holder from a new process that reused its pid.
-    """
+def _proc_stat(pid: int) -> list[bytes] | None:
+    """Fields 3 onwards of /proc/<pid>/stat (Linux), or None when unreadable."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             data = handle.read()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    fields = data[data.rfind(b")") + 2 :].split()
+    return data[data.rfind(b")") + 2 :].split()
+
+
+def process_start_time(pid: int) -> int | None:
+    """A process's start time in clock ticks since boot (Linux), or None when unknown.
+
+    Together with the pid it names one process for the life of the machine,
+    which tells a live holder from a new process that reused its pid.
+    """
+    fields = _proc_stat(pid)
     try:
-        return int(fields[19])
+        return int(fields[19]) if fields is not None else None
     except (IndexError, ValueError):
         return None
 
 
 def _process_state(pid: int) -> bytes | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2 :].split()
+    fields = _proc_stat(pid)
     return fields[0] if fields else None
 
 

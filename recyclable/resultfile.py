@@ -18,7 +18,6 @@ chosen by whoever wrote it: load only files you trust.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from pathlib import Path
@@ -28,7 +27,7 @@ import xxhash
 
 from recyclable.codec import decode, encode
 from recyclable.errors import ResultFileError
-from recyclable.store.local import temp_name
+from recyclable.store.local import temp_name, write_new_file
 
 __all__ = ["MAGIC", "load", "save"]
 
@@ -138,19 +137,7 @@ def _load_result(name: str, body: memoryview) -> Any:
 
 def _write_atomically(target: Path, chunks: list[Any]) -> None:
     staged = target.parent / f".{temp_name(target.name)}"
-    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        for chunk in chunks:
-            view = memoryview(chunk).cast("B")
-            while view:
-                view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(staged)
-        raise
-    os.close(fd)
+    write_new_file(staged, chunks, fsync=True)
     os.replace(staged, target)
 
 

@@ -30,7 +30,14 @@ import xxhash
 from recyclable import verdict
 from recyclable._env import crash_point
 
-__all__ = ["DamagedBlob", "LocalStore", "temp_name", "temp_writer", "writer_state"]
+__all__ = [
+    "DamagedBlob",
+    "LocalStore",
+    "temp_name",
+    "temp_writer",
+    "write_new_file",
+    "writer_state",
+]
 
 logger = logging.getLogger("recyclable")
 
@@ -54,6 +61,57 @@ _MKDIR_ATTEMPTS = 5
 
 def _shard(name: str) -> str:
     return name[:2]
+
+
+def write_new_file(
+    path: Path,
+    chunks: Sequence[Any],
+    *,
+    mode: int = 0o644,
+    exact_mode: bool = False,
+    fsync: bool = False,
+    midway: Callable[[], None] | None = None,
+    finish: Callable[[int], None] | None = None,
+) -> None:
+    """Create ``path`` (it must not exist) holding every byte of ``chunks``; on failure remove it.
+
+    Args:
+        path: the new file.
+        chunks: buffers written one after the other.
+        mode: its permission bits.
+        exact_mode: set ``mode`` regardless of the umask (shared caches).
+        fsync: flush the data to disk before closing.
+        midway: called once half of the first chunk is written (crash-point tests).
+        finish: called with the open descriptor after the data is written.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        if exact_mode:
+            os.fchmod(fd, mode)
+        for chunk in chunks:
+            view = memoryview(chunk).cast("B")
+            if midway is not None and view.nbytes > 1:
+                _write_view(fd, view[: view.nbytes // 2])
+                midway()
+                midway = None
+                view = view[view.nbytes // 2 :]
+            _write_view(fd, view)
+        if fsync:
+            os.fsync(fd)
+        if finish is not None:
+            finish(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    os.close(fd)
+
+
+def _write_view(fd: int, view: memoryview) -> None:
+    # os.write may write fewer bytes than asked: loop until all are out.
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def temp_name(label: str) -> str:
@@ -160,12 +218,6 @@ class LocalStore:
             if self.durable:
                 self._fsync_dir(directory.parent)
 
-    def _open_new(self, path: Path) -> int:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
-        if self.shared:
-            os.fchmod(fd, self.file_mode)
-        return fd
-
     def _write_temp(self, label: str, chunks: Sequence[Any], *, digest: str | None = None) -> Path:
         """Write ``chunks`` to a new staging file; remove it again on any failure.
 
@@ -174,27 +226,20 @@ class LocalStore:
         """
         self._ensure_dir(self.tmp)
         path = self.tmp / temp_name(label)
-        fd = self._open_new(path)
-        try:
-            for chunk in chunks:
-                view = memoryview(chunk).cast("B")
-                if label == "blob" and view.nbytes > 1:
-                    os.write(fd, view[: view.nbytes // 2])
-                    crash_point("mid-blob")
-                    view = view[view.nbytes // 2 :]
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-            if self.durable:
-                os.fsync(fd)
+
+        def stamp(fd: int) -> None:
             if digest is not None:
                 verdict.stamp(fd, digest, os.fstat(fd))
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-            raise
-        os.close(fd)
+
+        write_new_file(
+            path,
+            chunks,
+            mode=self.file_mode,
+            exact_mode=self.shared,
+            fsync=self.durable,
+            midway=(lambda: crash_point("mid-blob")) if label == "blob" else None,
+            finish=stamp,
+        )
         return path
 
     def _publish(self, staged: Path, final: Path) -> bool:
@@ -371,7 +416,7 @@ class LocalStore:
         """
         self._ensure_dir(self.tmp)
         probe = self.tmp / temp_name("clock")
-        fd = self._open_new(probe)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
         try:
             return os.fstat(fd).st_mtime
         finally:

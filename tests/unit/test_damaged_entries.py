@@ -186,3 +186,27 @@ def test_blob_set_aside_by_a_collection_is_linked_back_by_a_reader(cache: Cache)
     with pool:
         produce(4)
     assert RUNS == [4]
+
+
+def test_short_writes_still_store_whole_blobs(
+    cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.write may write less than asked (signals, pipes, some filesystems): blobs stay whole."""
+    import os
+
+    real_write = os.write
+
+    def short_write(fd: int, data: memoryview) -> int:
+        return real_write(fd, memoryview(data)[:1000])
+
+    monkeypatch.setattr("recyclable.store.local.os.write", short_write)
+    with cache.create_pool("p"):
+        stored = produce(8)
+    monkeypatch.undo()
+    assert cache.verify().ok
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with cache.create_pool("p", reuse=True):
+            loaded = produce(8)
+    assert RUNS == [8]
+    np.testing.assert_array_equal(loaded["array"], stored["array"])  # type: ignore[arg-type]
