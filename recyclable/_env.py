@@ -10,6 +10,7 @@ from recyclable.errors import ConfigurationError
 
 DISABLE_VAR = "RECYCLABLE_DISABLE"
 CACHE_VAR = "RECYCLABLE_CACHE"
+SECRET_VAR = "RECYCLABLE_SECRET"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -93,3 +94,9 @@ def crash_point(name: str) -> None:
         _crash_seen[0] += 1
         if _crash_seen[0] >= int(_CRASH_NTH or 1):
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def cache_secret() -> str | None:
+    """The signing secret named by ``RECYCLABLE_SECRET`` (for workers), or None when unset."""
+    raw = os.environ.get(SECRET_VAR)
+    return raw if raw else None

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from recyclable import _env
 from recyclable.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ _SECRET_OPTION = re.compile(
     re.IGNORECASE,
 )
 
-_CacheKey = tuple[str, bool, "str | None", str]
+_CacheKey = tuple[str, bool, "str | None", str, str, bool]
 
 # Caches opened (or handed out) in this process, by location and options.
 _caches: dict[_CacheKey, Cache] = {}
@@ -87,6 +88,10 @@ class PoolHandle:
         durable: the cache's ``durable`` option.
         mmap: the cache's ``mmap`` option.
         options: the non-secret storage options, as canonical JSON.
+        verify_loads: the cache's ``verify_loads`` option.
+        signed: whether the cache signs its entries.  The secret itself never
+            travels: a worker opening a signed cache reads it from its own
+            ``RECYCLABLE_SECRET`` environment variable.
 
     Example:
         >>> handle = cache.handle("analysis")       # doctest: +SKIP
@@ -101,6 +106,8 @@ class PoolHandle:
     durable: bool = False
     mmap: str | None = "r"
     options: str = "{}"
+    verify_loads: str = "once"
+    signed: bool = False
 
     def __post_init__(self) -> None:
         for name in ("url", "pool", "options"):
@@ -128,7 +135,15 @@ class PoolHandle:
                 f"({exc}); pass plain values (str, numbers, bools, lists, dicts) in "
                 "storage_options, or configure the filesystem through environment variables"
             ) from None
-        handle = cls(_public_url(cache.url), pool, cache.durable, cache.mmap, options)
+        handle = cls(
+            _public_url(cache.url),
+            pool,
+            cache.durable,
+            cache.mmap,
+            options,
+            cache.verify_loads,
+            cache.secret is not None,
+        )
         with _caches_lock:
             # In this process the handle opens the very cache it came from, so
             # threads share one connection and one set of pool statistics.
@@ -159,10 +174,15 @@ class PoolHandle:
         return options
 
     def _cache_key(self) -> _CacheKey:
-        return (self.url, self.durable, self.mmap, self.options)
+        return (self.url, self.durable, self.mmap, self.options, self.verify_loads, self.signed)
 
     def open_cache(self) -> Cache:
-        """The cache this handle names: opened on first use in a process, then reused."""
+        """The cache this handle names: opened on first use in a process, then reused.
+
+        Raises:
+            ConfigurationError: the cache signs its entries and ``RECYCLABLE_SECRET``
+                is not set in this process's environment.
+        """
         key = self._cache_key()
         with _caches_lock:
             cache = _caches.get(key)
@@ -170,10 +190,19 @@ class PoolHandle:
             return cache
         from recyclable.cache import Cache
 
+        secret = _env.cache_secret() if self.signed else None
+        if self.signed and secret is None:
+            raise ConfigurationError(
+                f"the cache {self.url} of pool {self.pool!r} signs its entries, but "
+                f"{_env.SECRET_VAR} is not set in this process's environment; set it to the "
+                "same secret as the submitting process (it is never sent with the handle)"
+            )
         opened = Cache(
             self.url,
             durable=self.durable,
             mmap=self.mmap,
+            verify_loads=self.verify_loads,
+            secret=secret,
             storage_options=self.storage_options or None,
         )
         with _caches_lock:

@@ -275,3 +275,33 @@ def test_no_pool_note_is_logged_once(
     assert len(notes) == 1
     assert notes[0].levelno == logging.INFO
     assert "load_metadata" in notes[0].getMessage()
+
+
+def _signed_square_in_worker(handle: PoolHandle, x: int) -> str:
+    try:
+        with handle.open():
+            return repr(pipeline_actions.square(x)["square"])
+    except ConfigurationError as exc:
+        return f"error: {exc}"
+
+
+def test_signed_cache_travels_without_its_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handle says a cache is signed but never carries the secret; workers take it from
+    RECYCLABLE_SECRET, and without it refuse rather than write unsigned entries."""
+    cache = Cache(tmp_path / "signed", secret="s3cret")
+    handle = cache.handle("p")
+    assert handle.signed and b"s3cret" not in pickle.dumps(handle)
+    context = get_context("spawn")
+    monkeypatch.delenv("RECYCLABLE_SECRET", raising=False)
+    with ProcessPoolExecutor(1, mp_context=context) as executor:
+        refused = executor.submit(_signed_square_in_worker, handle, 3).result()
+    assert refused.startswith("error: ") and "RECYCLABLE_SECRET is not set" in refused
+    monkeypatch.setenv("RECYCLABLE_SECRET", "s3cret")
+    with ProcessPoolExecutor(1, mp_context=context) as executor:
+        assert executor.submit(_signed_square_in_worker, handle, 3).result() == "9"
+    pool = cache.create_pool("p", reuse=True)
+    with pool:
+        assert pipeline_actions.square(3)["square"] == 9  # loaded: signed with the same secret
+    assert pool.stats.loaded == 1
