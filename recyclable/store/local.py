@@ -28,7 +28,7 @@ from typing import Any
 import xxhash
 
 from recyclable import verdict
-from recyclable._env import crash_point
+from recyclable._crashpoints import crash_point
 
 __all__ = [
     "DamagedBlob",
