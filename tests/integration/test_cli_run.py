@@ -384,3 +384,29 @@ def test_disable_variable(cli: Cli, log: Path, monkeypatch: pytest.MonkeyPatch) 
     bad = cli("run", "pipes", "load_metadata", "--samples", "2")
     assert bad.code == 2
     assert "RECYCLABLE_DISABLE='maybe'" in bad.err
+
+
+def test_disable_variable_touches_no_cache(
+    cli: Cli, log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under RECYCLABLE_DISABLE=1 no cache is created, nothing is fingerprinted, and it says so."""
+    default = Path(os.environ["RECYCLABLE_CACHE"])
+    named = tmp_path / "named-cache"
+
+    def no_fingerprints(*args: object, **kwargs: object) -> str:
+        raise AssertionError("the run's arguments were fingerprinted with recycling off")
+
+    monkeypatch.setattr("recyclable.cli.run.call_identity", no_fingerprints)
+    monkeypatch.setenv("RECYCLABLE_DISABLE", "1")
+    plain = cli("run", "pipes", "load_metadata", "--samples", "2")
+    kept = cli(
+        "run", "pipes", "load_metadata", "--samples", "2", "--recycle-pool", "p",
+        "--use-cache", str(named),
+    )  # fmt: skip
+    for result in (plain, kept):
+        assert result.code == 0, result.err
+        assert "recycling is off" in result.err
+        assert "computed" not in result.err  # no pool statistics: there was no pool
+    assert executions(log) == ["load_metadata", "load_metadata"]
+    assert not default.exists()
+    assert not named.exists()
