@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import mmap
 import pickle
 import socket
 from pathlib import Path
@@ -191,22 +192,44 @@ def test_numpy_result_round_trips_read_only(cache: Cache) -> None:
     assert not loaded.flags.writeable
 
 
+def _memory_owner(array: np.ndarray) -> type:
+    """The type of the object at the end of an array's chain of bases."""
+    base: object = array
+    while True:
+        if isinstance(base, np.ndarray) and base.base is not None:
+            base = base.base
+        elif isinstance(base, memoryview):
+            base = base.obj
+        else:
+            return type(None) if base is array else type(base)
+
+
 def test_mmap_option_copy_on_write_and_in_memory(tmp_path: Path) -> None:
-    """Cache(mmap='c') loads writable arrays; mmap=None loads plain in-memory arrays."""
+    """Cache(mmap='c') loads writable mapped copies-on-write; mmap=None plain in-memory arrays."""
 
     @recyclable
     def make(n: int) -> np.ndarray:
+        CALLS.append("make")
         return np.ones(n)
 
     for mode in ("c", None):
+        CALLS.clear()
         cache = Cache(tmp_path / f"cache-{mode}", mmap=mode)
-        with cache.create_pool("p"):
-            make(50_000)
+        with cache.create_pool("p") as pool:
+            stored = make(50_000)
             loaded = make(50_000)
+        assert (pool.stats.computed, pool.stats.loaded) == (1, 1)
+        assert CALLS == ["make"]
+        assert loaded is not stored
+        # A mapped load's memory belongs to an mmap object; an in-memory one owns or
+        # borrows plain bytes.
+        assert (_memory_owner(loaded) is mmap.mmap) is (mode == "c")
         assert loaded.flags.writeable
         loaded[0] = 5.0  # must not touch the stored blob
-        with cache.create_pool("p", reuse=True):
+        with cache.create_pool("p", reuse=True) as again:
             assert make(50_000)[0] == 1.0
+        assert again.stats.loaded == 2  # the pool's running count: one more load
+        assert CALLS == ["make"]
 
 
 @pytest.mark.parametrize(
