@@ -37,6 +37,7 @@ FORCE_OFF = "--recycling-off"
 
 _session_dirs: list[Path] = []
 _passed_off: set[str] = set()
+_collected: set[str] = set()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -114,6 +115,13 @@ def allowed_with_recycling_off() -> dict[str, str]:
     return allowed
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Remember what was collected (to name allow-list entries that match no test)."""
+    for item in items:
+        _collected.add(item.nodeid)
+        _collected.add(item.nodeid.split("[", 1)[0])
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Under the guard, remember every test that passed."""
     if report.when == "call" and report.passed:
@@ -150,3 +158,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"PASSED WITH RECYCLING OFF (cannot fail): {node}")
     if not bad:
         terminalreporter.write_line("every other test failed, as a test of recycling must")
+    files = {node.split("::", 1)[0] for node in _collected}
+    for entry in sorted(set(allowed) - _collected):
+        if entry.split("::", 1)[0] in files:
+            terminalreporter.write_line(f"allow-list entry matches no collected test: {entry}")

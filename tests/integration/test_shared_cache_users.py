@@ -109,7 +109,7 @@ def _plugin_site(root: Path) -> Path:
 
 
 def _env(site: Path, log: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECYCLABLE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECYCLABLE_TEST_")}
     env.update(
         PYTHONPATH=os.pathsep.join([str(site), str(REPO), str(TESTS)]),
         PYTHONDONTWRITEBYTECODE="1",

@@ -96,22 +96,27 @@ def test_binding_with_defaults_shares_a_key(cache: Cache) -> None:
 
 
 def test_changed_argument_misses(cache: Cache) -> None:
-    """Different argument values are different calls."""
-    with cache.create_pool("p"):
+    """Different argument values are different calls; the same value again is a load (control)."""
+    with cache.create_pool("p") as pool:
         assert scale([1]) == [2]
         assert scale([2]) == [4]
         assert scale([1.0]) == [2.0]  # type: ignore[list-item]
+        assert scale([1]) == [2]
     assert CALLS == ["scale", "scale", "scale"]
+    assert (pool.stats.computed, pool.stats.loaded) == (3, 1)
 
 
 def test_exception_is_not_stored(cache: Cache) -> None:
-    """A raising call propagates its own exception and stores nothing."""
-    with cache.create_pool("p"):
+    """A raising call propagates its own exception and stores nothing; a good call is stored."""
+    with cache.create_pool("p") as pool:
         for _ in range(2):
             with pytest.raises(ValueError, match="bad input 3"):
                 explode(3)
-    assert CALLS == ["explode", "explode"]
-    assert _entries(cache) == []
+        assert _entries(cache) == []
+        scale([3])  # control: the same pool does store a call that returns
+    assert CALLS == ["explode", "explode", "scale"]
+    assert len(_entries(cache)) == 1
+    assert pool.stats.computed == 1
 
 
 def test_wrong_arguments_raise_pythons_type_error(cache: Cache) -> None:
