@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Callable
 
 from recyclable.errors import ConfigurationError
@@ -72,28 +71,6 @@ def default_cache_dir() -> str | None:
     """The cache directory named by ``RECYCLABLE_CACHE``, or None when it is unset or empty."""
     raw = os.environ.get(CACHE_VAR)
     return raw if raw else None
-
-
-CRASH_VAR = "RECYCLABLE_TEST_CRASH_AT"
-
-# Read once at import: only the crash tests set it, in the child processes they
-# start, and the store path then pays one comparison per crash point.
-_CRASH_POINT, _, _CRASH_NTH = (os.environ.get(CRASH_VAR) or "").partition("#")
-_crash_seen = [0]
-
-
-def crash_point(name: str) -> None:
-    """Kill this process with SIGKILL when ``RECYCLABLE_TEST_CRASH_AT`` names this point.
-
-    Tests use it to crash a writer at each step of the write protocol
-    (``mid-blob``, ``after-blob``, ``after-marker``, ``before-publish``,
-    ``after-publish``); ``point#N`` crashes the N-th time the point is
-    reached.  It does nothing otherwise.
-    """
-    if name == _CRASH_POINT:
-        _crash_seen[0] += 1
-        if _crash_seen[0] >= int(_CRASH_NTH or 1):
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def cache_secret() -> str | None:

@@ -210,6 +210,7 @@ class Cache:
             timeout=timeout,
             stale=stale,
             file_mode=local_store.file_mode,
+            exact_mode=local_store.shared,
             make_dirs=local_store.make_dirs,
         )
 

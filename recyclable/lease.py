@@ -260,6 +260,7 @@ class Leases:
         timeout: longest wait, in seconds, for a live holder before computing anyway.
         stale: heartbeat age, in seconds, beyond which a holder on another host is dead.
         file_mode: permission bits of new lease files.
+        exact_mode: set ``file_mode`` regardless of the umask (shared caches).
         make_dirs: creates a missing directory with the cache's modes.
 
     """
@@ -271,6 +272,7 @@ class Leases:
         timeout: float = DEFAULT_LEASE_TIMEOUT,
         stale: float = DEFAULT_LEASE_STALE,
         file_mode: int = 0o644,
+        exact_mode: bool = False,
         make_dirs: Callable[[Path], None] | None = None,
     ) -> None:
         self.dir = root / "leases"
@@ -278,6 +280,7 @@ class Leases:
         self.timeout = timeout
         self.stale = stale
         self.file_mode = file_mode
+        self.exact_mode = exact_mode
         self._make_dirs = make_dirs or (lambda path: path.mkdir(parents=True, exist_ok=True))
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
@@ -370,6 +373,8 @@ class Leases:
                 return False
         content = holder.to_json()
         try:
+            if self.exact_mode:
+                os.fchmod(fd, self.file_mode)
             os.write(fd, content)
         except OSError:
             os.close(fd)

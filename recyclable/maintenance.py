@@ -135,7 +135,7 @@ class BudgetReport:
 
     Attributes:
         garbage: what was removed (or would be, in a dry run).
-        evicted: keys of the unpooled entries chosen for eviction, least recently used first.
+        evicted: keys of the unpooled entries chosen for eviction, least recently stored first.
         kept_unpooled: unpooled entries kept within the budget.
         bytes_after: the cache's size afterwards (estimated in a dry run).
         within_budget: the size is within ``max_bytes`` (pooled entries are never evicted).
@@ -311,15 +311,15 @@ def collect_garbage(
 
     Without a budget every entry no pool references is removed (as
     `Cache.garbage_collect`).  With one, unpooled entries are evicted least
-    recently used first (last use: the manifest's modification time, i.e. when
-    the entry was stored; loads do not refresh it) while they are older than
+    recently stored first (the manifest's modification time, i.e. when the
+    entry was stored; loads do not refresh it) while they are older than
     ``older_than`` seconds or the cache is larger than ``max_bytes``; the others
     are kept.  Entries in a pool, or used by a live run, are never evicted.
 
     Args:
         cache: the cache.
         max_bytes: the size the cache should not exceed.
-        older_than: evict unpooled entries not used for this many seconds.
+        older_than: evict unpooled entries stored more than this many seconds ago.
         dry_run: report, remove nothing.
         now: the current time (epoch seconds), for tests.
 

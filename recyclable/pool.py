@@ -31,7 +31,7 @@ import xxhash
 
 from recyclable import _env
 from recyclable._context import active_pool
-from recyclable._env import crash_point
+from recyclable._crashpoints import crash_point
 from recyclable.callkey import ActionSpec, CallKey
 from recyclable.codec import decode, encode
 from recyclable.errors import RecyclableWarning

@@ -47,7 +47,7 @@ import xxhash
 
 from recyclable.fingerprint import fingerprint
 from recyclable.lease import process_start_time
-from recyclable.store.local import LocalStore, temp_name
+from recyclable.store.local import LocalStore, temp_name, write_new_file
 
 if TYPE_CHECKING:
     from recyclable.cache import GarbageReport
@@ -215,7 +215,7 @@ class RunRecord:
             )
         store = pool.cache.local_store
         runs = store.pool_dir(pool.name) / RUNS_DIR
-        runs.mkdir(parents=True, exist_ok=True)
+        store.make_dirs(runs)  # the cache's modes: group members of a shared cache add runs too
         header = {
             "host": _HOST,
             "pid": os.getpid(),
@@ -224,9 +224,14 @@ class RunRecord:
             "identity": self.identity,
         }
         # Staged and linked, so a reader never sees a record without its header.
-        store.tmp.mkdir(parents=True, exist_ok=True)
+        store.make_dirs(store.tmp)
         staged = store.tmp / temp_name("run")
-        staged.write_text(json.dumps(header, sort_keys=True) + "\n")
+        write_new_file(
+            staged,
+            [(json.dumps(header, sort_keys=True) + "\n").encode()],
+            mode=store.file_mode,
+            exact_mode=store.shared,
+        )
         host = _HOST.replace(os.sep, "_")[:64]
         final = runs / f"{host}.{os.getpid()}.{secrets.token_hex(6)}.run"
         try:
@@ -239,7 +244,7 @@ class RunRecord:
                     # after our mkdir: recreate it and try again.
                     if attempt == 4:
                         raise
-                    runs.mkdir(parents=True, exist_ok=True)
+                    store.make_dirs(runs)
         finally:
             staged.unlink()
         self.path = final

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import crash_hook
 import numpy as np
 
 from recyclable import Cache, recyclable
@@ -144,6 +145,8 @@ def call(cache_dir: str, pool_name: str, func: str, *args: int, **options: float
 
 def main() -> None:
     """``python pipeline_actions.py CACHE POOL [key=value ...]``: run analyze in the pool."""
+    # Only the test suite's children arm the store's crash points, here.
+    crash_hook.install_from_environment()
     if sys.argv[1] == "call":
         # ``python pipeline_actions.py call CACHE POOL FUNC INT... [lease_timeout=SECONDS]``
         cache_dir, pool_name, func, *rest = sys.argv[2:]

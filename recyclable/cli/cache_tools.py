@@ -73,13 +73,13 @@ def build_parser() -> ArgumentParser:
         type=parse_size,
         metavar="SIZE",
         help="keep unpooled entries while the cache stays below SIZE (e.g. 10G), "
-        "evicting the least recently used first",
+        "evicting the least recently stored first",
     )
     gc.add_argument(
         "--older-than",
         type=parse_duration,
         metavar="DURATION",
-        help="evict unpooled entries not used for DURATION (e.g. 7d); keep newer ones",
+        help="evict unpooled entries stored more than DURATION ago (e.g. 7d); keep newer ones",
     )
     sub.add_parser(
         "verify", parents=[common], help="check every entry's checksums; quarantine bad ones"

@@ -261,12 +261,15 @@ def run_command(argv: Sequence[str]) -> int:
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
     if opts.no_recycle:
-        return _run_without_pool(target, kwargs, opts, out, err)
-    if disabled and not opts.quiet:
-        err.write(
-            f"recyclable: {_env.DISABLE_VAR} is set: steps run as plain calls, nothing is "
-            "looked up or stored\n"
-        )
+        return _run_without_pool(target, kwargs, opts, out, err, "--no-recycle")
+    if disabled:
+        # Off means off: no cache is opened or created, nothing is fingerprinted.
+        if not opts.quiet:
+            err.write(
+                f"recyclable: recycling is off ({_env.DISABLE_VAR} is set): steps run as "
+                "plain calls, no cache is used, nothing is looked up or stored\n"
+            )
+        return _run_without_pool(target, kwargs, opts, out, err, f"{_env.DISABLE_VAR} is set")
     pool_name = opts.recycle_pool or default_pool_name(target.plugin, target.action)
     try:
         validate_pool_name(pool_name)
@@ -315,7 +318,12 @@ def run_command(argv: Sequence[str]) -> int:
 
 
 def _run_without_pool(
-    target: Target, kwargs: dict[str, Any], opts: argparse.Namespace, out: TextIO, err: TextIO
+    target: Target,
+    kwargs: dict[str, Any],
+    opts: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    why: str,
 ) -> int:
     started = time.perf_counter()
     try:
@@ -323,19 +331,19 @@ def _run_without_pool(
             result = _call(target.func, kwargs)
             written = write_result(result, opts.output)
     except KeyboardInterrupt:
-        err.write("recyclable: interrupted; recycling was off (--no-recycle), nothing was kept\n")
+        err.write(f"recyclable: interrupted; recycling was off ({why}), nothing was kept\n")
         return EXIT_INTERRUPTED
     except OutputError as exc:
-        err.write(f"recyclable: {exc}; recycling was off (--no-recycle), nothing was kept\n")
+        err.write(f"recyclable: {exc}; recycling was off ({why}), nothing was kept\n")
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - the action's own failure, reported as exit 1
         err.write(format_failure(exc, verbose=opts.verbose))
-        err.write("recyclable: run failed; recycling was off (--no-recycle), nothing was kept\n")
+        err.write(f"recyclable: run failed; recycling was off ({why}), nothing was kept\n")
         return EXIT_FAILED
     _show_result(result, written, opts.output, out, err)
     err.write(
         f"recyclable: done in {human_seconds(time.perf_counter() - started)}; recycling off "
-        "(--no-recycle): nothing looked up or stored\n"
+        f"({why}): nothing looked up or stored\n"
     )
     return EXIT_OK
 

@@ -28,7 +28,7 @@ from typing import Any
 import xxhash
 
 from recyclable import verdict
-from recyclable._env import crash_point
+from recyclable._crashpoints import crash_point
 
 __all__ = [
     "DamagedBlob",
@@ -604,17 +604,27 @@ class LocalStore:
         """Record that ``pool`` holds ``key`` (an empty file; creating it twice is harmless)."""
         shard = self.pool_dir(pool) / _shard(key)
         path = shard / key
-        for _ in range(_MKDIR_ATTEMPTS):
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT, self.file_mode)
-                break
-            except FileNotFoundError:
-                # A finishing run may remove the pool's empty directories
-                # (remove_pool_if_empty) between our mkdir and open: redo both.
-                self.make_dirs(shard)
-        else:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, self.file_mode)
-        os.close(fd)
+        # O_EXCL: only the creator sets the mode (another group member's
+        # marker cannot be chmodded, and needs nothing).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        try:
+            for _ in range(_MKDIR_ATTEMPTS):
+                try:
+                    fd = os.open(path, flags, self.file_mode)
+                    break
+                except FileNotFoundError:
+                    # A finishing run may remove the pool's empty directories
+                    # (remove_pool_if_empty) between our mkdir and open: redo both.
+                    self.make_dirs(shard)
+            else:
+                fd = os.open(path, flags, self.file_mode)
+        except FileExistsError:
+            return
+        try:
+            if self.shared:
+                os.fchmod(fd, self.file_mode)  # the umask may have dropped group bits
+        finally:
+            os.close(fd)
         if self.durable:
             self._fsync_dir(shard)
 

@@ -30,8 +30,9 @@ def test_benchmark_suite_runs_in_smoke_mode() -> None:
         "no active pool",
         "hit, trivial f(int)",
         "miss overhead",
-        "20-step resume",
-        "reading the data once",
+        "21-step resume",
+        "reading the final result once",
+        "page cache",
         "hit with 2,000 entries",
         "2 processes storing",
     ]:

@@ -384,3 +384,54 @@ def test_disable_variable(cli: Cli, log: Path, monkeypatch: pytest.MonkeyPatch) 
     bad = cli("run", "pipes", "load_metadata", "--samples", "2")
     assert bad.code == 2
     assert "RECYCLABLE_DISABLE='maybe'" in bad.err
+
+
+def test_disable_variable_touches_no_cache(
+    cli: Cli, log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under RECYCLABLE_DISABLE=1 no cache is created, nothing is fingerprinted, and it says so."""
+    default = Path(os.environ["RECYCLABLE_CACHE"])
+    named = tmp_path / "named-cache"
+
+    def no_fingerprints(*args: object, **kwargs: object) -> str:
+        raise AssertionError("the run's arguments were fingerprinted with recycling off")
+
+    monkeypatch.setattr("recyclable.cli.run.call_identity", no_fingerprints)
+    monkeypatch.setenv("RECYCLABLE_DISABLE", "1")
+    plain = cli("run", "pipes", "load_metadata", "--samples", "2")
+    kept = cli(
+        "run", "pipes", "load_metadata", "--samples", "2", "--recycle-pool", "p",
+        "--use-cache", str(named),
+    )  # fmt: skip
+    for result in (plain, kept):
+        assert result.code == 0, result.err
+        assert "recycling is off" in result.err
+        assert "computed" not in result.err  # no pool statistics: there was no pool
+    assert executions(log) == ["load_metadata", "load_metadata"]
+    assert not default.exists()
+    assert not named.exists()
+
+
+def _exit_code_rows() -> dict[int, str]:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    table = text.split("### Exit codes", 1)[1].split("\n## ", 1)[0]
+    rows: dict[int, str] = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].isdigit():
+            rows[int(cells[0])] = cells[1]
+    return rows
+
+
+def test_exit_code_table_names_each_cause_of_exit_1(cli: Cli, tmp_path: Path) -> None:
+    """docs/cli.md's exit-code table lists, under 1, an import failure and an --output failure."""
+    script = tmp_path / "bad_steps.py"
+    script.write_text("raise RuntimeError('broken at import')\n")
+    imported = cli("run", f"{script}:main")
+    output = cli("run", "cli_actions:unpicklable", "--output", str(tmp_path / "r.result"))
+    raised = cli("run", "pipes", "load_metadata", "--samples", "x")
+    rows = _exit_code_rows()
+    assert (imported.code, output.code, raised.code) == (1, 1, 2)
+    assert "imported" in rows[imported.code]
+    assert "--output" in rows[output.code]
+    assert "usage error" in rows[raised.code]

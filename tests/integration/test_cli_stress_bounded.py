@@ -11,5 +11,6 @@ pytestmark = pytest.mark.slow
 
 
 def test_concurrent_runs_with_failures_and_resumes_leave_nothing_behind(tmp_path: Path) -> None:
-    """Six concurrent runs (three failing, then resumed), twice: all succeed, nothing is left."""
+    """Six concurrent runs (three failing, then resumed), twice: all succeed, steps are loaded,
+    nothing is left."""
     assert run_stress(tmp_path, processes=6, rounds=2) == []

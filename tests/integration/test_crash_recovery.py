@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -79,3 +80,26 @@ def test_kill_at_each_write_step(
     else:
         assert messages == []
     assert Cache(cache_dir).verify().ok
+
+
+@pytest.mark.parametrize("point", ["mid-blob", "after-publish#1"])
+def test_crash_variable_does_nothing_in_a_normal_process(tmp_path: Path, point: str) -> None:
+    """RECYCLABLE_TEST_CRASH_AT set in a process the suite did not arm: it stores, exits 0."""
+    cache_dir = tmp_path / "cache"
+    log = tmp_path / "log"
+    script = (
+        "import sys, pipeline_actions\n"
+        "pipeline_actions.call(sys.argv[1], 'p', 'two_steps', 5)\n"
+        "pipeline_actions.call(sys.argv[1], 'p', 'two_steps', 5)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(cache_dir)],
+        env=child_env(log, RECYCLABLE_TEST_CRASH_AT=point),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    # Both steps were stored (each passes every crash point) and the second call loaded them.
+    assert actions.executions(log) == ["prepare", "big_step"]
+    assert len(_files(cache_dir / "entries")) == 2

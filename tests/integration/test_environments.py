@@ -181,19 +181,28 @@ def test_shared_cache_is_group_writable_and_setgid(tmp_path: Path) -> None:
         os.umask(old)
     for directory in [cache.path, *[p for p in cache.path.rglob("*") if p.is_dir()]]:
         assert directory.stat().st_mode & 0o7777 == 0o2770, directory
-    for path in _files(cache.path / "objects") + _files(cache.path / "entries"):
+    files = _files(cache.path)
+    # A blob, a manifest, the pool's marker and VERSION: the loop below checks real files.
+    kinds = {path.relative_to(cache.path).parts[0] for path in files}
+    assert kinds == {"objects", "entries", "pools", "VERSION"}, files
+    for path in files:
         assert path.stat().st_mode & 0o777 == 0o664, path
     assert "shared: true" in (cache.path / "VERSION").read_text()
     assert Cache(cache.path).shared
 
 
 def test_private_cache_files_are_not_group_writable(tmp_path: Path) -> None:
-    """The default cache directory is 0700 and its subdirectories private too."""
+    """A private cache is 0700 and so are its directories; its files are not group-writable."""
     cache = Cache(tmp_path / "private")
     with cache.create_pool("p"):
         actions.square(1)
     for directory in [cache.path, *[p for p in cache.path.rglob("*") if p.is_dir()]]:
         assert directory.stat().st_mode & 0o077 == 0, directory
+    files = _files(cache.path)
+    kinds = {path.relative_to(cache.path).parts[0] for path in files}
+    assert kinds == {"objects", "entries", "pools", "VERSION"}, files
+    for path in files:
+        assert path.stat().st_mode & 0o022 == 0, path
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="changing a directory's owner needs root")

@@ -39,6 +39,9 @@ def test_no_garbage_collection_at_process_exit(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr.decode()
+    # The child did use the store: it computed and published square(1).
+    assert (tmp_path / "log").read_text().split() == ["square:1"]
+    assert len(list((cache.path / "entries").rglob("*.json"))) == 1
     assert debris.exists()
     assert cache.garbage_collect().temporary == 1
     assert not debris.exists()

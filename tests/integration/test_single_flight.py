@@ -178,23 +178,28 @@ def test_live_holder_is_waited_for_only_until_the_timeout(
 
 
 def test_failing_holder_releases_its_lease(cache: Cache) -> None:
-    """A call that raises leaves no lease; the next call computes at once."""
+    """A call that raises gives up the lease it held; the next call computes at once and stores."""
     runs: list[int] = []
+    held: list[list[Path]] = []
 
     @recyclable
     def flaky(x: int) -> int:
         runs.append(x)
+        held.append(_leases(cache.path))  # the lease this call computes under
         if len(runs) == 1:
             raise RuntimeError("first attempt fails")
         return x + 1
 
-    with cache.create_pool("p"):
+    with cache.create_pool("p") as pool:
         with pytest.raises(RuntimeError, match="first attempt"):
             flaky(1)
         assert _leases(cache.path) == []
         assert flaky(1) == 2
+        assert flaky(1) == 2
     assert runs == [1, 1]
+    assert [len(leases) for leases in held] == [1, 1]
     assert _leases(cache.path) == []
+    assert (pool.stats.computed, pool.stats.loaded) == (1, 1)
 
 
 def test_async_callers_wait_off_the_event_loop(tmp_path: Path, waiting: _Watch) -> None:

@@ -307,9 +307,13 @@ def test_remove_pool_reclaims_only_what_no_other_pool_uses(medium: Medium) -> No
 
 
 def test_handle_reopens_the_same_pool_with_no_secret(medium: Medium) -> None:
-    """A pool handle pickles small, re-opens the same pool, and carries no credential."""
+    """A pool handle pickles small, re-opens the same pool, and carries no credential.
+
+    Both media hold secrets: the signing key, and on S3 the storage credentials.
+    """
     cache = Cache(
         medium.location,
+        secret="signing-s3cr3t",
         storage_options=None
         if medium.options is None
         else {**medium.options, "key": "AKIDs3cr3t", "secret": "s3cr3t"},
@@ -323,4 +327,10 @@ def test_handle_reopens_the_same_pool_with_no_secret(medium: Medium) -> None:
     clone: PoolHandle = pickle.loads(data)
     assert clone == handle
     assert Cache.from_handle(clone) is cache  # the same process reuses the open cache
-    assert all(b"s3cr3t" not in medium.raw_read(name) for name in medium.raw_list())
+    with clone.open() as reopened:
+        again = pipeline_actions.load_metadata(9)
+    assert again == {"sample": list(range(9)), "group": [i % 2 for i in range(9)]}
+    assert reopened.stats.loaded == 1  # the same pool, with the signed entry stored above
+    stored = medium.raw_list()
+    assert any(name.startswith("entries/") for name in stored)
+    assert all(b"s3cr3t" not in medium.raw_read(name) for name in stored)

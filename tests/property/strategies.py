@@ -69,3 +69,75 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     return bool(a == b)
+
+
+# --- arrays that reach the paths small arrays never do -----------------------------------
+#
+# Out-of-band buffers (>= 64 KiB) become blobs that are memory-mapped on load;
+# Fortran-order, strided, transposed and reversed views take the blockwise
+# hashing path; byte-swapped dtypes must keep their byte order through a store.
+
+OUT_OF_BAND_BYTES = 64 * 1024
+
+LARGE_DTYPES = [
+    np.dtype(f"{order}{code}")
+    for code in ("i1", "i2", "i4", "i8", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16")
+    for order in ("<", ">")
+]
+
+LAYOUTS = ("C", "F", "strided", "transposed", "reversed")
+
+
+def build_array(dtype: np.dtype[Any], rows: int, cols: int, seed: int, layout: str) -> Any:
+    """A ``rows x cols`` array of random bytes (every bit pattern: NaN payloads too) laid out so."""
+    factor = 2 if layout == "strided" else 1
+    raw = np.random.default_rng(seed).integers(
+        0, 256, size=rows * cols * factor * dtype.itemsize, dtype=np.uint8
+    )
+    grid = raw.view(dtype).reshape(rows, cols * factor)
+    if layout == "C":
+        return grid
+    if layout == "F":
+        return np.asfortranarray(grid)
+    if layout == "strided":
+        return grid[:, ::2]  # every other column of a wider array: a real strided view
+    if layout == "transposed":
+        return grid.reshape(cols, rows).T
+    return grid[::-1]  # negative row stride
+
+
+@st.composite
+def large_arrays(draw: st.DrawFn, layouts: tuple[str, ...] = LAYOUTS) -> Any:
+    """Arrays of 64 KiB to 320 KiB in any byte order and layout (see `build_array`)."""
+    dtype = draw(st.sampled_from(LARGE_DTYPES))
+    cols = draw(st.integers(1, 64))
+    low = -(-OUT_OF_BAND_BYTES // (cols * dtype.itemsize))
+    rows = draw(st.integers(low, 5 * low))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return build_array(dtype, rows, cols, seed, draw(st.sampled_from(layouts)))
+
+
+@st.composite
+def reordered_sets(draw: st.DrawFn) -> tuple[Any, Any | None]:
+    """Two equal sets whose iteration orders differ: the same elements inserted in two orders.
+
+    Integers that are multiples of 64 share a hash-table slot in small sets, so
+    which one sits where depends on insertion order; strings add collisions the
+    per-process string hash makes.  The second is None when no tried order
+    iterates differently (tests discard those).
+    """
+    elements = draw(
+        st.lists(
+            st.one_of(st.integers(0, 200).map(lambda i: i * 64), st.text(max_size=4)),
+            min_size=2,
+            max_size=12,
+            unique=True,
+        )
+    )
+    kind = draw(st.sampled_from([set, frozenset]))
+    first = kind(elements)
+    for order in (draw(st.permutations(elements)), elements[::-1]):
+        second = kind(order)
+        if list(second) != list(first):
+            return first, second
+    return first, None  # no order found that iterates differently: the test discards it

@@ -3,8 +3,10 @@
 Each round starts PROCESSES runs of ``analyze`` at once, with two parameter
 sets, half of them failing at ``diversity``; then every failed run is re-run
 until it succeeds.  Afterwards every run must have ended with exit code 0 or
-the planned failure (never an error from a race in the store), the default
-pool must be gone, and no entry may be left in the cache.
+the planned failure (never an error from a race in the store), each round
+must have loaded steps (the runs share ``load_reads`` and a resumed run its
+own finished steps: a round in which every step was computed recycled
+nothing), the default pool must be gone, and no entry may be left in the cache.
 
     python tests/stress/stress_concurrent_runs.py [PROCESSES] [ROUNDS]
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -22,6 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 POOL = "recycle_pipes_analyze_" + hashlib.sha1(b"pipes_analyze").hexdigest()
+LOADED = re.compile(r"(\d+) step\(s\) loaded, (\d+) computed")
 
 
 def _plugin_dir(root: Path) -> Path:
@@ -48,6 +52,7 @@ def run_stress(workdir: Path, processes: int, rounds: int) -> list[str]:
             args = ["run", "pipes", "analyze", "--n", "2000", "--samples", str(4 + i % 3)]
             pending.append((args, run_env))
         attempt = 0
+        loaded = 0
         while pending:
             attempt += 1
             started = [
@@ -58,6 +63,7 @@ def run_stress(workdir: Path, processes: int, rounds: int) -> list[str]:
             for args, run_env, proc in started:
                 _, err = proc.communicate(timeout=300)
                 planned = "RECYCLABLE_TEST_FAIL_AT" in run_env
+                loaded += sum(int(m.group(1)) for m in LOADED.finditer(err))
                 if proc.returncode == 0:
                     continue
                 if proc.returncode == 1 and planned and "failed on purpose" in err:
@@ -70,6 +76,8 @@ def run_stress(workdir: Path, processes: int, rounds: int) -> list[str]:
             if attempt > 3:
                 problems.append(f"round {round_no}: runs still failing after 3 attempts")
                 break
+        if loaded == 0:
+            problems.append(f"round {round_no}: no run loaded any step (nothing was recycled)")
     if (cache / "pools" / POOL).exists():
         problems.append(f"default pool left behind: {sorted(os.listdir(cache / 'pools' / POOL))}")
     leftover = list((cache / "entries").rglob("*.json"))

@@ -246,3 +246,22 @@ def test_pool_object_reused_after_removal_marks_its_entries_again(cache: Cache) 
     other.remove()
     assert cache.garbage_collect(grace=0).entries == 0
     assert len(cache.pool("p")) == 1
+
+
+def test_loading_an_entry_does_not_refresh_its_age(cache: Cache) -> None:
+    """gc's budget evicts by when an entry was stored: a load leaves the manifest's mtime."""
+    from recyclable import recyclable
+
+    @recyclable
+    def triple(x: int) -> int:
+        return 3 * x
+
+    with cache.create_pool("p") as pool:
+        triple(2)
+    (key,) = pool.stats.keys
+    manifest = cache.store.manifest_path(key)
+    os.utime(manifest, (1_000_000_000, 1_000_000_000))
+    with cache.create_pool("q") as other:
+        assert triple(2) == 6
+    assert other.stats.loaded == 1
+    assert manifest.stat().st_mtime == 1_000_000_000

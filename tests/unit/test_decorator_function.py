@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import mmap
 import pickle
 import socket
 from pathlib import Path
@@ -95,22 +96,27 @@ def test_binding_with_defaults_shares_a_key(cache: Cache) -> None:
 
 
 def test_changed_argument_misses(cache: Cache) -> None:
-    """Different argument values are different calls."""
-    with cache.create_pool("p"):
+    """Different argument values are different calls; the same value again is a load (control)."""
+    with cache.create_pool("p") as pool:
         assert scale([1]) == [2]
         assert scale([2]) == [4]
         assert scale([1.0]) == [2.0]  # type: ignore[list-item]
+        assert scale([1]) == [2]
     assert CALLS == ["scale", "scale", "scale"]
+    assert (pool.stats.computed, pool.stats.loaded) == (3, 1)
 
 
 def test_exception_is_not_stored(cache: Cache) -> None:
-    """A raising call propagates its own exception and stores nothing."""
-    with cache.create_pool("p"):
+    """A raising call propagates its own exception and stores nothing; a good call is stored."""
+    with cache.create_pool("p") as pool:
         for _ in range(2):
             with pytest.raises(ValueError, match="bad input 3"):
                 explode(3)
-    assert CALLS == ["explode", "explode"]
-    assert _entries(cache) == []
+        assert _entries(cache) == []
+        scale([3])  # control: the same pool does store a call that returns
+    assert CALLS == ["explode", "explode", "scale"]
+    assert len(_entries(cache)) == 1
+    assert pool.stats.computed == 1
 
 
 def test_wrong_arguments_raise_pythons_type_error(cache: Cache) -> None:
@@ -191,22 +197,44 @@ def test_numpy_result_round_trips_read_only(cache: Cache) -> None:
     assert not loaded.flags.writeable
 
 
+def _memory_owner(array: np.ndarray) -> type:
+    """The type of the object at the end of an array's chain of bases."""
+    base: object = array
+    while True:
+        if isinstance(base, np.ndarray) and base.base is not None:
+            base = base.base
+        elif isinstance(base, memoryview):
+            base = base.obj
+        else:
+            return type(None) if base is array else type(base)
+
+
 def test_mmap_option_copy_on_write_and_in_memory(tmp_path: Path) -> None:
-    """Cache(mmap='c') loads writable arrays; mmap=None loads plain in-memory arrays."""
+    """Cache(mmap='c') loads writable mapped copies-on-write; mmap=None plain in-memory arrays."""
 
     @recyclable
     def make(n: int) -> np.ndarray:
+        CALLS.append("make")
         return np.ones(n)
 
     for mode in ("c", None):
+        CALLS.clear()
         cache = Cache(tmp_path / f"cache-{mode}", mmap=mode)
-        with cache.create_pool("p"):
-            make(50_000)
+        with cache.create_pool("p") as pool:
+            stored = make(50_000)
             loaded = make(50_000)
+        assert (pool.stats.computed, pool.stats.loaded) == (1, 1)
+        assert CALLS == ["make"]
+        assert loaded is not stored
+        # A mapped load's memory belongs to an mmap object; an in-memory one owns or
+        # borrows plain bytes.
+        assert (_memory_owner(loaded) is mmap.mmap) is (mode == "c")
         assert loaded.flags.writeable
         loaded[0] = 5.0  # must not touch the stored blob
-        with cache.create_pool("p", reuse=True):
+        with cache.create_pool("p", reuse=True) as again:
             assert make(50_000)[0] == 1.0
+        assert again.stats.loaded == 2  # the pool's running count: one more load
+        assert CALLS == ["make"]
 
 
 @pytest.mark.parametrize(

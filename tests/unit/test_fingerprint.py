@@ -14,13 +14,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import xxhash
 
 import recyclable
 from recyclable import FingerprintError, fingerprint, register_fingerprint
+from recyclable.fingerprint import array_digest
 
 # Frozen digests of fixed values: an accidental change of the encoding scheme
 # fails here.  A deliberate change bumps fingerprint.SCHEMA_VERSION (so old
-# keys can only miss) and regenerates this table.
+# keys can only miss) and regenerates this table.  They were produced by the
+# implementation itself, so they are change detectors only: they cannot show
+# that a digest is right.  The properties in tests/property/ check digests
+# against an independent reference and against the values' own equality.
 GOLDEN: dict[str, tuple[Any, str]] = {
     "none": (None, "08f30a465c8e699d1d451ec8f7bd8f34"),
     "true": (True, "09fbf8a5803beb9549a9480c44b8ed1c"),
@@ -58,7 +63,7 @@ GOLDEN: dict[str, tuple[Any, str]] = {
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_golden_digests(name: str) -> None:
-    """Fixed values keep the digests they had when the scheme was frozen."""
+    """Fixed values keep the digests they had when the scheme was frozen (a change detector)."""
     value, expected = GOLDEN[name]
     assert fingerprint(value).hex() == expected
 
@@ -88,10 +93,30 @@ def test_floats_by_their_bits() -> None:
 def test_numpy_layouts_share_a_digest() -> None:
     """C-order, Fortran-order, strided views and memmaps of equal data fingerprint the same."""
     base = np.arange(24, dtype=np.float64).reshape(4, 6)
-    strided = np.arange(48, dtype=np.float64).reshape(4, 12)[:, ::2] // 2 * 0 + base
+    wide = np.zeros((4, 12))
+    wide[:, ::2] = base
+    strided = wide[:, ::2]  # a view into every other column: not contiguous
+    assert not strided.flags.c_contiguous and not strided.flags.f_contiguous
     assert fingerprint(np.asfortranarray(base)) == fingerprint(base)
     assert fingerprint(strided) == fingerprint(base)
     assert fingerprint(base.T) == fingerprint(np.ascontiguousarray(base.T))
+
+
+def test_strided_array_over_16_mib_is_hashed_block_by_block() -> None:
+    """A strided array larger than one 16 MiB hashing block: the digest is xxh3 of all its
+    C-order bytes, and an element in the last block counts, one outside the view does not."""
+    view = np.random.default_rng(4).random((2100, 2048))[::2]  # every other row: 17.2 MB
+    assert not view.flags.c_contiguous
+    assert view.nbytes > 16 * 1024 * 1024  # more than one block
+    digest = array_digest(view)
+    assert digest == xxhash.xxh3_128_digest(view.tobytes(order="C"))
+    parent = view.base
+    assert parent is not None
+    parent[1, 0] += 1.0  # an odd row: not part of the view
+    assert array_digest(view) == digest
+    view[-1, -1] += 1.0  # the last element, in the second block
+    assert array_digest(view) != digest
+    assert array_digest(view) == xxhash.xxh3_128_digest(view.tobytes(order="C"))
 
 
 def test_numpy_memmap_equals_ndarray(tmp_path: Path) -> None:

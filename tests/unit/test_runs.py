@@ -112,14 +112,18 @@ def test_release_spares_keys_of_a_live_run(cache: Cache) -> None:
 def test_release_retires_unfinished_runs_of_the_same_call(cache: Cache) -> None:
     """The successful re-run of a failed call drops the failed run's record and markers too."""
     pool = cache.create_pool("p")
+    CALLS.clear()
     with pytest.raises(ZeroDivisionError), RunRecord(pool, identity="same"), pool:
         step(5)
         step(6)
         raise ZeroDivisionError  # the failure
+    assert len(_entries(cache)) == 2  # the failed run's steps were kept
     with RunRecord(pool, identity="same") as run, pool:
         step(5)
+        assert CALLS == [5, 6]  # the re-run loaded step(5)
         report = run.finish(release=True)
     assert report.superseded == 1
+    assert report.released == 2
     assert report.pool_removed
     assert _entries(cache) == set()
 
