@@ -1,0 +1,194 @@
+"""Code identity: everything a step's code can reach, as it runs, → named digests.
+
+The code part of a key is a set of named parts, one per piece of code or
+configuration the step reaches from the objects loaded in the process:
+
+``code pkg.util.trim``
+    a user function: its code object (see `recyclable.bytecode`) and what each
+    global name, attribute chain, closure cell and default it uses refers to;
+``class pkg.model.Model``
+    a user class: its bases and the attributes in its namespace (methods,
+    properties, static and class methods, nested classes, class attributes);
+``module pkg.util``
+    a user module used as a whole (passed around rather than ``util.name``);
+``constant pkg.conf.SCALE`` / ``attribute pkg.m.C.x`` / ``value ...``
+    a value the code reads — constants, config dicts and lists, dispatch
+    tables, ``functools.partial`` objects, instances — by value, fingerprinted
+    when the key is first needed in the process (callables inside are followed);
+``closure pkg.m.make.<locals>.step `factor``` / ``default pkg.m.f `limit```
+    closure cell values and default values;
+``dependency numpy`` / ``python``
+    code of an installed distribution counts as its name and version, the
+    standard library and builtins as the Python version (see `recyclable.distinfo`);
+``state pkg.m.COUNT`` / ``unkeyed pkg.m.lock``
+    globals the step assigns, and values that cannot be fingerprinted (locks,
+    connections): left out of the key by design and named so ``explain`` can say so.
+
+User code is whatever is not in an installed distribution: scripts, modules
+beside them, editable installs.  Objects are followed by identity through a
+work list, so cycles end and there is no depth or count limit.  Parts are named
+by module and qualified name (a script run as ``python pipeline.py`` is named
+``pipeline``, as when imported); two different objects of one name get ``#2``,
+``#3`` in the order they are reached, which is the same in every process.
+
+The identity is cached and revalidated on every call by identity of what was
+resolved: each function's ``__code__``, defaults and closure contents, and each
+namespace entry that was read.  Mutating a reached list or dict in place is
+not seen until the next process (values count as they are when first needed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from itertools import chain
+from operator import contains, is_
+from typing import Any
+
+import xxhash
+
+from recyclable.codewalk import Walker, is_user_code, module_display_name, qualified_name
+from recyclable.codewalk import origin_of as _origin_of
+
+__all__ = [
+    "CodeIdentity",
+    "identify",
+    "is_user_code",
+    "module_display_name",
+    "qualified_name",
+    "value_reference",
+]
+
+
+class CodeIdentity:
+    """The code part of a key: named part digests, and how to tell they still hold.
+
+    Attributes:
+        parts: part name → 16-byte digest, the step's own part first.
+        digest: one digest over all parts (order-independent).
+        unkeyed: values left out of the key, as ``(part name, reason)``.
+
+    """
+
+    __slots__ = (
+        "_absent",
+        "_expected",
+        "_getters",
+        "_names",
+        "_sources",
+        "digest",
+        "parts",
+        "unkeyed",
+    )
+
+    def __init__(
+        self,
+        parts: dict[str, bytes],
+        unkeyed: list[tuple[str, str]],
+        groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...]]],
+        absent: list[tuple[Mapping[str, Any], str]],
+    ) -> None:
+        self.parts = parts
+        self.unkeyed = tuple(unkeyed)
+        self.digest = combine(parts)
+        self._getters = tuple(get for get, _, _ in groups)
+        self._sources = tuple(source for _, source, _ in groups)
+        self._expected = tuple(chain.from_iterable(expected for _, _, expected in groups))
+        self._absent = tuple(namespace for namespace, _ in absent)
+        self._names = tuple(name for _, name in absent)
+
+    def valid(self) -> bool:
+        """Whether every object the identity was computed from is still the one in place."""
+        # One pipeline of C-level iterators: this runs on every call of a step.
+        try:
+            return all(
+                map(
+                    is_,
+                    chain.from_iterable(map(_call, self._getters, self._sources)),
+                    self._expected,
+                )
+            ) and not any(map(contains, self._absent, self._names))
+        except (KeyError, ValueError, AttributeError, TypeError):
+            return False
+
+
+def combine(parts: Mapping[str, bytes]) -> bytes:
+    """The digest of a set of code parts (order-independent, length-prefixed)."""
+    hasher = xxhash.xxh3_128()
+    for name, digest in sorted(parts.items()):
+        encoded = name.encode()
+        hasher.update(len(encoded).to_bytes(4, "little") + encoded)
+        hasher.update(len(digest).to_bytes(4, "little") + digest)
+    return hasher.digest()
+
+
+def identify(target: Any, *, bound_defaults: bool = False) -> CodeIdentity:
+    """The code identity of a callable (function, method, class, partial, builtin, ...).
+
+    Never reads a source file: what is fingerprinted is what the process runs.
+
+    Args:
+        target: the callable.
+        bound_defaults: the target's own defaults are bound as arguments (an
+            action's are), so they are left out of its code part.
+
+    """
+    walker = Walker(target if bound_defaults else None)
+    previous = getattr(_state, "walker", None)
+    _state.walker = walker
+    try:
+        walker.reach(target, _root_path(target))
+        walker.run()
+    finally:
+        _state.walker = previous
+    return CodeIdentity(*walker.identity())
+
+
+_state = threading.local()
+_value_identities: weakref.WeakKeyDictionary[Any, tuple[str, CodeIdentity]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def value_reference(obj: Any) -> str:
+    """How a function or user class passed as a value enters a fingerprint.
+
+    Inside a walk (a module-level dispatch table, a partial), a reference to
+    the part the object gets; elsewhere (an argument), its qualified name with
+    the digest of everything it reaches.
+    """
+    walker = getattr(_state, "walker", None)
+    if walker is not None:
+        return str(walker.reach(obj, qualified_name(obj)))
+    origin = _origin_of(obj)
+    if origin.kind != "user":
+        return f"{origin.kind} {origin.label} {qualified_name(obj)}"
+    try:
+        name, found = _value_identities[obj]
+        if found.valid():
+            return name
+    except (KeyError, TypeError):
+        pass
+    found = identify(obj)
+    name = f"{qualified_name(obj)} {found.digest.hex()}"
+    with contextlib.suppress(TypeError):  # not weakly referable: computed again next time
+        _value_identities[obj] = (name, found)
+    return name
+
+
+def _root_path(target: Any) -> str:
+    if isinstance(target, partial):
+        return f"partial of {qualified_name(target.func)}"
+    return qualified_name(target)
+
+
+def _call(func: Callable[[Any], Any], arg: Any) -> Any:  # operator.call is 3.11+
+    return func(arg)
+
+
+if sys.version_info >= (3, 11):
+    from operator import call as _call
