@@ -20,8 +20,8 @@ steps downstream of the quality filter run again.
 from __future__ import annotations
 
 import argparse
-import os
 import logging
+import os
 import sys
 import time
 from pathlib import Path

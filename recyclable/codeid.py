@@ -56,6 +56,7 @@ from recyclable.codewalk import origin_of as _origin_of
 
 __all__ = [
     "CodeIdentity",
+    "code_parts",
     "identify",
     "is_user_code",
     "module_display_name",
@@ -152,6 +153,29 @@ _state = threading.local()
 _value_identities: weakref.WeakKeyDictionary[Any, tuple[str, CodeIdentity]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def code_parts(func: Callable[..., Any]) -> dict[str, str]:
+    """What a step's code key covers: part name → hex digest, the step's own part first.
+
+    Part names say what each part is (``code pkg.util.trim``, ``constant
+    pkg.conf.SCALE``, ``closure pkg.m.make.<locals>.step `factor```,
+    ``dependency numpy``, ``python``, ``unkeyed pkg.m.lock``; see the module
+    docstring).  Accepts a ``@recyclable`` step (its key's parts; empty when
+    its version is pinned) or any other callable.
+
+    Example:
+        >>> import recyclable
+        >>> def double(x):
+        ...     return 2 * x
+        >>> sorted(recyclable.code_parts(double))        # doctest: +SKIP
+        ['code __main__.double']
+
+    """
+    spec = getattr(func, "__recyclable__", None)
+    if spec is not None and hasattr(spec, "code_parts"):
+        return dict(spec.code_parts)
+    return {name: digest.hex() for name, digest in identify(func).parts.items()}
 
 
 def value_reference(obj: Any) -> str:

@@ -257,7 +257,8 @@ CASES = {
     "function passed as an argument, through what it reaches": Case(
         {
             "pkg/__init__.py": "",
-            "pkg/util.py": "def inner(x):\n    return x + 1\n\ndef scale(x):\n    return inner(x)\n",
+            "pkg/util.py": "def inner(x):\n    return x + 1\n\n"
+            "def scale(x):\n    return inner(x)\n",
             "main.py": """
             from recyclable import recyclable
             from pkg.util import scale
@@ -381,7 +382,10 @@ def test_cosmetic_edits_still_load(tmp_path: Path, old: str, new: str) -> None:
 
 def test_two_same_text_functions_in_two_modules_do_not_share_a_key(tmp_path: Path) -> None:
     """The same source text reading a different module constant is a different key, in one run."""
-    same = "from recyclable import recyclable\nFACTOR = {}\n\n@recyclable\ndef scale(x):\n    return x * FACTOR\n"
+    same = (
+        "from recyclable import recyclable\nFACTOR = {}\n\n"
+        "@recyclable\ndef scale(x):\n    return x * FACTOR\n"
+    )
     project = Project(
         tmp_path,
         {
@@ -389,7 +393,7 @@ def test_two_same_text_functions_in_two_modules_do_not_share_a_key(tmp_path: Pat
             "pkg/a.py": same.format(2),
             "pkg/b.py": same.format(3),
             "main.py": "from pkg import a, b\n"
-            "STEPS = [(a.scale, a.scale.__wrapped__, (4,)), (b.scale, b.scale.__wrapped__, (4,))]\n",
+            "STEPS = [(m.scale, m.scale.__wrapped__, (4,)) for m in (a, b)]\n",
         },
     )
     run = project.run()
