@@ -154,7 +154,8 @@ class ActionSpec:
     @property
     def code(self) -> str:
         """Hex digest of everything the action's code reaches, or ``version:<v>`` when pinned."""
-        if self._code is None or not self._code_current():
+        # key_for revalidates on every call; code_parts and unkeyed do too.
+        if self._code is None:
             if self.version is not None:
                 self._code = f"version:{self.version}"
             else:
@@ -166,12 +167,14 @@ class ActionSpec:
     @property
     def code_parts(self) -> dict[str, str]:
         """Hex digest per part the code key covers (the action's own first); empty when pinned."""
+        self._code_current()
         _ = self.code
         return dict(self._code_parts or {})
 
     @property
     def unkeyed(self) -> tuple[tuple[str, str], ...]:
         """Values the code reaches that are left out of the key, with the reason."""
+        self._code_current()
         _ = self.code
         return self._identity.unkeyed if self._identity is not None else ()
 

@@ -77,6 +77,9 @@ class CodeIdentity:
 
     __slots__ = (
         "_absent",
+        "_eq_expected",
+        "_eq_getters",
+        "_eq_sources",
         "_expected",
         "_getters",
         "_names",
@@ -90,15 +93,20 @@ class CodeIdentity:
         self,
         parts: dict[str, bytes],
         unkeyed: list[tuple[str, str]],
-        groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...]]],
+        groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...], bool]],
         absent: list[tuple[Mapping[str, Any], str]],
     ) -> None:
         self.parts = parts
         self.unkeyed = tuple(unkeyed)
         self.digest = combine(parts)
-        self._getters = tuple(get for get, _, _ in groups)
-        self._sources = tuple(source for _, source, _ in groups)
-        self._expected = tuple(chain.from_iterable(expected for _, _, expected in groups))
+        equal = [group for group in groups if group[3]]
+        same = [group for group in groups if not group[3]]
+        self._eq_getters = tuple(group[0] for group in equal)
+        self._eq_sources = tuple(group[1] for group in equal)
+        self._eq_expected = tuple(chain.from_iterable(group[2] for group in equal))
+        self._getters = tuple(group[0] for group in same)
+        self._sources = tuple(group[1] for group in same)
+        self._expected = tuple(chain.from_iterable(group[2] for group in same))
         self._absent = tuple(namespace for namespace, _ in absent)
         self._names = tuple(name for _, name in absent)
 
@@ -106,6 +114,11 @@ class CodeIdentity:
         """Whether every object the identity was computed from is still the one in place."""
         # One pipeline of C-level iterators: this runs on every call of a step.
         try:
+            if (
+                tuple(chain.from_iterable(map(_call, self._eq_getters, self._eq_sources)))
+                != self._eq_expected
+            ):
+                return False
             return all(
                 map(
                     is_,

@@ -145,21 +145,31 @@ class Walker:
 
     def identity(self) -> tuple[Any, ...]:
         """The parts, what was left out, and the guards: ``(parts, unkeyed, groups, absent)``."""
-        groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...]]] = []
+        # (getter, source, expected, compared by ==): == on a tuple is a pointer
+        # compare for the same object and is only trusted for objects whose
+        # equality is identity (functions, modules, plain classes) or value
+        # (code objects); everything else is compared with `is`.
+        groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...], bool]] = []
         if self.functions:
             funcs = tuple(self.functions)
-            groups.append((_codes_of, funcs, tuple(func.__code__ for func in funcs)))
+            groups.append((_codes_of, funcs, tuple(func.__code__ for func in funcs), True))
         if self.cells:
             cells = tuple(cell for cell, _ in self.cells)
-            groups.append((_contents_of, cells, tuple(value for _, value in self.cells)))
+            groups.append((_contents_of, cells, tuple(value for _, value in self.cells), False))
         for key, (namespace, entries) in self.dict_guards.items():
             skip = self.written.get(key, set())
-            names = [name for name in entries if name not in skip]
-            if not names:
-                continue
-            if len(names) == 1:
-                names.append(names[0])  # itemgetter of one name returns the bare item
-            groups.append((itemgetter(*names), namespace, tuple(entries[n] for n in names)))
+            for by_equality in (True, False):
+                names = [
+                    name
+                    for name, value in entries.items()
+                    if name not in skip and _equality_is_identity(value) is by_equality
+                ]
+                if not names:
+                    continue
+                if len(names) == 1:
+                    names.append(names[0])  # itemgetter of one name returns the bare item
+                expected = tuple(entries[n] for n in names)
+                groups.append((itemgetter(*names), namespace, expected, by_equality))
         absent = [pair for pair in self.absent.values()]
         return dict(self.parts), self.unkeyed, groups, absent
 
@@ -434,6 +444,17 @@ _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), typ
 # C-level getters, so that revalidation runs no Python frame per dependency.
 _codes_of = functools.partial(map, attrgetter("__code__"))
 _contents_of = functools.partial(map, attrgetter("cell_contents"))
+
+
+_IDENTITY_EQUAL = (types.FunctionType, types.BuiltinFunctionType, types.ModuleType)
+
+
+def _equality_is_identity(value: Any) -> bool:
+    """Whether ``a == value`` can only be true for ``a is value``."""
+    kind = type(value)
+    if kind in _IDENTITY_EQUAL:
+        return True
+    return kind is type  # a class whose metaclass is type: no __eq__ of its own
 
 
 def _followed(value: Any) -> bool:
