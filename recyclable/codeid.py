@@ -40,6 +40,8 @@ not seen until the next process (values count as they are when first needed).
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import sys
 import threading
 import weakref
@@ -157,11 +159,23 @@ def identify(target: Any, *, bound_defaults: bool = False) -> CodeIdentity:
     try:
         walker.reach(target, _root_path(target))
         walker.run()
+    except Exception as exc:  # noqa: BLE001 - whatever user code holds, never a wrong hit
+        # Something reached could not be walked: a key that no other process
+        # can produce (a miss there), stable in this one (cached with its guards).
+        logger.warning(
+            "the code of %s could not be fully fingerprinted (%s: %s); its results are "
+            "recomputed in every new process. Pin @recyclable(version=...) to reuse them",
+            _root_path(target),
+            type(exc).__name__,
+            exc,
+        )
+        walker.parts[f"unidentified {_root_path(target)}"] = os.urandom(16)
     finally:
         _state.walker = previous
     return CodeIdentity(*walker.identity())
 
 
+logger = logging.getLogger("recyclable")
 _state = threading.local()
 _value_identities: weakref.WeakKeyDictionary[Any, tuple[str, CodeIdentity]] = (
     weakref.WeakKeyDictionary()

@@ -45,6 +45,7 @@ _CLASS_SKIP = frozenset(
         "__dataclass_params__",
         "__orig_bases__",
         "__parameters__",
+        "_abc_impl",
     }
 )
 _FUNCTION_LIKE = (
@@ -233,6 +234,13 @@ class Walker:
             if origin.kind == "user":
                 return self._value(obj, path, "value")
             return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
+        wrapped = _wrapped_of(obj)
+        if wrapped is not None:
+            # functools.lru_cache, cache, and other wrappers that are not functions:
+            # the wrapped code counts, and so does the wrapper's own class.
+            inner = self.reach(wrapped, path)
+            outer = self.reach(kind, qualified_name(kind))
+            return f"wrapper {outer} around {inner}"
         return self._value(obj, path, "constant" if "." in path else "value")
 
     def _value(self, obj: Any, path: str, kind: str) -> str:
@@ -455,6 +463,15 @@ def _equality_is_identity(value: Any) -> bool:
     if kind in _IDENTITY_EQUAL:
         return True
     return kind is type  # a class whose metaclass is type: no __eq__ of its own
+
+
+def _wrapped_of(obj: Any) -> Any:
+    """What a wrapper object wraps (``__wrapped__``), or None."""
+    try:
+        wrapped = obj.__wrapped__
+    except Exception:  # noqa: BLE001 - any object: a missing or failing attribute is "none"
+        return None
+    return wrapped if callable(wrapped) and wrapped is not obj else None
 
 
 def _followed(value: Any) -> bool:

@@ -136,6 +136,16 @@ CASES = {
         },
         [("main.py", "functools.partial(mul, 2)", "functools.partial(mul, 5)")],
     ),
+    "helper wrapped by functools.lru_cache": Case(
+        {
+            "main.py": _main(
+                "import functools",
+                "@functools.lru_cache(maxsize=None)\ndef helper(x):\n    return x + 1\n",
+                "helper(x)",
+            )
+        },
+        [("main.py", "return x + 1", "return x + 7")],
+    ),
     "more than four calls deep": Case(
         {
             "main.py": _main(

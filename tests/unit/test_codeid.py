@@ -263,3 +263,22 @@ def test_keys_are_stable_while_nothing_changes(module: Any) -> None:
     identity = spec._identity
     assert [_key(module.step, 5) for _ in range(3)] == [first] * 3
     assert spec._identity is identity
+
+
+def test_a_walk_that_fails_gives_a_key_no_other_process_can_hit(
+    module: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If something reached cannot be walked, the key is unique to the process and a warning says so."""
+    import recyclable.codewalk as codewalk
+
+    module.define(BASE)
+
+    def broken(self: Any, func: Any, name: str) -> bytes:
+        raise RuntimeError("cannot walk this")
+
+    monkeypatch.setattr(codewalk.Walker, "_function", broken)
+    first = rc.code_parts(module.step)
+    second = rc.code_parts(recyclable(name="again")(module.step.__wrapped__))
+    assert any(name.startswith("unidentified ") for name in first)
+    assert first != second
+    assert any("could not be fully fingerprinted" in r.getMessage() for r in caplog.records)
