@@ -268,7 +268,7 @@ def test_keys_are_stable_while_nothing_changes(module: Any) -> None:
 def test_a_walk_that_fails_gives_a_key_no_other_process_can_hit(
     module: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """If something reached cannot be walked, the key is unique to the process and a warning says so."""
+    """A walk that fails gives a key unique to the process, and a warning says so."""
     import recyclable.codewalk as codewalk
 
     module.define(BASE)
