@@ -55,6 +55,7 @@ _origins: dict[str, Origin] = {}
 # Per sys.path directory: top-level name -> (dist-info path) or None, filled lazily.
 _owners: dict[str, dict[str, Path | None]] = {}
 _full_index: dict[str, dict[str, Path]] = {}
+_dist_infos: dict[str, list[str]] = {}
 _dist_labels: dict[Path, Origin | None] = {}
 
 
@@ -140,10 +141,13 @@ def _owner(root: str, top: str) -> Path | None:
         return owners[top]
     found: Path | None = None
     wanted = _normalise(top)
-    try:
-        entries = [e for e in os.listdir(root) if e.endswith(".dist-info")]
-    except OSError:
-        entries = []
+    entries = _dist_infos.get(root)
+    if entries is None:
+        try:
+            entries = sorted(e for e in os.listdir(root) if e.endswith(".dist-info"))
+        except OSError:
+            entries = []
+        _dist_infos[root] = entries
     # Usually the distribution is named after its top-level package.
     for entry in entries:
         if _normalise(entry[: -len(".dist-info")].rsplit("-", 1)[0]) == wanted:
