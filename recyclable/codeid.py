@@ -42,12 +42,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from itertools import chain
 from operator import contains, is_
 from typing import Any
 
@@ -79,13 +77,9 @@ class CodeIdentity:
 
     __slots__ = (
         "_absent",
-        "_eq_expected",
-        "_eq_getters",
-        "_eq_sources",
-        "_expected",
-        "_getters",
+        "_equal",
         "_names",
-        "_sources",
+        "_same",
         "digest",
         "parts",
         "unkeyed",
@@ -101,33 +95,26 @@ class CodeIdentity:
         self.parts = parts
         self.unkeyed = tuple(unkeyed)
         self.digest = combine(parts)
-        equal = [group for group in groups if group[3]]
-        same = [group for group in groups if not group[3]]
-        self._eq_getters = tuple(group[0] for group in equal)
-        self._eq_sources = tuple(group[1] for group in equal)
-        self._eq_expected = tuple(chain.from_iterable(group[2] for group in equal))
-        self._getters = tuple(group[0] for group in same)
-        self._sources = tuple(group[1] for group in same)
-        self._expected = tuple(chain.from_iterable(group[2] for group in same))
+        # (getter, source, expected): compared by == (a pointer compare per
+        # element for the same objects) where equality is identity, else by `is`.
+        self._equal = tuple((get, source, expected) for get, source, expected, eq in groups if eq)
+        self._same = tuple(
+            (get, source, expected) for get, source, expected, eq in groups if not eq
+        )
         self._absent = tuple(namespace for namespace, _ in absent)
         self._names = tuple(name for _, name in absent)
 
     def valid(self) -> bool:
         """Whether every object the identity was computed from is still the one in place."""
-        # One pipeline of C-level iterators: this runs on every call of a step.
+        # This runs on every call of a step: a few groups, each checked by C-level code.
         try:
-            if (
-                tuple(chain.from_iterable(map(_call, self._eq_getters, self._eq_sources)))
-                != self._eq_expected
-            ):
-                return False
-            return all(
-                map(
-                    is_,
-                    chain.from_iterable(map(_call, self._getters, self._sources)),
-                    self._expected,
-                )
-            ) and not any(map(contains, self._absent, self._names))
+            for get, source, expected in self._equal:
+                if tuple(get(source)) != expected:
+                    return False
+            for get, source, expected in self._same:
+                if not all(map(is_, get(source), expected)):
+                    return False
+            return not self._absent or not any(map(contains, self._absent, self._names))
         except (KeyError, ValueError, AttributeError, TypeError):
             return False
 
@@ -235,11 +222,3 @@ def _root_path(target: Any) -> str:
     if isinstance(target, partial):
         return f"partial of {qualified_name(target.func)}"
     return qualified_name(target)
-
-
-def _call(func: Callable[[Any], Any], arg: Any) -> Any:  # operator.call is 3.11+
-    return func(arg)
-
-
-if sys.version_info >= (3, 11):
-    from operator import call as _call
