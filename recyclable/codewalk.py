@@ -67,9 +67,9 @@ def is_user_code(obj: Any) -> bool:
 
 def module_display_name(module: str) -> str:
     """A module's name in part names: ``__main__`` as the script's own module name."""
-    if module != "__main__":
+    if module not in ("__main__", "__mp_main__"):  # __mp_main__: a spawned worker's script
         return module
-    main = sys.modules.get("__main__")
+    main = sys.modules.get(module)
     spec = getattr(main, "__spec__", None)
     if spec is not None and getattr(spec, "name", None):
         return str(spec.name)
