@@ -219,7 +219,10 @@ class ActionSpec:
 
         """
         prefix = self._prefix
-        if prefix is None or not self._code_current():
+        identity = self._identity
+        if prefix is not None and identity is not None and not identity.valid():
+            self._code = prefix = None  # something the code reaches changed: fingerprint again
+        if prefix is None:
             prefix = self._prefix = _length_prefixed(
                 [
                     b"recyclable-key-%d" % SCHEMA_VERSION,
