@@ -13,6 +13,7 @@ import functools
 import logging
 import sys
 import types
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from operator import attrgetter, itemgetter
@@ -243,7 +244,7 @@ class Walker:
             return f"wrapper {outer} around {inner}"
         return self._value(obj, path, "constant" if "." in path else "value")
 
-    def _value(self, obj: Any, path: str, kind: str) -> str:
+    def _value(self, obj: Any, path: str, kind: str, remember: bool = True) -> str:
         """A value by its fingerprint; callables and user classes inside it are followed."""
         from recyclable.fingerprint import digest_value
 
@@ -259,13 +260,14 @@ class Walker:
                 self._dependency(origin_of(cls))
         cached = _value_digests.get(id(obj))
         try:
-            if cached is not None and cached[0] is obj:
+            if cached is not None and cached[0]() is obj:
                 digest = cached[1]
             else:
                 reached = self.reached
                 digest = digest_value(obj)
-                if self.reached == reached:  # no code inside: the digest holds for the process
-                    _value_digests[id(obj)] = (obj, digest)
+                # No code inside: the digest holds for the rest of the process.
+                if remember and self.reached == reached:
+                    _remember_value(obj, digest)
         except FingerprintError as exc:
             name = self._new_part("unkeyed", path)
             reason = exc.reason
@@ -333,7 +335,9 @@ class Walker:
         """A closure cell's or default's value: callables followed, values as their own part."""
         if _followed(value):
             return self.reach(value, f"{owner} `{var}`")
-        return self._value(value, f"{owner} `{var}`", kind)
+        # Not remembered for the process: a closure's or default's value lives
+        # as long as its function, which the identity's guards already hold.
+        return self._value(value, f"{owner} `{var}`", kind, remember=False)
 
     def _chain(
         self,
@@ -444,7 +448,21 @@ class Walker:
 # A value's digest as first computed in this process, by identity (the object is
 # held so its id is not reused): a list the step appends to keeps its first
 # digest, so it does not turn every later call in the process into a miss.
-_value_digests: dict[int, tuple[Any, bytes]] = {}
+_value_digests: dict[int, tuple[Callable[[], Any], bytes]] = {}
+
+
+def _remember_value(obj: Any, digest: bytes) -> None:
+    """Keep a namespace value's first digest: weakly where the type allows, else with the value."""
+    key = id(obj)
+    try:
+        ref: Callable[[], Any] = weakref.ref(obj, lambda _: _value_digests.pop(key, None))
+    except TypeError:  # lists, dicts, ints: held (module-level values live as long anyway)
+
+        def ref() -> Any:
+            return obj
+
+    _value_digests[key] = (ref, digest)
+
 
 _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), type(Ellipsis)})
 
