@@ -499,3 +499,21 @@ def test_source_saved_while_an_earlier_step_runs(tmp_path: Path) -> None:
     second = project.run(WAITING=str(waiting), GO=str(go))
     assert second.values == second.plain == [1, 104]
     assert (second.loaded, second.computed) == (1, 1)
+
+
+def test_a_script_run_directly_and_imported_share_keys(tmp_path: Path) -> None:
+    """`python pipeline.py` stores; a script that imports pipeline loads the same steps."""
+    script = Project(
+        tmp_path,
+        {
+            "helpers.py": "def clean(x):\n    return x * 2\n",
+            "pipeline.py": _main("from helpers import clean", "SCALE = 3", "clean(x) + SCALE"),
+        },
+        entry="pipeline.py",
+    )
+    first = script.run()
+    assert first.computed == 1
+    importer = Project(tmp_path, {"main.py": "from pipeline import STEPS\n"})
+    again = importer.run()
+    assert (again.loaded, again.computed) == (1, 0)
+    assert again.values == again.plain == first.values
