@@ -51,8 +51,9 @@ from typing import Any
 
 import xxhash
 
-from recyclable.codewalk import Walker, is_user_code, module_display_name, qualified_name
-from recyclable.codewalk import origin_of as _origin_of
+from recyclable.codenames import is_user_code, module_display_name, qualified_name
+from recyclable.codenames import origin_of as _origin_of
+from recyclable.codewalk import Walker
 
 __all__ = [
     "CodeIdentity",

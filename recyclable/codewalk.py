@@ -22,10 +22,11 @@ from typing import Any
 import xxhash
 
 from recyclable.bytecode import code_info
+from recyclable.codenames import is_user_code, module_display_name, origin_of, qualified_name
 from recyclable.distinfo import Origin, module_origin, python_identity
 from recyclable.errors import FingerprintError
 
-__all__ = ["Walker", "is_user_code", "module_display_name", "qualified_name"]
+__all__ = ["Walker"]
 
 logger = logging.getLogger("recyclable")
 
@@ -58,38 +59,6 @@ _FUNCTION_LIKE = (
     types.GetSetDescriptorType,
     types.MemberDescriptorType,
 )
-
-
-def is_user_code(obj: Any) -> bool:
-    """Whether a function or class comes from user code (not an installed distribution)."""
-    module = getattr(obj, "__module__", None)
-    return not isinstance(module, str) or module_origin(module).kind == "user"
-
-
-def module_display_name(module: str) -> str:
-    """A module's name in part names: ``__main__`` as the script's own module name."""
-    if module not in ("__main__", "__mp_main__"):  # __mp_main__: a spawned worker's script
-        return module
-    main = sys.modules.get(module)
-    spec = getattr(main, "__spec__", None)
-    if spec is not None and getattr(spec, "name", None):
-        return str(spec.name)
-    file = getattr(main, "__file__", None)
-    if isinstance(file, str):
-        stem = file.replace("\\", "/").rsplit("/", 1)[-1]
-        return stem[:-3] if stem.endswith(".py") else stem
-    return "__main__"
-
-
-def qualified_name(obj: Any) -> str:
-    """Module (as displayed) and qualified name of a function, class or builtin."""
-    module = getattr(obj, "__module__", None)
-    if not isinstance(module, str):
-        module = str(getattr(type(obj), "__module__", "?"))
-    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
-    if not isinstance(name, str):
-        name = type(obj).__qualname__
-    return f"{module_display_name(module)}.{name}"
 
 
 class Walker:
@@ -497,15 +466,6 @@ def _followed(value: Any) -> bool:
     return (callable(value) and not isinstance(value, functools.partial)) or isinstance(
         value, types.ModuleType
     )
-
-
-def origin_of(obj: Any) -> Origin:
-    module = getattr(obj, "__module__", None)
-    if not isinstance(module, str):
-        module = getattr(type(obj), "__module__", None)
-    if not isinstance(module, str):
-        return Origin("user")
-    return module_origin(module)
 
 
 def _owner_class(func: types.FunctionType) -> type | None:
