@@ -14,6 +14,7 @@ import inspect
 import os
 import re
 import sys
+import threading
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -155,14 +156,21 @@ class ActionSpec:
     def code(self) -> str:
         """Hex digest of everything the action's code reaches, or ``version:<v>`` when pinned."""
         # key_for revalidates on every call; code_parts and unkeyed do too.
-        if self._code is None:
-            if self.version is not None:
-                self._code = f"version:{self.version}"
-            else:
-                identity = self._identity = identify(self.func, bound_defaults=True)
-                self._code_parts = {name: digest.hex() for name, digest in identity.parts.items()}
-                self._code = identity.digest.hex()
-        return self._code
+        code = self._code
+        if code is None:
+            # One thread walks; the others wait and take its result, so threads
+            # that start the same step at once agree on its key.
+            with _identity_lock:
+                code = self._code
+                if code is None:
+                    if self.version is not None:
+                        code = f"version:{self.version}"
+                    else:
+                        identity = self._identity = identify(self.func, bound_defaults=True)
+                        self._code_parts = {n: d.hex() for n, d in identity.parts.items()}
+                        code = identity.digest.hex()
+                    self._code = code
+        return code
 
     @property
     def code_parts(self) -> dict[str, str]:
@@ -256,6 +264,10 @@ class ActionSpec:
             tuple(digests),
             self._code_parts,
         )
+
+
+# Re-entrant: a value's fingerprint may call user code that keys another step.
+_identity_lock = threading.RLock()
 
 
 def _file_argument(value: Any) -> bytes:

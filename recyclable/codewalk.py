@@ -213,7 +213,7 @@ class Walker:
             return f"wrapper {outer} around {inner}"
         return self._value(obj, path, "constant" if "." in path else "value")
 
-    def _value(self, obj: Any, path: str, kind: str, remember: bool = True) -> str:
+    def _value(self, obj: Any, path: str, kind: str) -> str:
         """A value by its fingerprint; callables and user classes inside it are followed."""
         from recyclable.fingerprint import digest_value
 
@@ -235,7 +235,7 @@ class Walker:
                 reached = self.reached
                 digest = digest_value(obj)
                 # No code inside: the digest holds for the rest of the process.
-                if remember and self.reached == reached:
+                if self.reached == reached:
                     _remember_value(obj, digest)
         except FingerprintError as exc:
             name = self._new_part("unkeyed", path)
@@ -304,9 +304,7 @@ class Walker:
         """A closure cell's or default's value: callables followed, values as their own part."""
         if _followed(value):
             return self.reach(value, f"{owner} `{var}`")
-        # Not remembered for the process: a closure's or default's value lives
-        # as long as its function, which the identity's guards already hold.
-        return self._value(value, f"{owner} `{var}`", kind, remember=False)
+        return self._value(value, f"{owner} `{var}`", kind)
 
     def _chain(
         self,
@@ -421,7 +419,7 @@ _value_digests: dict[int, tuple[Callable[[], Any], bytes]] = {}
 
 
 def _remember_value(obj: Any, digest: bytes) -> None:
-    """Keep a namespace value's first digest: weakly where the type allows, else with the value."""
+    """Keep a value's first digest for the process: weakly where the type allows, else held."""
     key = id(obj)
     try:
         ref: Callable[[], Any] = weakref.ref(obj, lambda _: _value_digests.pop(key, None))
