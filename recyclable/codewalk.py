@@ -48,6 +48,7 @@ _CLASS_SKIP = frozenset(
         "__orig_bases__",
         "__parameters__",
         "_abc_impl",
+        "__slotnames__",  # copyreg's cache, added to a class when an instance is first pickled
     }
 )
 _FUNCTION_LIKE = (

@@ -282,3 +282,26 @@ def test_a_walk_that_fails_gives_a_key_no_other_process_can_hit(
     assert any(name.startswith("unidentified ") for name in first)
     assert first != second
     assert any("could not be fully fingerprinted" in r.getMessage() for r in caplog.records)
+
+
+class Model:
+    """Decorates its own method in __init__, as a user keeping per-instance recycling would."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.fit = recyclable(self.fit)
+
+    def fit(self, x: int) -> int:
+        return x * self.k
+
+
+def test_bound_method_decorated_in_init_keys_the_instance_state(cache: Cache) -> None:
+    """self.fit = recyclable(self.fit): the instance's state is in each key, and it loads."""
+    model = Model(2)
+    pool = cache.create_pool("p")
+    with pool:
+        assert [model.fit(3), model.fit(3)] == [6, 6]
+        model.k = 4
+        assert model.fit(3) == 12
+        assert Model(2).fit(3) == 6
+    assert (pool.stats.computed, pool.stats.loaded) == (2, 2)
