@@ -42,11 +42,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from operator import contains, is_
+from itertools import chain
+from operator import attrgetter, contains, is_
 from typing import Any
 
 import xxhash
@@ -79,8 +81,11 @@ class CodeIdentity:
     __slots__ = (
         "_absent",
         "_equal",
+        "_expected_attrs",
+        "_functions",
         "_names",
         "_same",
+        "_seen",
         "digest",
         "parts",
         "unkeyed",
@@ -92,8 +97,15 @@ class CodeIdentity:
         unkeyed: list[tuple[str, str]],
         groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...], bool]],
         absent: list[tuple[Mapping[str, Any], str]],
+        functions: tuple[tuple[Any, ...], tuple[Any, ...]],
+        seen: int = -1,
     ) -> None:
         self.parts = parts
+        # Functions reached and their (__code__, __defaults__, __kwdefaults__),
+        # checked again only when such an attribute was assigned in the process
+        # since ``seen`` (an audit hook counts assignments).
+        self._functions, self._expected_attrs = functions
+        self._seen = seen
         self.unkeyed = tuple(unkeyed)
         self.digest = combine(parts)
         # (getter, source, expected): compared by == (a pointer compare per
@@ -109,6 +121,12 @@ class CodeIdentity:
         """Whether every object the identity was computed from is still the one in place."""
         # This runs on every call of a step: a few groups, each checked by C-level code.
         try:
+            now = _assignments[0]
+            if now != self._seen or not _watching:
+                attrs = chain.from_iterable(map(_function_attrs, self._functions))
+                if not all(map(is_, attrs, self._expected_attrs)):
+                    return False
+                self._seen = now
             for get, source, expected in self._equal:
                 if tuple(get(source)) != expected:
                     return False
@@ -130,6 +148,30 @@ def combine(parts: Mapping[str, bytes]) -> bytes:
     return hasher.digest()
 
 
+# Assignments to a function's __code__, __defaults__ or __kwdefaults__ in this
+# process, counted by an audit hook (CPython audits them as object.__setattr__),
+# so revalidation need not read every function's code on every call.
+_assignments = [0]
+_watching = False
+_WATCHED = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
+_function_attrs = attrgetter("__code__", "__defaults__", "__kwdefaults__")
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "object.__setattr__" and len(args) > 1 and args[1] in _WATCHED:
+        _assignments[0] += 1
+
+
+def _watch() -> None:
+    global _watching  # noqa: PLW0603 - installed once per process
+    if not _watching:
+        try:
+            sys.addaudithook(_audit)
+        except Exception:  # noqa: BLE001 - vetoed by another hook: check every call instead
+            return
+        _watching = True
+
+
 def identify(target: Any, *, bound_defaults: bool = False) -> CodeIdentity:
     """The code identity of a callable (function, method, class, partial, builtin, ...).
 
@@ -141,6 +183,8 @@ def identify(target: Any, *, bound_defaults: bool = False) -> CodeIdentity:
             action's are), so they are left out of its code part.
 
     """
+    _watch()
+    seen = _assignments[0]  # before the walk reads anything: a change during it is seen
     walker = Walker(target if bound_defaults else None)
     previous = getattr(_state, "walker", None)
     _state.walker = walker
@@ -160,7 +204,8 @@ def identify(target: Any, *, bound_defaults: bool = False) -> CodeIdentity:
         walker.parts[f"unidentified {_root_path(target)}"] = os.urandom(16)
     finally:
         _state.walker = previous
-    return CodeIdentity(*walker.identity())
+    parts, unkeyed, groups, absent, functions = walker.identity()
+    return CodeIdentity(parts, unkeyed, groups, absent, functions, seen)
 
 
 logger = logging.getLogger("recyclable")

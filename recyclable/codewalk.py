@@ -16,6 +16,7 @@ import types
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -116,15 +117,16 @@ class Walker:
         return self._fixed("python", python_identity())
 
     def identity(self) -> tuple[Any, ...]:
-        """The parts, what was left out, and the guards: ``(parts, unkeyed, groups, absent)``."""
+        """Parts, what was left out, guards: ``(parts, unkeyed, groups, absent, functions)``."""
         # (getter, source, expected, compared by ==): == on a tuple is a pointer
         # compare for the same object and is only trusted for objects whose
         # equality is identity (functions, modules, plain classes) or value
         # (code objects); everything else is compared with `is`.
         groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...], bool]] = []
-        if self.functions:
-            funcs = tuple(self.functions)
-            groups.append((_codes_of, funcs, tuple(func.__code__ for func in funcs), True))
+        # Functions' code and defaults are checked only after one was assigned
+        # somewhere in the process (codeid watches for that): a group of its own.
+        functions = tuple(self.functions)
+        expected_attrs = tuple(chain.from_iterable(map(_function_attrs, functions)))
         if self.cells:
             cells = tuple(cell for cell, _ in self.cells)
             groups.append((_contents_of, cells, tuple(value for _, value in self.cells), False))
@@ -143,7 +145,7 @@ class Walker:
                 expected = tuple(entries[n] for n in names)
                 groups.append((itemgetter(*names), namespace, expected, by_equality))
         absent = [pair for pair in self.absent.values()]
-        return dict(self.parts), self.unkeyed, groups, absent
+        return dict(self.parts), self.unkeyed, groups, absent, (functions, expected_attrs)
 
     def _guard(self, namespace: Mapping[str, Any], name: str, value: Any) -> None:
         entry = self.dict_guards.get(id(namespace))
@@ -436,7 +438,7 @@ _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), typ
 
 
 # C-level getters, so that revalidation runs no Python frame per dependency.
-_codes_of = functools.partial(map, attrgetter("__code__"))
+_function_attrs = attrgetter("__code__", "__defaults__", "__kwdefaults__")
 _contents_of = functools.partial(map, attrgetter("cell_contents"))
 
 

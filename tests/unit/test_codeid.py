@@ -74,6 +74,18 @@ def test_swapped_code_object_is_a_new_key(module: Any) -> None:
     assert _key(module.step, 5) != before
 
 
+def test_swapped_defaults_of_a_helper_are_a_new_key(module: Any) -> None:
+    """Assigning a helper's __defaults__ in place is seen on the next call."""
+    module.define(
+        BASE
+        + "\ndef scaled(x, k=2):\n    return x * k\n\n"
+        + "@recyclable\ndef uses(x):\n    return scaled(x)\n"
+    )
+    before = _key(module.uses, 5)
+    module.scaled.__defaults__ = (3,)
+    assert _key(module.uses, 5) != before
+
+
 def test_module_constant_and_its_explanation(module: Any, cache: Cache) -> None:
     """A module constant is in the key by value, and explain names it."""
     module.define(BASE)
