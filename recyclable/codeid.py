@@ -80,7 +80,6 @@ class CodeIdentity:
 
     __slots__ = (
         "_absent",
-        "_equal",
         "_expected_attrs",
         "_functions",
         "_names",
@@ -95,7 +94,7 @@ class CodeIdentity:
         self,
         parts: dict[str, bytes],
         unkeyed: list[tuple[str, str]],
-        groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...], bool]],
+        groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...]]],
         absent: list[tuple[Mapping[str, Any], str]],
         functions: tuple[tuple[Any, ...], tuple[Any, ...]],
         seen: int = -1,
@@ -108,12 +107,7 @@ class CodeIdentity:
         self._seen = seen
         self.unkeyed = tuple(unkeyed)
         self.digest = combine(parts)
-        # (getter, source, expected): compared by == (a pointer compare per
-        # element for the same objects) where equality is identity, else by `is`.
-        self._equal = tuple((get, source, expected) for get, source, expected, eq in groups if eq)
-        self._same = tuple(
-            (get, source, expected) for get, source, expected, eq in groups if not eq
-        )
+        self._same = tuple(groups)  # (getter, source, expected), compared with `is`
         self._absent = tuple(namespace for namespace, _ in absent)
         self._names = tuple(name for _, name in absent)
 
@@ -127,9 +121,6 @@ class CodeIdentity:
                 if not all(map(is_, attrs, self._expected_attrs)):
                     return False
                 self._seen = now
-            for get, source, expected in self._equal:
-                if tuple(get(source)) != expected:
-                    return False
             for get, source, expected in self._same:
                 if not all(map(is_, get(source), expected)):
                     return False

@@ -118,32 +118,24 @@ class Walker:
 
     def identity(self) -> tuple[Any, ...]:
         """Parts, what was left out, guards: ``(parts, unkeyed, groups, absent, functions)``."""
-        # (getter, source, expected, compared by ==): == on a tuple is a pointer
-        # compare for the same object and is only trusted for objects whose
-        # equality is identity (functions, modules, plain classes) or value
-        # (code objects); everything else is compared with `is`.
-        groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...], bool]] = []
+        # (getter, source, expected), compared with `is` (never ==: a proxy or a
+        # value with a loose __eq__ must not pass for what it replaced).
+        groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...]]] = []
         # Functions' code and defaults are checked only after one was assigned
         # somewhere in the process (codeid watches for that): a group of its own.
         functions = tuple(self.functions)
         expected_attrs = tuple(chain.from_iterable(map(_function_attrs, functions)))
         if self.cells:
             cells = tuple(cell for cell, _ in self.cells)
-            groups.append((_contents_of, cells, tuple(value for _, value in self.cells), False))
+            groups.append((_contents_of, cells, tuple(value for _, value in self.cells)))
         for key, (namespace, entries) in self.dict_guards.items():
             skip = self.written.get(key, set())
-            for by_equality in (True, False):
-                names = [
-                    name
-                    for name, value in entries.items()
-                    if name not in skip and _equality_is_identity(value) is by_equality
-                ]
-                if not names:
-                    continue
-                if len(names) == 1:
-                    names.append(names[0])  # itemgetter of one name returns the bare item
-                expected = tuple(entries[n] for n in names)
-                groups.append((itemgetter(*names), namespace, expected, by_equality))
+            names = [name for name in entries if name not in skip]
+            if not names:
+                continue
+            if len(names) == 1:
+                names.append(names[0])  # itemgetter of one name returns the bare item
+            groups.append((itemgetter(*names), namespace, tuple(entries[n] for n in names)))
         absent = [pair for pair in self.absent.values()]
         return dict(self.parts), self.unkeyed, groups, absent, (functions, expected_attrs)
 
@@ -440,17 +432,6 @@ _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), typ
 # C-level getters, so that revalidation runs no Python frame per dependency.
 _function_attrs = attrgetter("__code__", "__defaults__", "__kwdefaults__")
 _contents_of = functools.partial(map, attrgetter("cell_contents"))
-
-
-_IDENTITY_EQUAL = (types.FunctionType, types.BuiltinFunctionType, types.ModuleType)
-
-
-def _equality_is_identity(value: Any) -> bool:
-    """Whether ``a == value`` can only be true for ``a is value``."""
-    kind = type(value)
-    if kind in _IDENTITY_EQUAL:
-        return True
-    return kind is type  # a class whose metaclass is type: no __eq__ of its own
 
 
 def _wrapped_of(obj: Any) -> Any:

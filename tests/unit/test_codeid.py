@@ -74,6 +74,18 @@ def test_swapped_code_object_is_a_new_key(module: Any) -> None:
     assert _key(module.step, 5) != before
 
 
+def test_helper_replaced_by_a_proxy_that_compares_equal_is_a_new_key(module: Any) -> None:
+    """Revalidation is by identity: a wrapt proxy equal to the helper it replaced still misses."""
+    import wrapt
+
+    module.define(BASE)
+    before = _key(module.step, 5)
+    proxy = wrapt.FunctionWrapper(module.trim, lambda wrapped, _i, args, kw: wrapped(*args) * 10)
+    assert proxy == module.trim
+    module.trim = proxy
+    assert _key(module.step, 5) != before
+
+
 def test_swapped_defaults_of_a_helper_are_a_new_key(module: Any) -> None:
     """Assigning a helper's __defaults__ in place is seen on the next call."""
     module.define(
