@@ -312,6 +312,11 @@ class Walker:
         first = attrs[0]
         if first in info.stores:
             return self._fixed(f"state {module}.{first}", "written by the step")
+        if first in _MODULE_DUNDERS:
+            # Where the module was loaded from and under which name: keying them
+            # would tie keys to a directory, or tell `python pipeline.py` from
+            # `import pipeline`.
+            return f"module attribute {first}"
         value = namespace.get(first, _MISSING)
         if value is _MISSING:
             self._guard_absent(namespace, first)
@@ -425,6 +430,10 @@ def _remember_value(obj: Any, digest: bytes) -> None:
 
     _value_digests[key] = (ref, digest)
 
+
+_MODULE_DUNDERS = frozenset(
+    {"__file__", "__name__", "__spec__", "__loader__", "__cached__", "__package__", "__path__"}
+)
 
 _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), type(Ellipsis)})
 

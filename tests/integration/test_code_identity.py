@@ -507,7 +507,10 @@ def test_a_script_run_directly_and_imported_share_keys(tmp_path: Path) -> None:
         tmp_path,
         {
             "helpers.py": "def clean(x):\n    return x * 2\n",
-            "pipeline.py": _main("from helpers import clean", "SCALE = 3", "clean(x) + SCALE"),
+            # The step reads __name__ ("__main__" or "pipeline"): not in the key.
+            "pipeline.py": _main(
+                "from helpers import clean", "SCALE = 3", "clean(x) + SCALE + 0 * len(__name__)"
+            ),
         },
         entry="pipeline.py",
     )
@@ -515,5 +518,23 @@ def test_a_script_run_directly_and_imported_share_keys(tmp_path: Path) -> None:
     assert first.computed == 1
     importer = Project(tmp_path, {"main.py": "from pipeline import STEPS\n"})
     again = importer.run()
+    assert (again.loaded, again.computed) == (1, 0)
+    assert again.values == again.plain == first.values
+
+
+def test_a_moved_project_still_hits(tmp_path: Path) -> None:
+    """No directory enters a code key: the project and its cache moved elsewhere still load."""
+    import shutil
+
+    files = {
+        "utils.py": "def clean(x):\n    return x * 2\n",
+        "main.py": _main("import os\nfrom utils import clean", "", "clean(x) + 0 * len(__file__)"),
+    }
+    first = Project(tmp_path / "a", files).run()
+    assert first.computed == 1
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    moved = Project(tmp_path / "b", {})
+    moved.entry = "main.py"
+    again = moved.run()
     assert (again.loaded, again.computed) == (1, 0)
     assert again.values == again.plain == first.values
