@@ -80,11 +80,13 @@ class CodeIdentity:
 
     __slots__ = (
         "_absent",
+        "_classes",
         "_expected_attrs",
         "_functions",
         "_names",
         "_same",
         "_seen",
+        "_sizes",
         "digest",
         "parts",
         "unkeyed",
@@ -97,6 +99,7 @@ class CodeIdentity:
         groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...]]],
         absent: list[tuple[Mapping[str, Any], str]],
         functions: tuple[tuple[Any, ...], tuple[Any, ...]],
+        classes: tuple[tuple[Any, ...], tuple[int, ...]] = ((), ()),
         seen: int = -1,
     ) -> None:
         self.parts = parts
@@ -105,6 +108,8 @@ class CodeIdentity:
         # since ``seen`` (an audit hook counts assignments).
         self._functions, self._expected_attrs = functions
         self._seen = seen
+        # Each reached class's namespace and its size: an added attribute is a change.
+        self._classes, self._sizes = classes
         self.unkeyed = tuple(unkeyed)
         self.digest = combine(parts)
         self._same = tuple(groups)  # (getter, source, expected), compared with `is`
@@ -121,6 +126,8 @@ class CodeIdentity:
                 if not all(map(is_, attrs, self._expected_attrs)):
                     return False
                 self._seen = now
+            if self._classes and tuple(map(len, self._classes)) != self._sizes:
+                return False
             for get, source, expected in self._same:
                 if not all(map(is_, get(source), expected)):
                     return False
@@ -195,8 +202,8 @@ def identify(target: Any, *, bound_defaults: bool = False) -> CodeIdentity:
         walker.parts[f"unidentified {_root_path(target)}"] = os.urandom(16)
     finally:
         _state.walker = previous
-    parts, unkeyed, groups, absent, functions = walker.identity()
-    return CodeIdentity(parts, unkeyed, groups, absent, functions, seen)
+    parts, unkeyed, groups, absent, functions, classes = walker.identity()
+    return CodeIdentity(parts, unkeyed, groups, absent, functions, classes, seen)
 
 
 logger = logging.getLogger("recyclable")

@@ -77,6 +77,7 @@ class Walker:
         self.dict_guards: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = {}
         self.absent: dict[tuple[int, str], tuple[Mapping[str, Any], str]] = {}
         self.functions: list[types.FunctionType] = []
+        self.class_dicts: list[Mapping[str, Any]] = []
         self.cells: list[tuple[types.CellType, Any]] = []
         self.values: dict[tuple[str, int], str] = {}
         self.written: dict[int, set[str]] = {}
@@ -117,7 +118,10 @@ class Walker:
         return self._fixed("python", python_identity())
 
     def identity(self) -> tuple[Any, ...]:
-        """Parts, what was left out, guards: ``(parts, unkeyed, groups, absent, functions)``."""
+        """What the identity is made of, and the guards that tell it still holds.
+
+        ``(parts, unkeyed, groups, absent, functions, classes)``.
+        """
         # (getter, source, expected), compared with `is` (never ==: a proxy or a
         # value with a loose __eq__ must not pass for what it replaced).
         groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...]]] = []
@@ -137,7 +141,16 @@ class Walker:
                 names.append(names[0])  # itemgetter of one name returns the bare item
             groups.append((itemgetter(*names), namespace, tuple(entries[n] for n in names)))
         absent = [pair for pair in self.absent.values()]
-        return dict(self.parts), self.unkeyed, groups, absent, (functions, expected_attrs)
+        classes = tuple(self.class_dicts)
+        sizes = tuple(map(len, classes))
+        return (
+            dict(self.parts),
+            self.unkeyed,
+            groups,
+            absent,
+            (functions, expected_attrs),
+            (classes, sizes),
+        )
 
     def _guard(self, namespace: Mapping[str, Any], name: str, value: Any) -> None:
         entry = self.dict_guards.get(id(namespace))
@@ -377,6 +390,8 @@ class Walker:
             refs.append("meta=" + self.reach(type(cls), qualified_name(type(cls))))
         members = cls.__dict__
         self.keep.append(members)
+        # An attribute added later (a method that now shadows a base's) is a change too.
+        self.class_dicts.append(members)
         path = name.partition(" ")[2]
         for attr, value in members.items():
             if attr in _CLASS_SKIP:

@@ -86,6 +86,30 @@ def test_helper_replaced_by_a_proxy_that_compares_equal_is_a_new_key(module: Any
     assert _key(module.step, 5) != before
 
 
+def test_method_added_to_a_subclass_later_is_a_new_key(module: Any) -> None:
+    """A method set on a class after the first key (shadowing its base's) changes the key."""
+    module.define(
+        """
+        from recyclable import recyclable
+
+        class Base:
+            def prep(self, x):
+                return x + 1
+
+        class Child(Base):
+            def run(self, x):
+                return self.prep(x)
+
+        @recyclable
+        def step(x):
+            return Child().run(x)
+        """
+    )
+    before = _key(module.step, 5)
+    module.Child.prep = lambda self, x: x + 100
+    assert _key(module.step, 5) != before
+
+
 def test_swapped_defaults_of_a_helper_are_a_new_key(module: Any) -> None:
     """Assigning a helper's __defaults__ in place is seen on the next call."""
     module.define(
