@@ -3,6 +3,7 @@
     python benchmarks/run.py            # full sizes (a few minutes)
     python benchmarks/run.py --smoke    # tiny sizes: proves the suite still runs
     python benchmarks/run.py --only fingerprint,hit
+    python benchmarks/run.py --only codekey   # the code part of a key
 
 Prints one table of medians and the ratio against the peer measured in the
 same run (raw xxh3_128, joblib.hash, joblib.Memory, a bare wrapt decorator).
@@ -549,12 +550,19 @@ def bench_concurrency(smoke: bool, workdir: Path) -> list[Row]:
     ]
 
 
+def bench_codekey(smoke: bool, workdir: Path) -> list[Row]:
+    from codekey import rows
+
+    return rows(smoke, workdir, Row, median_time)
+
+
 GROUPS = {
     "fingerprint": bench_fingerprint,
     "calls": bench_calls,
     "resume": bench_resume,
     "scale": bench_scale,
     "concurrency": bench_concurrency,
+    "codekey": bench_codekey,
 }
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,8 +30,10 @@ import numpy as np
 
 from recyclable import Cache, recyclable
 
-#: Set from the command line: the step that raises, to show a failed run.
-FAIL_AT: str | None = None
+# The step that raises, to show a failed run (--fail-at).  Kept in the
+# environment on purpose: module-level values a step reads are part of its key,
+# and a run that fails on purpose must not change the keys of the steps it keeps.
+_FAIL_AT = "RECYCLABLE_EXAMPLE_FAIL_AT"
 
 
 class SimulatedFailure(RuntimeError):
@@ -38,7 +41,7 @@ class SimulatedFailure(RuntimeError):
 
 
 def _checkpoint(step: str) -> None:
-    if step == FAIL_AT:
+    if step == os.environ.get(_FAIL_AT):
         raise SimulatedFailure(f"simulated failure in {step} (think: the node ran out of memory)")
 
 
@@ -157,7 +160,6 @@ def analyze(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the pipeline in a pool, as a user would from a shell."""
-    global FAIL_AT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", default=".recyclable-example-cache", help="cache directory")
     parser.add_argument("--pool", default="amplicon-example", help="pool name")
@@ -167,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reads", type=int, default=40_000, help="reads per sample")
     parser.add_argument("--depth", type=int, default=None, help="rarefaction depth (reads / 2)")
     args = parser.parse_args(argv)
-    FAIL_AT = args.fail_at
+    if args.fail_at:
+        os.environ[_FAIL_AT] = args.fail_at
+    else:
+        os.environ.pop(_FAIL_AT, None)
 
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("  recyclable: %(message)s"))

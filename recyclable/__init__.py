@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 from recyclable._context import current_pool
 from recyclable.cache import Cache, GarbageReport, VerifyReport, default_cache_path
+from recyclable.codeid import code_parts
 from recyclable.decorator import RecyclableFunction, recyclable
 from recyclable.errors import (
     CacheFormatError,
@@ -66,6 +67,7 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "bind",
+    "code_parts",
     "current_pool",
     "default_cache_path",
     "fingerprint",

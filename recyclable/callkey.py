@@ -10,13 +10,11 @@ where the cache lives, the host or the pool.
 
 from __future__ import annotations
 
-import ast
 import inspect
 import os
 import re
 import sys
-import textwrap
-import types
+import threading
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -24,15 +22,12 @@ from typing import Any
 
 import xxhash
 
+from recyclable.codeid import CodeIdentity, combine, identify
 from recyclable.errors import FingerprintError
 from recyclable.files import InputFile
-from recyclable.fingerprint import SCHEMA_VERSION, code_digest, digest_value
+from recyclable.fingerprint import SCHEMA_VERSION, digest_value
 
 __all__ = ["ActionSpec", "CallKey"]
-
-# How far the code fingerprint follows helper functions called by name.
-_HELPER_DEPTH = 4
-_HELPER_LIMIT = 64
 
 
 class CallKey:
@@ -154,26 +149,50 @@ class ActionSpec:
         }
         self._code: str | None = None
         self._code_parts: dict[str, str] | None = None
+        self._identity: CodeIdentity | None = None
         self._prefix: bytes | None = None
 
     @property
     def code(self) -> str:
-        """Hex digest of the action's code and helpers, or ``version:<v>`` when pinned."""
-        if self._code is None:
-            if self.version is not None:
-                self._code = f"version:{self.version}"
-            else:
-                parts = code_parts(self.func)
-                self._code_parts = {name: digest.hex() for name, digest in parts.items()}
-                self._code = code_fingerprint(parts).hex()
-        return self._code
+        """Hex digest of everything the action's code reaches, or ``version:<v>`` when pinned."""
+        # key_for revalidates on every call; code_parts and unkeyed do too.
+        code = self._code
+        if code is None:
+            # One thread walks; the others wait and take its result, so threads
+            # that start the same step at once agree on its key.
+            with _identity_lock:
+                code = self._code
+                if code is None:
+                    if self.version is not None:
+                        code = f"version:{self.version}"
+                    else:
+                        identity = self._identity = identify(self.func, bound_defaults=True)
+                        self._code_parts = {n: d.hex() for n, d in identity.parts.items()}
+                        code = identity.digest.hex()
+                    self._code = code
+        return code
 
     @property
     def code_parts(self) -> dict[str, str]:
-        """Hex code digest per function (the action and its helpers); empty when pinned."""
-        if self._code is None:
-            _ = self.code
+        """Hex digest per part the code key covers (the action's own first); empty when pinned."""
+        self._code_current()
+        _ = self.code
         return dict(self._code_parts or {})
+
+    @property
+    def unkeyed(self) -> tuple[tuple[str, str], ...]:
+        """Values the code reaches that are left out of the key, with the reason."""
+        self._code_current()
+        _ = self.code
+        return self._identity.unkeyed if self._identity is not None else ()
+
+    def _code_current(self) -> bool:
+        """Whether the cached code identity still describes what the action reaches."""
+        identity = self._identity
+        if identity is None or identity.valid():
+            return True
+        self._code = self._prefix = None
+        return False
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
         """Map a call's arguments to parameter names with defaults applied.
@@ -208,6 +227,9 @@ class ActionSpec:
 
         """
         prefix = self._prefix
+        identity = self._identity
+        if prefix is not None and identity is not None and not identity.valid():
+            self._code = prefix = None  # something the code reaches changed: fingerprint again
         if prefix is None:
             prefix = self._prefix = _length_prefixed(
                 [
@@ -242,6 +264,10 @@ class ActionSpec:
             tuple(digests),
             self._code_parts,
         )
+
+
+# Re-entrant: a value's fingerprint may call user code that keys another step.
+_identity_lock = threading.RLock()
 
 
 def _file_argument(value: Any) -> bytes:
@@ -294,154 +320,10 @@ def _default_plugin(func: Callable[..., Any]) -> str:
 
 
 def code_parts(func: Callable[..., Any]) -> dict[str, bytes]:
-    """Code digest of a function and of each same-package helper it uses, by qualified name.
-
-    The code is its normalised syntax tree (docstrings, comments, formatting
-    and decorators do not count), or its bytecode when the source cannot be
-    read.  Helpers are functions of the same top-level package found in the
-    function's globals under the names it uses, followed transitively up to a
-    bound; a recyclable helper counts by its own code, like any other.  Names
-    are qualified names without the module, so running a script directly or
-    importing it gives the same parts.
-    """
-    seen: set[int] = set()
-    order: list[tuple[str, bytes]] = []
-    dependencies: set[str] = set()
-    _collect(func, _package_of(func), seen, order, depth=0, dependencies=dependencies)
-    for top in sorted(dependencies):
-        version = _installed_version(top)
-        if version is not None:
-            order.append((f"dependency {top}", xxhash.xxh3_128_digest(version.encode())))
-    return dict(order)
-
-
-_versions: dict[str, str | None] = {}
-
-
-def _installed_version(top_level: str) -> str | None:
-    """The installed distribution version providing a top-level module, if known."""
-    if top_level not in _versions:
-        import importlib.metadata
-
-        names = importlib.metadata.packages_distributions().get(top_level, [])
-        found = None
-        for name in names:
-            try:
-                found = f"{name} {importlib.metadata.version(name)}"
-                break
-            except importlib.metadata.PackageNotFoundError:
-                continue
-        _versions[top_level] = found
-    return _versions[top_level]
+    """Digest per part of what ``func``'s code reaches, its own first (see `recyclable.codeid`)."""
+    return dict(identify(func).parts)
 
 
 def code_fingerprint(parts: Mapping[str, bytes]) -> bytes:
     """The digest of a set of code parts (order-independent)."""
-    hasher = xxhash.xxh3_128()
-    for name, digest in sorted(parts.items()):
-        hasher.update(_length_prefixed([name.encode(), digest]))
-    return hasher.digest()
-
-
-def _package_of(func: Callable[..., Any]) -> str:
-    return (getattr(func, "__module__", None) or "__main__").split(".")[0]
-
-
-def _unwrap(func: Any) -> Any:
-    seen = 0
-    while hasattr(func, "__wrapped__") and seen < 10:
-        func = func.__wrapped__
-        seen += 1
-    return func
-
-
-def _collect(
-    func: Any,
-    package: str,
-    seen: set[int],
-    order: list[tuple[str, bytes]],
-    depth: int,
-    dependencies: set[str],
-) -> None:
-    func = _unwrap(func)
-    if not isinstance(func, types.FunctionType) or id(func) in seen:
-        return
-    if len(seen) >= _HELPER_LIMIT:
-        return
-    seen.add(id(func))
-    tree = _syntax_tree(func)
-    if tree is None:
-        digest = code_digest(func.__code__)
-        called: set[str] = set(func.__code__.co_names)
-    else:
-        digest = xxhash.xxh3_128_digest(ast.dump(tree, include_attributes=False).encode())
-        called = _called_names(tree)
-    order.append((func.__qualname__, digest))
-    if depth >= _HELPER_DEPTH:
-        return
-    namespace = _namespace(func)
-    for name in sorted(called):
-        helper = _unwrap(namespace.get(name))
-        top = _top_level_of(helper)
-        if top is None:
-            continue
-        if top != package:
-            # Code of another distribution (numpy, another plugin): its
-            # installed version stands for its code.
-            if top not in sys.stdlib_module_names and top != "builtins":
-                dependencies.add(top)
-        elif isinstance(helper, types.FunctionType):
-            _collect(helper, package, seen, order, depth + 1, dependencies)
-
-
-def _namespace(func: types.FunctionType) -> dict[str, Any]:
-    """What the function's names refer to: its globals, then its closure's cells."""
-    namespace = dict(func.__globals__)
-    for name, cell in zip(func.__code__.co_freevars, func.__closure__ or (), strict=False):
-        try:
-            namespace[name] = cell.cell_contents
-        except ValueError:  # an empty cell: the name is not bound yet
-            continue
-    return namespace
-
-
-def _top_level_of(obj: Any) -> str | None:
-    if isinstance(obj, types.ModuleType):
-        return obj.__name__.split(".")[0]
-    module = getattr(obj, "__module__", None) if callable(obj) else None
-    return module.split(".")[0] if isinstance(module, str) else None
-
-
-def _syntax_tree(func: types.FunctionType) -> ast.AST | None:
-    try:
-        source = textwrap.dedent(inspect.getsource(func))
-        module = ast.parse(source)
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        return None
-    if not module.body:
-        return None
-    node = module.body[0]
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        node.decorator_list = []
-    for sub in ast.walk(node):
-        if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            body = sub.body
-            if (
-                body
-                and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)
-            ):
-                sub.body = body[1:] or [ast.Pass()]
-    return node
-
-
-def _called_names(tree: ast.AST) -> set[str]:
-    names: set[str] = set()
-    for sub in ast.walk(tree):
-        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
-            names.add(sub.func.id)
-        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
-            # Functions passed as values (map(helper, ...)) count as used too.
-            names.add(sub.id)
-    return names
+    return combine(parts)

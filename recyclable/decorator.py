@@ -20,8 +20,11 @@ decorated module-level function can be sent to a process pool.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 import time
+import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
@@ -47,7 +50,14 @@ class RecyclableFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg]
 
     """
 
-    __recyclable__: ActionSpec
+    @property
+    def __recyclable__(self) -> ActionSpec:
+        spec: ActionSpec = self._self_recyclable
+        return spec
+
+    @__recyclable__.setter
+    def __recyclable__(self, spec: ActionSpec) -> None:
+        self._self_recyclable = spec
 
     def __reduce_ex__(self, protocol: Any) -> str:
         # Pickle by reference, like the plain function would be: the receiving
@@ -62,11 +72,12 @@ def _recycled_call(
     instance: Any,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    implicit: Implicit | None = None,
 ) -> Any:
     """The path of one call while a pool is active (see the module docstring)."""
     if _env.recycling_disabled():
         return wrapped(*args, **kwargs)
-    callkey = _key(spec, instance, args, kwargs)
+    callkey = _key(spec, instance, args, kwargs, implicit)
     if callkey is None:
         return wrapped(*args, **kwargs)
     if spec.is_async:
@@ -116,8 +127,16 @@ async def _call_async(
 
 
 def _key(
-    spec: ActionSpec, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    spec: ActionSpec,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    implicit: Implicit | None = None,
 ) -> CallKey | None:
+    # The arguments a decorated partial or callable instance adds itself.
+    if implicit is not None:
+        args = (*implicit[0], *args)
+        kwargs = {**implicit[1], **kwargs}
     # wrapt hands methods over with their instance (or class, for class
     # methods) split off; put it back so the arguments bind to the plain
     # function's signature and `obj.f(x)` and `Class.f(obj, x)` share a key.
@@ -232,7 +251,14 @@ def recyclable(
                 f"@recyclable must decorate a function or method, got "
                 f"{type(target).__name__} {target!r}"
             )
-        plain = target.__func__ if isinstance(target, (classmethod, staticmethod)) else target
+        plain, implicit = _underlying(target, top=True)
+        try:
+            inspect.signature(plain)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"@recyclable cannot read the signature of {type(target).__name__} {target!r}; "
+                "wrap it in a def with named parameters and decorate that"
+            ) from None
         spec = ActionSpec(
             plain,
             name=name,
@@ -255,15 +281,47 @@ def recyclable(
                 if _no_pool_note_pending:
                     _note_no_pool(spec)
                 return wrapped(*args, **kwargs)
-            return _recycled_call(spec, pool, wrapped, instance, args, kwargs)
+            return _recycled_call(spec, pool, wrapped, instance, args, kwargs, implicit)
 
         decorated = RecyclableFunction(target, wrapper)
         decorated.__recyclable__ = spec
+        # Arguments a partial or callable instance adds (pool.explain needs them too).
+        decorated._self_recyclable_implicit = implicit  # type: ignore[attr-defined]
+        if isinstance(target, (types.FunctionType, classmethod, staticmethod)):
+            # Methods reached through an instance find the spec on the function.
+            target.__recyclable__ = spec  # type: ignore[union-attr]
         return decorated
 
     if func is not None:
         return decorate(func)
     return decorate
+
+
+Implicit = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+def _underlying(target: Any, *, top: bool) -> tuple[Any, Implicit | None]:
+    """The function whose signature and code make the key, and the arguments ``target`` adds.
+
+    A bound method binds to its function with the instance as ``self`` (wrapt
+    hands the instance over at the top level), so the instance's state is in
+    every call's key; a partial adds its arguments; a callable instance binds
+    to its class's ``__call__`` with itself as ``self``.
+    """
+    if isinstance(target, (classmethod, staticmethod)):
+        return target.__func__, None
+    if isinstance(target, types.MethodType):
+        return target.__func__, None if top else ((target.__self__,), {})
+    if isinstance(target, functools.partial):
+        inner, added = _underlying(target.func, top=False)
+        args, kwargs = added or ((), {})
+        return inner, ((*args, *target.args), {**kwargs, **target.keywords})
+    if isinstance(target, (types.FunctionType, type)) or hasattr(target, "__wrapped__"):
+        return target, None
+    call = getattr(type(target), "__call__", None)  # noqa: B004 - the class's own __call__
+    if isinstance(call, types.FunctionType):
+        return call, ((target,), {})
+    return target, None  # a builtin: its own signature, its name and the Python version
 
 
 def _check_options(

@@ -10,9 +10,9 @@ own output would depend on something other than the value:
   never by the builtin ``hash()`` (which is salted per process for strings).
 * numpy arrays → dtype, shape and a digest of the C-order bytes, computed
   from the array's own buffer without a copy when it is C-contiguous.
-* functions → module, qualified name and a digest of their bytecode;
-  closures are refused (their state is invisible to the key).
-* classes → by reference (module and qualified name), local classes too.
+* functions and classes of user code → their code identity (see
+  `recyclable.codeid`: their code and everything it reaches, closures included);
+  classes of installed distributions → by reference (module and qualified name).
 * `InputFile` paths → the content of the file or directory (see `recyclable.files`).
 * other objects → their ``__reduce_ex__(5)`` output, canonicalised in turn.
 * registered types and ``__recyclable_fingerprint__`` → the stand-in value
@@ -48,6 +48,7 @@ from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
+import wrapt
 import xxhash
 
 from recyclable.errors import FingerprintError
@@ -75,6 +76,8 @@ _BLOCK_BYTES = 16 * 1024 * 1024
 
 FingerprintFunc = Callable[[Any], object]
 _registry: dict[type, FingerprintFunc] = {}
+# The base of every wrapt proxy (wrapt 2 puts a Python ObjectProxy above it).
+_WRAPT_PROXY: type = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
 
 
 def register_fingerprint(cls: type, func: FingerprintFunc) -> None:
@@ -308,6 +311,8 @@ def _find_handler(cls: type) -> _Handler | None:
         return None  # our own tags
     if issubclass(cls, type):
         return _class_handler  # classes, whatever their metaclass
+    if issubclass(cls, _WRAPT_PROXY):
+        return _function_handler  # a decorated function: by what it wraps
     for base in cls.__mro__:
         func = _registry.get(base)
         if func is not None:
@@ -369,6 +374,11 @@ def _class_handler(cls: type) -> Any:
         importable = _is_importable(cls)
         with contextlib.suppress(TypeError):
             _importable[cls] = importable
+    from recyclable.codeid import is_user_code, value_reference
+
+    if is_user_code(cls):
+        # User code: by its code identity (methods, attributes, bases).
+        return (_CLASS, (value_reference(cls),))
     if importable:
         return NotImplemented
     return (_CLASS, (cls.__module__, cls.__qualname__))
@@ -400,52 +410,13 @@ def _protocol_handler(obj: Any) -> Any:
     return (_REGISTERED, (_qualified(type(obj)), _canon(obj.__recyclable_fingerprint__())))
 
 
-def _function_handler(func: types.FunctionType) -> Any:
+def _function_handler(func: Any) -> Any:
+    """A function goes by its code identity: its code and everything it reaches."""
     if func in _MARKERS:
         return NotImplemented
-    if func.__closure__:
-        raise FingerprintError(
-            [],
-            _type_name(func),
-            f"function {func.__qualname__!r} closes over local variables, "
-            "whose values the key cannot see; make it a module-level function",
-        )
-    defaults = _canon(func.__defaults__)
-    kwdefaults = _canon(func.__kwdefaults__)
-    return (
-        _FUNCTION,
-        (func.__module__, func.__qualname__, code_digest(func.__code__), defaults, kwdefaults),
-    )
+    from recyclable.codeid import value_reference
 
-
-def code_digest(code: types.CodeType) -> bytes:
-    """Digest of a code object's behaviour: bytecode, constants and names, not line numbers."""
-    hasher = xxhash.xxh3_128()
-    _feed_code(hasher, code)
-    return hasher.digest()
-
-
-def _feed_code(hasher: xxhash.xxh3_128, code: types.CodeType) -> None:
-    hasher.update(code.co_code)
-    hasher.update(
-        repr(
-            (
-                code.co_names,
-                code.co_varnames,
-                code.co_freevars,
-                code.co_cellvars,
-                code.co_argcount,
-                code.co_kwonlyargcount,
-                code.co_posonlyargcount,
-                code.co_flags,
-            )
-        ).encode()
-    )
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            _feed_code(hasher, const)
-        else:
-            hasher.update(fingerprint(const, where="constant"))
+    return (_FUNCTION, (value_reference(func),))
 
 
 def _ndarray_handler(arr: Any) -> Any:

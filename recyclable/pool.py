@@ -34,6 +34,7 @@ from recyclable._context import active_pool
 from recyclable._crashpoints import crash_point
 from recyclable.callkey import ActionSpec, CallKey
 from recyclable.codec import decode, encode
+from recyclable.codechange import describe_code_change
 from recyclable.errors import RecyclableWarning
 from recyclable.fingerprint import SCHEMA_VERSION, remember_loaded_arrays
 from recyclable.lease import Claim
@@ -485,6 +486,9 @@ class Pool:
                 f"pool.explain(func=...) expects a @recyclable function, got "
                 f"{type(func).__name__} {func!r}; decorate it with @recyclable first"
             )
+        implicit = getattr(func, "_self_recyclable_implicit", None)
+        if implicit:  # a decorated partial or callable instance adds arguments itself
+            args, kwargs = (*implicit[0], *args), {**implicit[1], **kwargs}
         instance = getattr(func, "__self__", None)
         call_args = (instance, *args) if instance is not None else args
         bound = spec.bind(call_args, kwargs)
@@ -533,6 +537,9 @@ def _differences(callkey: CallKey, manifest: Manifest) -> list[str]:
     for name in stored:
         if name not in current:
             reasons.append(f"argument {name!r} was removed")
+    unkeyed = [n.partition(" ")[2] for n in callkey.code_parts if n.startswith("unkeyed ")]
+    if unkeyed and reasons:
+        reasons.append(f"left out of the key (cannot be fingerprinted): {', '.join(unkeyed)}")
     return reasons
 
 
@@ -540,26 +547,9 @@ def _code_change(callkey: CallKey, manifest: Manifest) -> str:
     old, new = manifest.get("code", ""), callkey.code
     if old.startswith("version:") or new.startswith("version:"):
         return f"version of {callkey.action} changed ({_version(old)} → {_version(new)})"
-    stored_parts = dict(manifest.get("code_parts") or [])
-    current_parts = callkey.code_parts
-    own_name = next(iter(current_parts), None)
-    changed = sorted(
-        name
-        for name in set(stored_parts) | set(current_parts)
-        if stored_parts.get(name) != current_parts.get(name)
+    return describe_code_change(
+        callkey.action, dict(manifest.get("code_parts") or []), callkey.code_parts
     )
-    dependencies = [n.removeprefix("dependency ") for n in changed if n.startswith("dependency ")]
-    helpers = [n for n in changed if n != own_name and not n.startswith("dependency ")]
-    details = []
-    if helpers:
-        details.append(f"helper {', '.join(helpers)} changed")
-    if dependencies:
-        details.append(f"installed {', '.join(dependencies)} changed")
-    if own_name in changed or not details:
-        return f"code of {callkey.action} changed" + (
-            f" (and {'; '.join(details)})" if details else ""
-        )
-    return f"code of {callkey.action} changed ({'; '.join(details)})"
 
 
 def _version(code: str) -> str:

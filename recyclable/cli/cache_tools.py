@@ -260,7 +260,9 @@ def _verify(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO)
 def _explain(argv: Sequence[str]) -> int:
     out, err = stdout(), stderr()
     as_json = "--json" in argv
-    rest = [token for token in argv if token != "--json"]
+    # --code: also list what the step's code key covers (part → digest).
+    with_code = "--code" in argv
+    rest = [token for token in argv if token not in ("--json", "--code")]
     invocation = parse_invocation(rest, prog="recyclable cache explain", out=out)
     if invocation is None:
         return EXIT_OK
@@ -292,6 +294,8 @@ def _explain(argv: Sequence[str]) -> int:
             raise UsageError(str(exc)) from None
         found = maintenance.explain_call(cache, callkey, pool)
         data = {**dataclasses.asdict(found), "pool": pool}
+        if with_code:
+            data["code_parts"] = dict(callkey.code_parts)
     if as_json:
         print_json(data, out)
     else:
@@ -301,4 +305,8 @@ def _explain(argv: Sequence[str]) -> int:
             f"would hit  {'yes' if data['hit'] else 'no'}\n"
             f"why        {data['reason']}\n"
         )
+        if "code_parts" in data:
+            out.write("code key covers\n")
+            for part, digest in data["code_parts"].items():
+                out.write(f"  {digest[:16]}  {part}\n")
     return EXIT_OK

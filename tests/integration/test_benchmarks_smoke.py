@@ -35,5 +35,8 @@ def test_benchmark_suite_runs_in_smoke_mode() -> None:
         "page cache",
         "hit with 2,000 entries",
         "2 processes storing",
+        "first code key, 20 user functions",
+        "revalidate 64 dependencies",
+        "fresh-process resume of 20 steps",
     ]:
         assert case in out, f"benchmark row {case!r} missing from:\n{out}"

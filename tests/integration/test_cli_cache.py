@@ -98,6 +98,26 @@ def test_explain_hit_and_miss(cli: Cli, tmp_path: Path) -> None:
     assert "ndarray" in text.err
 
 
+def test_explain_lists_what_the_code_key_covers(cli: Cli, tmp_path: Path) -> None:
+    """explain --code lists the step's code parts: its own code, its helpers, numpy's version."""
+    cache = str(tmp_path / "cache")
+    Cache(cache)
+    data = _json(cli("cache", "explain", "pipes", "load_reads", "--n", "5", "--seed", "1",
+                     "--use-cache", cache, "--json", "--code"))  # fmt: skip
+    assert isinstance(data, dict)
+    parts = data["code_parts"]
+    assert {
+        "code pipeline_actions.load_reads",
+        "code pipeline_actions._ran",
+        "dependency numpy",
+    } <= set(parts)
+    text = cli("cache", "explain", "pipes", "load_reads", "--n", "5", "--seed", "1",
+               "--use-cache", cache, "--code").out  # fmt: skip
+    assert "code key covers\n  " in text
+    assert text.index("code pipeline_actions.load_reads") < text.index("pipeline_actions._ran")
+    assert f"{parts['code pipeline_actions._ran'][:16]}  code pipeline_actions._ran" in text
+
+
 def test_explain_of_a_plain_function(cli: Cli, tmp_path: Path) -> None:
     """explain of a function that is not @recyclable says the call itself is never stored."""
     Cache(tmp_path / "cache")

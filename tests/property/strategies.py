@@ -141,3 +141,44 @@ def reordered_sets(draw: st.DrawFn) -> tuple[Any, Any | None]:
         if list(second) != list(first):
             return first, second
     return first, None  # no order found that iterates differently: the test discards it
+
+
+# --- user code, for code-key properties -------------------------------------------------
+
+_identifiers = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
+    lambda name: name not in {"if", "in", "is", "or", "as", "def", "for", "and", "not", "del"}
+)
+_literals = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.text(max_size=8),
+    st.floats(allow_nan=False),
+    st.binary(max_size=8),
+    st.frozensets(st.text(max_size=4), max_size=5),
+)
+
+
+@st.composite
+def user_modules(draw: st.DrawFn) -> str:
+    """Source of a module whose ``step(x)`` reads constants, sets, a config dict and helpers.
+
+    Sets and dicts of strings are there on purpose: their iteration order
+    depends on the string hash seed, which a code key must not.
+    """
+    names = draw(st.lists(_identifiers, min_size=1, max_size=4, unique=True))
+    constants = [f"C_{name} = {draw(_literals)!r}" for name in names]
+    config = draw(st.dictionaries(st.text(max_size=6), _literals, max_size=5))
+    members = draw(st.frozensets(st.text(max_size=5), max_size=6))
+    helpers = [
+        f"def h_{name}(x):\n    return (x, C_{name}, {set(members) or 'None'!r})" for name in names
+    ]
+    calls = ", ".join(f"h_{name}(x)" for name in names)
+    return "\n\n".join(
+        [
+            "from recyclable import recyclable",
+            *constants,
+            f"CONFIG = {config!r}",
+            *helpers,
+            "@recyclable\ndef step(x):\n"
+            f"    return ({calls}, x in {set(members) or {0}!r}, CONFIG)",
+        ]
+    )

@@ -97,7 +97,9 @@ def test_explain_code_and_helper_changes(plugin: tuple[Path, str], cache: Cache)
     assert pool.explain(module.denoise, [1, 20]) == "stored: the call would be loaded"
 
     module = _load(path, package, BASE.replace("if v <= limit", "if v < limit"))
-    assert pool.explain(module.denoise, [1, 20]) == "code of denoise changed (helper trim changed)"
+    assert pool.explain(module.denoise, [1, 20]) == (
+        f"code of denoise changed (code of {package}.steps.trim changed)"
+    )
 
     module = _load(path, package, BASE.replace("sorted(trim", "list(trim"))
     assert pool.explain(module.denoise, [1, 20]) == "code of denoise changed"
@@ -189,7 +191,7 @@ def test_installed_dependency_versions_are_part_of_the_code(
     """Code from another distribution counts by its installed version: an upgrade is a miss."""
     import numpy as np
 
-    import recyclable.callkey as callkey_module
+    import recyclable.distinfo as distinfo
 
     def normalise(values: list[float]) -> list[float]:
         total = np.sum(values)
@@ -201,7 +203,7 @@ def test_installed_dependency_versions_are_part_of_the_code(
     with pool:
         recyclable(name="normalise")(normalise)([1.0, 3.0])
 
-    monkeypatch.setitem(callkey_module._versions, "numpy", "numpy 0.0.1")
+    monkeypatch.setitem(distinfo._origins, "numpy", distinfo.Origin("dist", "numpy 0.0.1", "numpy"))
     upgraded = recyclable(name="normalise")(normalise)
     assert (
         pool.explain(upgraded, [1.0, 3.0]) == "code of normalise changed (installed numpy changed)"

@@ -233,15 +233,17 @@ def test_refusals_name_the_path(make: Any, type_name: str, reason: str) -> None:
     assert info.value.path == ["argument 'config'", "['outer']", "[1]", "['inner']"]
 
 
-def test_closure_is_refused_but_module_function_is_keyed_by_code() -> None:
-    """A closure's captured state is invisible, so it is refused; plain functions hash by code."""
-    offset = 3
+def test_closures_are_keyed_by_their_cell_values_and_functions_by_code() -> None:
+    """A closure counts with what its cells hold; plain functions hash by code."""
 
-    def add(x: int) -> int:
-        return x + offset
+    def make(offset: int) -> Any:
+        def add(x: int) -> int:
+            return x + offset
 
-    with pytest.raises(FingerprintError, match="closes over local variables"):
-        fingerprint(add)
+        return add
+
+    assert fingerprint(make(3)) == fingerprint(make(3))
+    assert fingerprint(make(3)) != fingerprint(make(4))
     assert fingerprint(recyclable.fingerprint) == fingerprint(recyclable.fingerprint)
     assert fingerprint(len) == fingerprint(len)
     assert fingerprint(lambda x: x + 1) != fingerprint(lambda x: x + 2)

@@ -1,0 +1,268 @@
+"""Code identity: everything a step's code can reach, as it runs, → named digests.
+
+The code part of a key is a set of named parts, one per piece of code or
+configuration the step reaches from the objects loaded in the process:
+
+``code pkg.util.trim``
+    a user function: its code object (see `recyclable.bytecode`) and what each
+    global name, attribute chain, closure cell and default it uses refers to;
+``class pkg.model.Model``
+    a user class: its bases and the attributes in its namespace (methods,
+    properties, static and class methods, nested classes, class attributes);
+``module pkg.util``
+    a user module used as a whole (passed around rather than ``util.name``);
+``constant pkg.conf.SCALE`` / ``attribute pkg.m.C.x`` / ``value ...``
+    a value the code reads — constants, config dicts and lists, dispatch
+    tables, ``functools.partial`` objects, instances — by value, fingerprinted
+    when the key is first needed in the process (callables inside are followed);
+``closure pkg.m.make.<locals>.step `factor``` / ``default pkg.m.f `limit```
+    closure cell values and default values;
+``dependency numpy`` / ``python``
+    code of an installed distribution counts as its name and version, the
+    standard library and builtins as the Python version (see `recyclable.distinfo`);
+``state pkg.m.COUNT`` / ``unkeyed pkg.m.lock``
+    globals the step assigns, and values that cannot be fingerprinted (locks,
+    connections): left out of the key by design and named so ``explain`` can say so.
+
+User code is whatever is not in an installed distribution: scripts, modules
+beside them, editable installs.  Objects are followed by identity through a
+work list, so cycles end and there is no depth or count limit.  Parts are named
+by module and qualified name (a script run as ``python pipeline.py`` is named
+``pipeline``, as when imported); two different objects of one name get ``#2``,
+``#3`` in the order they are reached, which is the same in every process.
+
+The identity is cached and revalidated on every call by identity of what was
+resolved: each function's ``__code__``, defaults and closure contents, and each
+namespace entry that was read.  Mutating a reached list or dict in place is
+not seen until the next process (values count as they are when first needed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from itertools import chain
+from operator import attrgetter, contains, is_
+from typing import Any
+
+import xxhash
+
+from recyclable.codenames import is_user_code, module_display_name, qualified_name
+from recyclable.codenames import origin_of as _origin_of
+from recyclable.codewalk import Walker
+
+__all__ = [
+    "CodeIdentity",
+    "code_parts",
+    "identify",
+    "is_user_code",
+    "module_display_name",
+    "qualified_name",
+    "value_reference",
+]
+
+
+class CodeIdentity:
+    """The code part of a key: named part digests, and how to tell they still hold.
+
+    Attributes:
+        parts: part name → 16-byte digest, the step's own part first.
+        digest: one digest over all parts (order-independent).
+        unkeyed: values left out of the key, as ``(part name, reason)``.
+
+    """
+
+    __slots__ = (
+        "_absent",
+        "_classes",
+        "_expected_attrs",
+        "_functions",
+        "_names",
+        "_same",
+        "_seen",
+        "_sizes",
+        "digest",
+        "parts",
+        "unkeyed",
+    )
+
+    def __init__(
+        self,
+        parts: dict[str, bytes],
+        unkeyed: list[tuple[str, str]],
+        groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...]]],
+        absent: list[tuple[Mapping[str, Any], str]],
+        functions: tuple[tuple[Any, ...], tuple[Any, ...]],
+        classes: tuple[tuple[Any, ...], tuple[int, ...]] = ((), ()),
+        seen: int = -1,
+    ) -> None:
+        self.parts = parts
+        # Functions reached and their (__code__, __defaults__, __kwdefaults__),
+        # checked again only when such an attribute was assigned in the process
+        # since ``seen`` (an audit hook counts assignments).
+        self._functions, self._expected_attrs = functions
+        self._seen = seen
+        # Each reached class's namespace and its size: an added attribute is a change.
+        self._classes, self._sizes = classes
+        self.unkeyed = tuple(unkeyed)
+        self.digest = combine(parts)
+        self._same = tuple(groups)  # (getter, source, expected), compared with `is`
+        self._absent = tuple(namespace for namespace, _ in absent)
+        self._names = tuple(name for _, name in absent)
+
+    def valid(self) -> bool:
+        """Whether every object the identity was computed from is still the one in place."""
+        # This runs on every call of a step: a few groups, each checked by C-level code.
+        try:
+            now = _assignments[0]
+            if now != self._seen or not _watching:
+                attrs = chain.from_iterable(map(_function_attrs, self._functions))
+                if not all(map(is_, attrs, self._expected_attrs)):
+                    return False
+                self._seen = now
+            if self._classes and tuple(map(len, self._classes)) != self._sizes:
+                return False
+            for get, source, expected in self._same:
+                if not all(map(is_, get(source), expected)):
+                    return False
+            return not self._absent or not any(map(contains, self._absent, self._names))
+        except (KeyError, ValueError, AttributeError, TypeError):
+            return False
+
+
+def combine(parts: Mapping[str, bytes]) -> bytes:
+    """The digest of a set of code parts (order-independent, length-prefixed)."""
+    hasher = xxhash.xxh3_128()
+    for name, digest in sorted(parts.items()):
+        encoded = name.encode()
+        hasher.update(len(encoded).to_bytes(4, "little") + encoded)
+        hasher.update(len(digest).to_bytes(4, "little") + digest)
+    return hasher.digest()
+
+
+# Assignments to a function's __code__, __defaults__ or __kwdefaults__ in this
+# process, counted by an audit hook (CPython audits them as object.__setattr__),
+# so revalidation need not read every function's code on every call.
+_assignments = [0]
+_watching = False
+_WATCHED = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
+_function_attrs = attrgetter("__code__", "__defaults__", "__kwdefaults__")
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "object.__setattr__" and len(args) > 1 and args[1] in _WATCHED:
+        _assignments[0] += 1
+
+
+def _watch() -> None:
+    global _watching  # noqa: PLW0603 - installed once per process
+    if not _watching:
+        try:
+            sys.addaudithook(_audit)
+        except Exception:  # noqa: BLE001 - vetoed by another hook: check every call instead
+            return
+        _watching = True
+
+
+def identify(target: Any, *, bound_defaults: bool = False) -> CodeIdentity:
+    """The code identity of a callable (function, method, class, partial, builtin, ...).
+
+    Never reads a source file: what is fingerprinted is what the process runs.
+
+    Args:
+        target: the callable.
+        bound_defaults: the target's own defaults are bound as arguments (an
+            action's are), so they are left out of its code part.
+
+    """
+    _watch()
+    seen = _assignments[0]  # before the walk reads anything: a change during it is seen
+    walker = Walker(target if bound_defaults else None)
+    previous = getattr(_state, "walker", None)
+    _state.walker = walker
+    try:
+        walker.reach(target, _root_path(target))
+        walker.run()
+    except Exception as exc:  # noqa: BLE001 - whatever user code holds, never a wrong hit
+        # Something reached could not be walked: a key that no other process
+        # can produce (a miss there), stable in this one (cached with its guards).
+        logger.warning(
+            "the code of %s could not be fully fingerprinted (%s: %s); its results are "
+            "recomputed in every new process. Pin @recyclable(version=...) to reuse them",
+            _root_path(target),
+            type(exc).__name__,
+            exc,
+        )
+        walker.parts[f"unidentified {_root_path(target)}"] = os.urandom(16)
+    finally:
+        _state.walker = previous
+    parts, unkeyed, groups, absent, functions, classes = walker.identity()
+    return CodeIdentity(parts, unkeyed, groups, absent, functions, classes, seen)
+
+
+logger = logging.getLogger("recyclable")
+_state = threading.local()
+_value_identities: weakref.WeakKeyDictionary[Any, tuple[str, CodeIdentity]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def code_parts(func: Callable[..., Any]) -> dict[str, str]:
+    """What a step's code key covers: part name → hex digest, the step's own part first.
+
+    Part names say what each part is (``code pkg.util.trim``, ``constant
+    pkg.conf.SCALE``, ``closure pkg.m.make.<locals>.step `factor```,
+    ``dependency numpy``, ``python``, ``unkeyed pkg.m.lock``; see the module
+    docstring).  Accepts a ``@recyclable`` step (its key's parts; empty when
+    its version is pinned) or any other callable.
+
+    Example:
+        >>> import recyclable
+        >>> def double(x):
+        ...     return 2 * x
+        >>> sorted(recyclable.code_parts(double))        # doctest: +SKIP
+        ['code __main__.double']
+
+    """
+    spec = getattr(func, "__recyclable__", None)
+    if spec is not None and hasattr(spec, "code_parts"):
+        return dict(spec.code_parts)
+    return {name: digest.hex() for name, digest in identify(func).parts.items()}
+
+
+def value_reference(obj: Any) -> str:
+    """How a function or user class passed as a value enters a fingerprint.
+
+    Inside a walk (a module-level dispatch table, a partial), a reference to
+    the part the object gets; elsewhere (an argument), its qualified name with
+    the digest of everything it reaches.
+    """
+    walker = getattr(_state, "walker", None)
+    if walker is not None:
+        return str(walker.reach(obj, qualified_name(obj)))
+    origin = _origin_of(obj)
+    if origin.kind != "user":
+        return f"{origin.kind} {origin.label} {qualified_name(obj)}"
+    try:
+        name, found = _value_identities[obj]
+        if found.valid():
+            return name
+    except (KeyError, TypeError):
+        pass
+    found = identify(obj)
+    name = f"{qualified_name(obj)} {found.digest.hex()}"
+    with contextlib.suppress(TypeError):  # not weakly referable: computed again next time
+        _value_identities[obj] = (name, found)
+    return name
+
+
+def _root_path(target: Any) -> str:
+    if isinstance(target, partial):
+        return f"partial of {qualified_name(target.func)}"
+    return qualified_name(target)

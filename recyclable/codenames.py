@@ -1,0 +1,57 @@
+"""How reached code is named in a key, and where it comes from.
+
+Parts are named by module and qualified name; ``__main__`` (and a spawned
+worker's ``__mp_main__``) is named as the script's own module, so running
+``python pipeline.py`` and importing ``pipeline`` give the same names.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from recyclable.distinfo import Origin, module_origin
+
+__all__ = ["is_user_code", "module_display_name", "origin_of", "qualified_name"]
+
+
+def is_user_code(obj: Any) -> bool:
+    """Whether a function or class comes from user code (not an installed distribution)."""
+    module = getattr(obj, "__module__", None)
+    return not isinstance(module, str) or module_origin(module).kind == "user"
+
+
+def module_display_name(module: str) -> str:
+    """A module's name in part names: ``__main__`` as the script's own module name."""
+    if module not in ("__main__", "__mp_main__"):  # __mp_main__: a spawned worker's script
+        return module
+    main = sys.modules.get(module)
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and getattr(spec, "name", None):
+        return str(spec.name)
+    file = getattr(main, "__file__", None)
+    if isinstance(file, str):
+        stem = file.replace("\\", "/").rsplit("/", 1)[-1]
+        return stem[:-3] if stem.endswith(".py") else stem
+    return "__main__"
+
+
+def qualified_name(obj: Any) -> str:
+    """Module (as displayed) and qualified name of a function, class or builtin."""
+    module = getattr(obj, "__module__", None)
+    if not isinstance(module, str):
+        module = str(getattr(type(obj), "__module__", "?"))
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+    if not isinstance(name, str):
+        name = type(obj).__qualname__
+    return f"{module_display_name(module)}.{name}"
+
+
+def origin_of(obj: Any) -> Origin:
+    """Where a function, class or other object's code comes from, by its module."""
+    module = getattr(obj, "__module__", None)
+    if not isinstance(module, str):
+        module = getattr(type(obj), "__module__", None)
+    if not isinstance(module, str):
+        return Origin("user")
+    return module_origin(module)

@@ -1,0 +1,497 @@
+"""The walk behind `recyclable.codeid`: from one callable to every part it reaches.
+
+Breadth first over a work list, by identity, so cycles (mutual recursion, a
+class whose methods name it) end and nothing is cut off at a depth or count.
+Each reached object is classified (user function, class or module; code of an
+installed distribution or the standard library; a value) and gets a reference
+that the parts reaching it hash, so a change shows in the part that changed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import types
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from itertools import chain
+from operator import attrgetter, itemgetter
+from typing import Any
+
+import xxhash
+
+from recyclable.bytecode import code_info
+from recyclable.codenames import is_user_code, module_display_name, origin_of, qualified_name
+from recyclable.distinfo import Origin, module_origin, python_identity
+from recyclable.errors import FingerprintError
+
+__all__ = ["Walker"]
+
+logger = logging.getLogger("recyclable")
+
+_MISSING = object()
+# Namespace entries that describe a class rather than make it behave.
+_CLASS_SKIP = frozenset(
+    {
+        "__doc__",
+        "__module__",
+        "__qualname__",
+        "__dict__",
+        "__weakref__",
+        "__firstlineno__",
+        "__static_attributes__",
+        "__annotations__",
+        "__annotate__",
+        "__dataclass_fields__",
+        "__dataclass_params__",
+        "__orig_bases__",
+        "__parameters__",
+        "_abc_impl",
+        "__slotnames__",  # copyreg's cache, added to a class when an instance is first pickled
+    }
+)
+_FUNCTION_LIKE = (
+    types.BuiltinFunctionType,
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.MethodWrapperType,
+    types.ClassMethodDescriptorType,
+    types.GetSetDescriptorType,
+    types.MemberDescriptorType,
+)
+
+
+class Walker:
+    """One walk over what a callable reaches (breadth first, by identity)."""
+
+    def __init__(self, bound: Any = None) -> None:
+        self.bound = bound
+        self.reached = 0
+        self.parts: dict[str, bytes] = {}
+        self.refs: dict[int, str] = {}
+        self.keep: list[Any] = []  # keeps reached objects alive, so ids stay unique
+        self.todo: deque[tuple[Callable[[Any, str], bytes], Any, str]] = deque()
+        self.unkeyed: list[tuple[str, str]] = []
+        self.dict_guards: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+        self.absent: dict[tuple[int, str], tuple[Mapping[str, Any], str]] = {}
+        self.functions: list[types.FunctionType] = []
+        self.class_dicts: list[Mapping[str, Any]] = []
+        self.cells: list[tuple[types.CellType, Any]] = []
+        self.values: dict[tuple[str, int], str] = {}
+        self.written: dict[int, set[str]] = {}
+
+    # --- the work list ----------------------------------------------------------------
+
+    def run(self) -> None:
+        """Process the work list until everything reached has its part."""
+        while self.todo:
+            process, obj, name = self.todo.popleft()
+            self.parts[name] = process(obj, name)
+
+    def _new_part(self, kind: str, path: str) -> str:
+        name = f"{kind} {path}"
+        if name in self.parts:
+            count = 2
+            while f"{name}#{count}" in self.parts:
+                count += 1
+            name = f"{name}#{count}"
+        self.parts[name] = b""  # filled when processed; the order of discovery is kept
+        return name
+
+    def _schedule(
+        self, kind: str, obj: Any, path: str, process: Callable[[Any, str], bytes]
+    ) -> str:
+        name = self._new_part(kind, path)
+        self.todo.append((process, obj, name))
+        return name
+
+    def _fixed(self, name: str, text: str) -> str:
+        if name not in self.parts:
+            self.parts[name] = xxhash.xxh3_128_digest(text.encode())
+        return name
+
+    def _dependency(self, origin: Origin) -> str:
+        if origin.kind == "dist":
+            return self._fixed(f"dependency {origin.name}", origin.label)
+        return self._fixed("python", python_identity())
+
+    def identity(self) -> tuple[Any, ...]:
+        """What the identity is made of, and the guards that tell it still holds.
+
+        ``(parts, unkeyed, groups, absent, functions, classes)``.
+        """
+        # (getter, source, expected), compared with `is` (never ==: a proxy or a
+        # value with a loose __eq__ must not pass for what it replaced).
+        groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...]]] = []
+        # Functions' code and defaults are checked only after one was assigned
+        # somewhere in the process (codeid watches for that): a group of its own.
+        functions = tuple(self.functions)
+        expected_attrs = tuple(chain.from_iterable(map(_function_attrs, functions)))
+        if self.cells:
+            cells = tuple(cell for cell, _ in self.cells)
+            groups.append((_contents_of, cells, tuple(value for _, value in self.cells)))
+        for key, (namespace, entries) in self.dict_guards.items():
+            skip = self.written.get(key, set())
+            names = [name for name in entries if name not in skip]
+            if not names:
+                continue
+            if len(names) == 1:
+                names.append(names[0])  # itemgetter of one name returns the bare item
+            groups.append((itemgetter(*names), namespace, tuple(entries[n] for n in names)))
+        absent = [pair for pair in self.absent.values()]
+        classes = tuple(self.class_dicts)
+        sizes = tuple(map(len, classes))
+        return (
+            dict(self.parts),
+            self.unkeyed,
+            groups,
+            absent,
+            (functions, expected_attrs),
+            (classes, sizes),
+        )
+
+    def _guard(self, namespace: Mapping[str, Any], name: str, value: Any) -> None:
+        entry = self.dict_guards.get(id(namespace))
+        if entry is None:
+            entry = self.dict_guards[id(namespace)] = (namespace, {})
+            self.keep.append(namespace)
+        entry[1][name] = value
+
+    def _guard_absent(self, namespace: Mapping[str, Any], name: str) -> None:
+        self.absent[(id(namespace), name)] = (namespace, name)
+        self.keep.append(namespace)
+
+    # --- classifying what a name refers to ---------------------------------------------
+
+    def reach(self, obj: Any, path: str) -> str:
+        """The reference to ``obj`` (found at ``path``), following it if it is user code."""
+        if type(obj) in _VALUE_TYPES:
+            return self._value(obj, path, "constant")
+        self.reached += 1
+        found = self.refs.get(id(obj))
+        if found is not None:
+            return found
+        self.refs[id(obj)] = f"cycle {path}"  # what a reference back to it, mid-way, says
+        ref = self._classify(obj, path)
+        self.refs[id(obj)] = ref
+        self.keep.append(obj)
+        return ref
+
+    def _classify(self, obj: Any, path: str) -> str:
+        kind = type(obj)
+        if kind is types.FunctionType:
+            origin = origin_of(obj)
+            if origin.kind == "user":
+                return self._schedule("code", obj, qualified_name(obj), self._function)
+            return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
+        proxy = _wrapt_proxy()
+        if isinstance(obj, proxy):
+            inner = self.reach(object.__getattribute__(obj, "__wrapped__"), path)
+            wrapper = getattr(obj, "_self_wrapper", None)
+            outer = self.reach(wrapper, path + " (wrapper)") if wrapper is not None else "-"
+            return f"wrapped {outer} around {inner}"
+        if isinstance(obj, type):
+            origin = origin_of(obj)
+            if origin.kind == "user":
+                return self._schedule("class", obj, qualified_name(obj), self._class)
+            return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
+        if isinstance(obj, types.ModuleType):
+            origin = module_origin(obj.__name__)
+            if origin.kind == "user":
+                return self._schedule(
+                    "module", obj, module_display_name(obj.__name__), self._module
+                )
+            return f"module {self._dependency(origin)} {obj.__name__}"
+        if kind is types.MethodType:
+            func = self.reach(obj.__func__, path)
+            return f"method {func} of {self.reach(obj.__self__, path + '.__self__')}"
+        if isinstance(obj, _FUNCTION_LIKE) or kind.__name__ == "cython_function_or_method":
+            origin = origin_of(obj)
+            if origin.kind == "user":
+                return self._value(obj, path, "value")
+            return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
+        wrapped = _wrapped_of(obj)
+        if wrapped is not None:
+            # functools.lru_cache, cache, and other wrappers that are not functions:
+            # the wrapped code counts, and so does the wrapper's own class.
+            inner = self.reach(wrapped, path)
+            outer = self.reach(kind, qualified_name(kind))
+            return f"wrapper {outer} around {inner}"
+        return self._value(obj, path, "constant" if "." in path else "value")
+
+    def _value(self, obj: Any, path: str, kind: str) -> str:
+        """A value by its fingerprint; callables and user classes inside it are followed."""
+        from recyclable.fingerprint import digest_value
+
+        known = self.values.get((path, id(obj)))
+        if known is not None:
+            return known
+        self.keep.append(obj)
+        cls = type(obj)
+        if cls not in _VALUE_TYPES:
+            if is_user_code(cls):
+                self.reach(cls, qualified_name(cls))
+            else:
+                self._dependency(origin_of(cls))
+        cached = _value_digests.get(id(obj))
+        try:
+            if cached is not None and cached[0]() is obj:
+                digest = cached[1]
+            else:
+                reached = self.reached
+                digest = digest_value(obj)
+                # No code inside: the digest holds for the rest of the process.
+                if self.reached == reached:
+                    _remember_value(obj, digest)
+        except FingerprintError as exc:
+            name = self._new_part("unkeyed", path)
+            reason = exc.reason
+            self.parts[name] = xxhash.xxh3_128_digest(qualified_name(cls).encode())
+            self.unkeyed.append((name, f"{cls.__qualname__}: {reason}"))
+            logger.debug("%s is left out of the code key: %s (%s)", path, cls.__qualname__, reason)
+        else:
+            name = self._new_part(kind, path)
+            self.parts[name] = digest
+        self.values[(path, id(obj))] = name
+        return name
+
+    # --- processing one user object ----------------------------------------------------
+
+    def _function(self, func: types.FunctionType, name: str) -> bytes:
+        code = func.__code__
+        info = code_info(code)
+        self.functions.append(func)
+        refs = [info.digest.hex()]
+        namespace = func.__globals__
+        module = module_display_name(func.__module__ or "__main__")
+        if info.stores:
+            self.written.setdefault(id(namespace), set()).update(info.stores)
+        for attrs in info.chains:
+            refs.append(".".join(attrs) + "=" + self._chain(func, namespace, module, attrs, info))
+        for target, level, names in info.imports:
+            refs.append(
+                f"import {level}:{target}:{','.join(names)}="
+                + self._import(func, target, level, names)
+            )
+        for var, cell in zip(code.co_freevars, func.__closure__ or (), strict=False):
+            try:
+                value = cell.cell_contents
+            except ValueError:  # not assigned yet (a function defined further down)
+                refs.append(f"cell {var}=empty")
+                continue
+            self.cells.append((cell, value))
+            refs.append(
+                f"cell {var}=" + self.reach_member(value, name.partition(" ")[2], var, "closure")
+            )
+        positional = code.co_varnames[: code.co_argcount]
+        bound = func is self.bound
+        defaults = () if bound else func.__defaults__ or ()
+        for param, value in zip(
+            positional[len(positional) - len(defaults) :], defaults, strict=True
+        ):
+            refs.append(
+                f"default {param}="
+                + self.reach_member(value, name.partition(" ")[2], param, "default")
+            )
+        for param, value in ({} if bound else func.__kwdefaults__ or {}).items():
+            refs.append(
+                f"default {param}="
+                + self.reach_member(value, name.partition(" ")[2], param, "default")
+            )
+        wrapped = func.__dict__.get("__wrapped__", _MISSING)
+        if wrapped is not _MISSING:
+            refs.append("wraps=" + self.reach(wrapped, qualified_name(wrapped)))
+        owner = _owner_class(func)
+        if owner is not None:
+            refs.append("owner=" + self.reach(owner, qualified_name(owner)))
+        return xxhash.xxh3_128_digest("\x00".join(refs).encode())
+
+    def reach_member(self, value: Any, owner: str, var: str, kind: str) -> str:
+        """A closure cell's or default's value: callables followed, values as their own part."""
+        if _followed(value):
+            return self.reach(value, f"{owner} `{var}`")
+        return self._value(value, f"{owner} `{var}`", kind)
+
+    def _chain(
+        self,
+        func: types.FunctionType,
+        namespace: dict[str, Any],
+        module: str,
+        attrs: tuple[str, ...],
+        info: Any,
+    ) -> str:
+        first = attrs[0]
+        if first in info.stores:
+            return self._fixed(f"state {module}.{first}", "written by the step")
+        if first in _MODULE_DUNDERS:
+            # Where the module was loaded from and under which name: keying them
+            # would tie keys to a directory, or tell `python pipeline.py` from
+            # `import pipeline`.
+            return f"module attribute {first}"
+        value = namespace.get(first, _MISSING)
+        if value is _MISSING:
+            self._guard_absent(namespace, first)
+            builtins = func.__builtins__  # type: ignore[attr-defined]
+            value = builtins.get(first, _MISSING)
+            if value is _MISSING:
+                return "unbound"
+            self._guard(builtins, first, value)
+            return self.reach(value, f"builtins.{first}")
+        self._guard(namespace, first, value)
+        path = f"{module}.{first}"
+        for attr in attrs[1:]:
+            if (
+                not isinstance(value, types.ModuleType)
+                or module_origin(value.__name__).kind != "user"
+            ):
+                break
+            members = value.__dict__
+            found = members.get(attr, _MISSING)
+            if found is _MISSING:
+                self._guard_absent(members, attr)
+                found = getattr(value, attr, _MISSING)  # a module __getattr__
+                if found is _MISSING:
+                    return f"unbound {attr} of " + self.reach(value, path)
+            else:
+                self._guard(members, attr, found)
+            path = f"{module_display_name(value.__name__)}.{attr}"
+            value = found
+        return self.reach(value, path)
+
+    def _import(
+        self, func: types.FunctionType, target: str, level: int, names: tuple[str, ...]
+    ) -> str:
+        package = func.__globals__.get("__package__") or ""
+        if level:
+            base = package.rsplit(".", level - 1)[0] if level > 1 else package
+            target = f"{base}.{target}" if target else base
+        module = sys.modules.get(target)
+        if module is None:
+            try:
+                import importlib
+
+                module = importlib.import_module(target)
+            except Exception:  # noqa: BLE001 - the step itself will raise it when it runs
+                return f"unimportable {target}"
+        refs = [self.reach(module, target)]
+        for attr in names:
+            value = getattr(module, attr, _MISSING)
+            if value is _MISSING:
+                value = sys.modules.get(f"{target}.{attr}", _MISSING)
+            if value is not _MISSING:
+                refs.append(f"{attr}=" + self.reach(value, f"{module_display_name(target)}.{attr}"))
+        return " ".join(refs)
+
+    def _class(self, cls: type, name: str) -> bytes:
+        refs = [self.reach(base, qualified_name(base)) for base in cls.__bases__]
+        if type(cls) is not type:
+            refs.append("meta=" + self.reach(type(cls), qualified_name(type(cls))))
+        members = cls.__dict__
+        self.keep.append(members)
+        # An attribute added later (a method that now shadows a base's) is a change too.
+        self.class_dicts.append(members)
+        path = name.partition(" ")[2]
+        for attr, value in members.items():
+            if attr in _CLASS_SKIP:
+                continue
+            self._guard(members, attr, value)
+            refs.append(f"{attr}=" + self._member(value, f"{path}.{attr}"))
+        return xxhash.xxh3_128_digest("\x00".join(refs).encode())
+
+    def _member(self, value: Any, path: str) -> str:
+        if isinstance(value, (staticmethod, classmethod)):
+            return f"{type(value).__name__} " + self.reach(value.__func__, path)
+        if isinstance(value, property):
+            return "property " + " ".join(
+                self.reach(part, path) if part is not None else "-"
+                for part in (value.fget, value.fset, value.fdel)
+            )
+        if isinstance(value, functools.cached_property):
+            return "cached_property " + self.reach(value.func, path)
+        if _followed(value):
+            return self.reach(value, path)
+        return self._value(value, path, "attribute")
+
+    def _module(self, module: types.ModuleType, name: str) -> bytes:
+        members = module.__dict__
+        refs = []
+        prefix = name.partition(" ")[2]
+        for attr in sorted(members):
+            if attr.startswith("__") and attr.endswith("__"):
+                continue
+            value = members[attr]
+            self._guard(members, attr, value)
+            refs.append(f"{attr}=" + self.reach(value, f"{prefix}.{attr}"))
+        return xxhash.xxh3_128_digest("\x00".join(refs).encode())
+
+
+# A value's digest as first computed in this process, by identity (the object is
+# held so its id is not reused): a list the step appends to keeps its first
+# digest, so it does not turn every later call in the process into a miss.
+_value_digests: dict[int, tuple[Callable[[], Any], bytes]] = {}
+
+
+def _remember_value(obj: Any, digest: bytes) -> None:
+    """Keep a value's first digest for the process: weakly where the type allows, else held."""
+    key = id(obj)
+    try:
+        ref: Callable[[], Any] = weakref.ref(obj, lambda _: _value_digests.pop(key, None))
+    except TypeError:  # lists, dicts, ints: held (module-level values live as long anyway)
+
+        def ref() -> Any:
+            return obj
+
+    _value_digests[key] = (ref, digest)
+
+
+_MODULE_DUNDERS = frozenset(
+    {"__file__", "__name__", "__spec__", "__loader__", "__cached__", "__package__", "__path__"}
+)
+
+_VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), type(Ellipsis)})
+
+
+# C-level getters, so that revalidation runs no Python frame per dependency.
+_function_attrs = attrgetter("__code__", "__defaults__", "__kwdefaults__")
+_contents_of = functools.partial(map, attrgetter("cell_contents"))
+
+
+def _wrapped_of(obj: Any) -> Any:
+    """What a wrapper object wraps (``__wrapped__``), or None."""
+    try:
+        wrapped = obj.__wrapped__
+    except Exception:  # noqa: BLE001 - any object: a missing or failing attribute is "none"
+        return None
+    return wrapped if callable(wrapped) and wrapped is not obj else None
+
+
+def _followed(value: Any) -> bool:
+    """Whether a value is code to follow (not data to fingerprint)."""
+    return (callable(value) and not isinstance(value, functools.partial)) or isinstance(
+        value, types.ModuleType
+    )
+
+
+def _owner_class(func: types.FunctionType) -> type | None:
+    """The class a method is defined in, from its qualified name (``self.x()`` is reached)."""
+    qualname = func.__qualname__
+    if "." not in qualname or "<locals>" in qualname:
+        return None
+    target: Any = sys.modules.get(func.__module__ or "")
+    for part in qualname.split(".")[:-1]:
+        target = getattr(target, part, None)
+    return target if isinstance(target, type) else None
+
+
+_proxy_type: Any = None
+
+
+def _wrapt_proxy() -> Any:
+    global _proxy_type  # noqa: PLW0603 - resolved once, wrapt is a dependency
+    if _proxy_type is None:
+        import wrapt
+
+        _proxy_type = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
+    return _proxy_type

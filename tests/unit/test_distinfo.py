@@ -1,0 +1,67 @@
+"""Which distribution a module belongs to, found from its file."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from recyclable import distinfo
+
+
+def _dist(site: Path, name: str, version: str, record: list[str], **files: str) -> None:
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "RECORD").write_text("".join(f"{line},,\n" for line in record))
+    for filename, text in files.items():
+        (info / ("top_level.txt" if filename == "top_level" else filename)).write_text(text)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Path]:
+    """A directory on sys.path holding installed-looking distributions; imports undone after."""
+    root = tmp_path / "site"
+    root.mkdir()
+    sys.path.insert(0, str(root))
+    before = set(sys.modules)
+    try:
+        yield root
+    finally:
+        sys.path.remove(str(root))
+        for name in set(sys.modules) - before:
+            del sys.modules[name]
+        distinfo._origins.clear()
+
+
+def test_installed_editable_renamed_and_local_modules(site: Path, tmp_path: Path) -> None:
+    """RECORD-listed files are the distribution; editable or unlisted files are user code."""
+    (site / "plainpkg").mkdir()
+    (site / "plainpkg" / "__init__.py").write_text("")
+    _dist(site, "plainpkg", "1.2", ["plainpkg/__init__.py"])
+    (site / "yamlish").mkdir()
+    (site / "yamlish" / "__init__.py").write_text("")
+    _dist(site, "PyYamlish", "6.0", ["yamlish/__init__.py"], top_level="yamlish\n")
+    (site / "devpkg").mkdir()
+    (site / "devpkg" / "__init__.py").write_text("")
+    _dist(
+        site,
+        "devpkg",
+        "0.1",
+        ["devpkg/__init__.py"],
+        **{"direct_url.json": '{"url": "file:///x", "dir_info": {"editable": true}}'},
+    )
+    (site / "loose.py").write_text("")  # no metadata lists it
+    for name in ("plainpkg", "yamlish", "devpkg", "loose"):
+        importlib.import_module(name)
+    assert distinfo.module_origin("plainpkg") == distinfo.Origin("dist", "plainpkg 1.2", "plainpkg")
+    assert distinfo.module_origin("yamlish") == distinfo.Origin(
+        "dist", "PyYamlish 6.0", "PyYamlish"
+    )
+    assert distinfo.module_origin("devpkg").kind == "user"
+    assert distinfo.module_origin("loose").kind == "user"
+    assert distinfo.module_origin("json").kind == "stdlib"
+    assert distinfo.module_origin("__main__").kind == "user"
