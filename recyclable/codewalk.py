@@ -333,7 +333,7 @@ class Walker:
         value = namespace.get(first, _MISSING)
         if value is _MISSING:
             self._guard_absent(namespace, first)
-            builtins = func.__builtins__  # type: ignore[attr-defined]
+            builtins = func.__builtins__
             value = builtins.get(first, _MISSING)
             if value is _MISSING:
                 return "unbound"
