@@ -5,21 +5,36 @@ stream written by the C pickler straight into the hasher (no intermediate
 bytes).  Before pickling, the value is put into a canonical form where pickle's
 own output would depend on something other than the value:
 
-* ``dict`` / ``set`` / ``frozenset`` → their items sorted (natively when all
-  keys are ``str``, ``bytes`` or ``int``; otherwise by each element's digest),
-  never by the builtin ``hash()`` (which is salted per process for strings).
+* ``dict`` → its items in insertion order (a step can observe it: ``list(d)``,
+  ``json.dumps(d)``, a DataFrame's column order); `unordered_digest` gives the
+  digest with every dict's items sorted, so a miss can be explained as "the
+  same items in another order".
+* ``set`` / ``frozenset`` → their elements sorted (natively when all are
+  ``str``, ``bytes`` or ``int``; otherwise by each element's digest), never by
+  the builtin ``hash()`` (which is salted per process for strings).
 * numpy arrays → dtype, shape and a digest of the C-order bytes, computed
   from the array's own buffer without a copy when it is C-contiguous.
 * functions → module, qualified name and a digest of their bytecode;
   closures are refused (their state is invisible to the key).
 * classes → by reference (module and qualified name), local classes too.
 * `InputFile` paths → the content of the file or directory (see `recyclable.files`).
-* other objects → their ``__reduce_ex__(5)`` output, canonicalised in turn.
+* `os.PathLike` values → their text, and the content of the file or directory
+  they name when it exists.
+* other objects → their reduction (``copyreg.dispatch_table`` first, as pickle
+  does, then ``__reduce_ex__(5)``), canonicalised in turn.
+* objects pickled by reference (builtins, ufuncs, module-level singletons) →
+  module, qualified name and the version of the distribution providing them.
 * registered types and ``__recyclable_fingerprint__`` → the stand-in value
   they return, tagged with the type's qualified name.
 
-The pickler runs in "fast" mode (no memo), so an object that appears twice
-hashes the same as two equal copies.
+Aliasing is part of the key: a mutable object (list, dict, set, any object
+reduced through its state, an array) met a second time inside one value is
+written as a back-reference to its first appearance, so ``[row, row]`` and
+``[row, copy(row)]`` differ and a reference cycle is a back-reference, not an
+error.  The back-references are our own (numbered in traversal order, the
+originals kept alive for the whole digest so no ``id`` is reused); pickle's
+memo stays off, because it would also record the identity of strings and
+tuples, which equal values do not share reliably.
 
 Floats are hashed by their IEEE-754 bits: ``0.0`` and ``-0.0`` differ (a
 function may tell them apart, so sharing a key could be a wrong hit), and a NaN
@@ -37,30 +52,35 @@ inside the value it sits.  There is no fallback to ``id()`` or ``repr()``.
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import io
 import os
 import pickle
 import sys
+import threading
 import types
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
 import xxhash
 
+from recyclable.entrypoint import module_name
 from recyclable.errors import FingerprintError
 from recyclable.files import InputFile, file_digest
+from recyclable.libref import provider_version
 
 __all__ = [
     "SCHEMA_VERSION",
+    "digest_with_order",
     "fingerprint",
     "register_fingerprint",
+    "unordered_digest",
 ]
 
 #: Bumped whenever the canonical encoding changes, so an old key can only miss.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _PREFIX = b"recyclable-fingerprint-%d\x00" % SCHEMA_VERSION
 
 _ATOMIC: frozenset[type] = frozenset({int, float, complex, str, bytes, bytearray, bool, type(None)})
@@ -126,8 +146,10 @@ def fingerprint(value: object, *, where: str = "value") -> bytes:
 
     Example:
         >>> from recyclable.fingerprint import fingerprint
-        >>> fingerprint({"a": 1, "b": 2}) == fingerprint({"b": 2, "a": 1})
+        >>> fingerprint({"a": 1, "b": 2}) == fingerprint({"a": 1, "b": 2})
         True
+        >>> fingerprint({"a": 1, "b": 2}) == fingerprint({"b": 2, "a": 1})   # order is observable
+        False
         >>> fingerprint(1) == fingerprint(1.0)
         False
 
@@ -143,15 +165,45 @@ def digest_value(value: object) -> bytes:
     if type(value) in _ATOMIC:
         # The common case of a scalar argument: one small pickle, no pickler object.
         return xxhash.xxh3_128_digest(_PREFIX + pickle.dumps(value, 5))
+    return _checked(value, ordered=True)[0]
+
+
+def digest_with_order(value: object) -> tuple[bytes, bool]:
+    """`digest_value`, and whether the digest depends on some dict's insertion order.
+
+    When it does not, the value's `unordered_digest` equals its digest, so the
+    order-free digest need not be computed (or stored) at all.
+    """
+    if type(value) in _ATOMIC:
+        return xxhash.xxh3_128_digest(_PREFIX + pickle.dumps(value, 5)), False
+    return _checked(value, ordered=True)
+
+
+def unordered_digest(value: object) -> bytes:
+    """The digest of ``value`` with every dict's items sorted: equal for reordered dicts.
+
+    Never part of a key (a step can observe insertion order); it lets a miss be
+    explained as "the same items in another order".
+    """
+    if type(value) in _ATOMIC:
+        return digest_value(value)
+    return _checked(value, ordered=False)[0]
+
+
+def _checked(value: object, *, ordered: bool) -> tuple[bytes, bool]:
     try:
-        return _digest(value)
+        return _run(value, ordered)
     except RecursionError:
         raise FingerprintError(
-            [], _type_name(value), "it is nested too deeply or contains itself"
+            [],
+            _type_name(value),
+            "it is nested more deeply than Python's recursion limit allows "
+            "(a long linked chain?); register a flatter stand-in with register_fingerprint",
         ) from None
     except Exception as exc:
         # Slow path, only on error: walk the value to name the innermost culprit.
-        _locate_failure(value, [])
+        with contextlib.suppress(RecursionError):
+            _locate_failure(value, [], set())
         if isinstance(exc, FingerprintError):
             raise
         raise FingerprintError([], _type_name(value), _pickle_reason(exc)) from exc
@@ -169,6 +221,37 @@ class _HashSink:
         self.write = hasher.update
 
 
+class _State:
+    """One digest's traversal: objects seen so far (for back-references) and the dict mode."""
+
+    __slots__ = ("count", "keep", "order_matters", "ordered", "seen")
+
+    def __init__(self, ordered: bool) -> None:
+        # id → position of first appearance.  ``keep`` holds every object
+        # registered (originals and the temporaries reductions make), so no
+        # id is reused by another object before the digest is finished.
+        self.seen: dict[int, int] = {}
+        self.keep: list[Any] = []
+        self.count = 0
+        self.ordered = ordered
+        self.order_matters = False
+
+
+_local = threading.local()
+
+
+def _first_time(state: _State, obj: Any) -> Any:
+    """None the first time ``obj`` is met in this digest; a back-reference after that."""
+    key = id(obj)
+    index = state.seen.get(key)
+    if index is not None:
+        return _Canonical(_REF, (index,))
+    state.seen[key] = state.count
+    state.count += 1
+    state.keep.append(obj)
+    return None
+
+
 class _Pickler(pickle.Pickler):
     """The C pickler with a hook that canonicalises objects pickle would encode unstably."""
 
@@ -176,21 +259,31 @@ class _Pickler(pickle.Pickler):
         handler = _handler_for(type(obj))
         if handler is None:
             return NotImplemented
+        if handler not in _BY_REFERENCE:
+            ref = _first_time(_local.state, obj)
+            if ref is not None:
+                return ref.__reduce__()
         return handler(obj)
 
 
-def _digest(value: object) -> bytes:
+def _run(value: object, ordered: bool) -> tuple[bytes, bool]:
     hasher = xxhash.xxh3_128(_PREFIX)
     pickler = _Pickler(_HashSink(hasher), protocol=5)
-    # Fast mode disables the memo: aliasing must not change the digest.
+    # pickle's memo stays off (it would key the identity of equal strings and
+    # tuples); aliasing is written by `_first_time` instead.
     pickler.fast = True
+    state = _State(ordered)
+    outer = getattr(_local, "state", None)
+    _local.state = state
     try:
         pickler.dump(_canon(value))
-    except ValueError as exc:
-        if "fast mode" in str(exc):
-            raise FingerprintError([], _type_name(value), "it contains itself (a cycle)") from None
-        raise
-    return hasher.digest()
+    finally:
+        _local.state = outer
+    return hasher.digest(), state.order_matters
+
+
+def _digest(value: object) -> bytes:
+    return _run(value, getattr(_local, "state", None) is None or _local.state.ordered)[0]
 
 
 # --- canonical forms -------------------------------------------------------------------
@@ -222,6 +315,10 @@ _REGISTERED = _tag("_canonical_registered")
 _PANDAS = _tag("_canonical_pandas")
 _FILE = _tag("_canonical_file")
 _CLASS = _tag("_canonical_class")
+_REF = _tag("_canonical_reference")
+_GLOBAL = _tag("_canonical_global")
+_UNION = _tag("_canonical_union")
+_PATH = _tag("_canonical_path")
 
 
 class _Canonical:
@@ -241,18 +338,29 @@ def _canon(value: Any) -> Any:
     cls = type(value)
     if cls in _ATOMIC:
         return value
-    if cls is list or cls is tuple:
+    if cls is tuple:
         types = set(map(type, value))
         if types <= _ATOMIC:
             return value
-        # A sequence of tuples/lists of atomic values (rows, pairs, ...) is
-        # already canonical: check that in C rather than element by element.
-        if types <= _SEQUENCE_TYPES and set(map(type, chain.from_iterable(value))) <= _ATOMIC:
+        # A tuple of tuples of atomic values (rows, pairs, ...) is already
+        # canonical and holds nothing mutable: check that in C.
+        if types == _TUPLE_ONLY and set(map(type, chain.from_iterable(value))) <= _ATOMIC:
             return value
-        return cls(map(_canon, value))
-    if cls is dict:
-        return _Canonical(_DICT, (_canonical_items(value),))
-    if cls is set:
+        return tuple(map(_canon, value))
+    if cls is list or cls is dict or cls is set:
+        state = _local.state
+        ref = _first_time(state, value)
+        if ref is not None:
+            return ref
+        if cls is list:
+            types = set(map(type, value))
+            if types <= _ATOMIC:
+                return value
+            if types == _TUPLE_ONLY and set(map(type, chain.from_iterable(value))) <= _ATOMIC:
+                return value
+            return list(map(_canon, value))
+        if cls is dict:
+            return _Canonical(_DICT, (_canonical_items(value, state),))
         return _Canonical(_SET, (_sorted_elements(value),))
     if cls is frozenset:
         return _Canonical(_FROZENSET, (_sorted_elements(value),))
@@ -261,15 +369,25 @@ def _canon(value: Any) -> Any:
     return value
 
 
-def _canonical_items(mapping: dict[Any, Any]) -> tuple[Any, ...]:
-    """A dict's items in canonical order, values canonicalised."""
-    key_types = set(map(type, mapping))
-    if len(key_types) == 1 and key_types <= _NATIVE_SORT:
-        # Keys are distinct, so comparing (key, value) pairs never reaches the values.
-        items = sorted(mapping.items())
+_TUPLE_ONLY = frozenset({tuple})
+
+
+def _canonical_items(mapping: Any, state: _State) -> tuple[Any, ...]:
+    """A mapping's items, values canonicalised: in insertion order, or sorted (unordered mode)."""
+    if len(mapping) > 1:
+        if state.ordered:
+            state.order_matters = True
+            items = list(mapping.items())
+        else:
+            key_types = set(map(type, mapping))
+            if len(key_types) == 1 and key_types <= _NATIVE_SORT:
+                # Keys are distinct, so comparing (key, value) pairs never reaches the values.
+                items = sorted(mapping.items())
+            else:
+                items = sorted(mapping.items(), key=_key_digest)
     else:
-        items = sorted(mapping.items(), key=_key_digest)
-    if set(map(type, mapping.values())) <= _ATOMIC and key_types <= _ATOMIC:
+        items = list(mapping.items())
+    if set(map(type, mapping.values())) <= _ATOMIC and set(map(type, mapping)) <= _ATOMIC:
         return tuple(items)
     return tuple([(_canon(k), _canon(v)) for k, v in items])
 
@@ -285,7 +403,7 @@ def _sorted_elements(elements: Any) -> tuple[Any, ...]:
 
 
 def _key_digest(pair: tuple[Any, Any]) -> bytes:
-    return _digest(pair[0])
+    return _run(pair[0], False)[0]
 
 
 # --- handlers for objects reaching reducer_override -----------------------------------
@@ -316,8 +434,14 @@ def _find_handler(cls: type) -> _Handler | None:
         return _protocol_handler
     if cls is InputFile:
         return _file_handler
-    if cls in (types.FunctionType, types.BuiltinFunctionType):
-        return _function_handler if cls is types.FunctionType else None
+    if issubclass(cls, os.PathLike):
+        return _path_handler
+    if cls is types.FunctionType:
+        return _function_handler
+    if cls is types.BuiltinFunctionType:
+        return _builtin_handler
+    if cls is types.UnionType:
+        return _union_handler
     numpy = sys.modules.get("numpy")
     if numpy is not None and (cls is numpy.ndarray or cls is numpy.memmap):
         return _ndarray_handler
@@ -331,6 +455,10 @@ def _find_handler(cls: type) -> _Handler | None:
     if issubclass(cls, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)):
         return _refuse("a generator or coroutine is consumed by use; pass a list or tuple")
     return _reduce_handler
+
+
+# Handlers of objects that hold no mutable state of their own: never back-referenced.
+_BY_REFERENCE: frozenset[_Handler] = frozenset()
 
 
 def _qualified(cls: type) -> str:
@@ -358,27 +486,46 @@ def _registered_handler(cls: type, func: FingerprintFunc) -> _Handler:
     return handler
 
 
-_importable: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
-
-
 def _class_handler(cls: type) -> Any:
-    """Classes go by reference; one pickle cannot import (a local class) by its name."""
-    try:
-        importable = _importable[cls]
-    except (KeyError, TypeError):
-        importable = _is_importable(cls)
-        with contextlib.suppress(TypeError):
-            _importable[cls] = importable
-    if importable:
-        return NotImplemented
-    return (_CLASS, (cls.__module__, cls.__qualname__))
+    """Classes go by module and qualified name (a script's ``__main__`` under its module name).
+
+    One canonical form for every class, importable or local, so running a
+    script directly and loading it as ``recyclable run script.py:step`` key
+    its classes alike.
+    """
+    return (_CLASS, (module_name(cls.__module__), cls.__qualname__))
 
 
-def _is_importable(cls: type) -> bool:
-    target: Any = sys.modules.get(cls.__module__)
-    for part in cls.__qualname__.split("."):
-        target = getattr(target, part, None)
-    return target is cls
+def _global_reference(obj: Any, name: str) -> Any:
+    """An object pickled by reference: its module, name and the version of what provides it."""
+    module = getattr(obj, "__module__", None)
+    if not isinstance(module, str):
+        module = pickle.whichmodule(obj, name)  # type: ignore[attr-defined]
+    return (_GLOBAL, (module_name(module), name, provider_version(module)))
+
+
+def _builtin_handler(func: Any) -> Any:
+    """A builtin or C-extension function: by reference, or by its owner and name when bound."""
+    owner = getattr(func, "__self__", None)
+    if owner is None or isinstance(owner, types.ModuleType):
+        return _global_reference(func, func.__qualname__)
+    return _reduce_handler(func)  # (getattr, (owner, name)): the owner counts by value
+
+
+def _union_handler(union: Any) -> Any:
+    """``int | None`` (plain pickle refuses it): its members, in their written order."""
+    return (_UNION, tuple(union.__args__))
+
+
+def _path_handler(path: Any) -> Any:
+    """A path: its text, and the content of the file or directory it names, when it exists."""
+    text = os.fspath(path)
+    if not os.path.exists(text):
+        return (_PATH, (_type_name(path), text, None))
+    return (_PATH, (_type_name(path), text, path_digest(path)))
+
+
+_BY_REFERENCE = frozenset({_class_handler, _builtin_handler, _union_handler})
 
 
 def _file_handler(obj: Any) -> Any:
@@ -414,8 +561,17 @@ def _function_handler(func: types.FunctionType) -> Any:
     kwdefaults = _canon(func.__kwdefaults__)
     return (
         _FUNCTION,
-        (func.__module__, func.__qualname__, code_digest(func.__code__), defaults, kwdefaults),
+        (
+            module_name(func.__module__),
+            func.__qualname__,
+            code_digest(func.__code__),
+            defaults,
+            kwdefaults,
+        ),
     )
+
+
+_BY_REFERENCE = _BY_REFERENCE | {_function_handler}
 
 
 def code_digest(code: types.CodeType) -> bytes:
@@ -462,6 +618,12 @@ def array_digest(arr: Any) -> bytes:
     known = _propagated.get(id(arr))
     if known is not None and not arr.flags.writeable and known[0]() is arr:
         return known[1]
+    spans = getattr(_local, "spans", None)
+    if spans and arr.flags.c_contiguous:
+        # Bytes whose xxh3_128 was just taken as a blob's name (`known_buffers`).
+        digest: bytes | None = spans.get((arr.__array_interface__["data"][0], arr.nbytes))
+        if digest is not None:
+            return digest
     numpy = sys.modules["numpy"]
     hasher = xxhash.xxh3_128()
     if arr.flags.c_contiguous:
@@ -478,6 +640,30 @@ def array_digest(arr: Any) -> bytes:
 
 
 # --- digest propagation ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def known_buffers(buffers: list[Any], digests: list[bytes]) -> Any:
+    """While active in this thread, arrays exactly over one of ``buffers`` take its digest.
+
+    Storing a result hashes each out-of-band buffer to name its blob; the
+    round-trip check then fingerprints the value twice without hashing
+    those bytes again.
+    """
+    numpy = sys.modules.get("numpy")
+    spans: dict[tuple[int, int], bytes] = {}
+    if numpy is not None:
+        for buffer, digest in zip(buffers, digests, strict=True):
+            if buffer.nbytes:
+                address = numpy.frombuffer(buffer, dtype=numpy.uint8).__array_interface__["data"][0]
+                spans[(address, buffer.nbytes)] = digest
+    outer = getattr(_local, "spans", None)
+    _local.spans = spans
+    try:
+        yield
+    finally:
+        _local.spans = outer
+
 
 # Arrays loaded read-only from a verified blob, by id: the blob's name is the
 # xxh3_128 of exactly the array's C-order bytes, which is the array's digest.
@@ -578,11 +764,13 @@ def _column_values(column: Any) -> Any:
 
 def _reduce_handler(obj: Any) -> Any:
     try:
-        reduced = obj.__reduce_ex__(5)
+        # As pickle does: a reducer registered with copyreg comes first.
+        reducer = copyreg.dispatch_table.get(type(obj))
+        reduced = reducer(obj) if reducer is not None else obj.__reduce_ex__(5)
     except Exception as exc:  # noqa: BLE001 - the reason is reported to the user
         raise FingerprintError([], _type_name(obj), _pickle_reason(exc)) from None
     if isinstance(reduced, str):
-        return NotImplemented  # a global reference (module-level singleton)
+        return _global_reference(obj, reduced)  # a module-level singleton, ufunc, ...
     parts = list(reduced)
     if len(parts) > 1:
         parts[1] = _canon(parts[1])
@@ -591,12 +779,7 @@ def _reduce_handler(obj: Any) -> Any:
     if len(parts) > 3 and parts[3] is not None:
         parts[3] = iter([_canon(item) for item in parts[3]])
     if len(parts) > 4 and parts[4] is not None:
-        items = list(parts[4])
-        if not isinstance(obj, OrderedDict):
-            items = list(_canonical_items(dict(items)))
-        else:
-            items = [(_canon(k), _canon(v)) for k, v in items]
-        parts[4] = iter(items)
+        parts[4] = iter(_canonical_items(dict(parts[4]), _local.state))
     return tuple(parts)
 
 
@@ -608,13 +791,16 @@ def _pickle_reason(exc: BaseException) -> str:
 # --- locating a failure inside a value (slow path, only on error) ---------------------
 
 
-def _locate_failure(value: Any, path: list[str]) -> None:
+def _locate_failure(value: Any, path: list[str], seen: set[int]) -> None:
     """Raise a FingerprintError naming the innermost part of ``value`` that fails, if any."""
+    if id(value) in seen:
+        return  # a cycle: its first appearance is already being examined
+    seen.add(id(value))
     for label, child in _children(value):
         try:
             _digest(child)
         except Exception as exc:  # noqa: BLE001 - narrowed down recursively
-            _locate_failure(child, [*path, label])
+            _locate_failure(child, [*path, label], seen)
             if isinstance(exc, FingerprintError):
                 raise FingerprintError(
                     [*path, label, *exc.path], exc.type_name, exc.reason
