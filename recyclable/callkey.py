@@ -247,6 +247,15 @@ class ActionSpec:
         ba.apply_defaults()
         return dict(ba.arguments)
 
+    def argument_digest(self, name: str, value: Any) -> bytes:
+        """The digest of one argument's value as the key takes it (files by content).
+
+        Raises:
+            FingerprintError: the value cannot be fingerprinted (the path starts inside it).
+
+        """
+        return _file_argument(value) if name in self.files else digest_value(value)
+
     def key_for(self, bound: Mapping[str, Any]) -> CallKey:
         """The CallKey for already-bound arguments.
 

@@ -133,7 +133,7 @@ def test_pandas_values_index_columns_dtypes() -> None:
 
 
 def test_dict_order_is_part_of_the_digest() -> None:
-    """A step can observe insertion order (list(d), json.dumps), so dicts and OrderedDicts key it."""
+    """A step can observe insertion order (list(d), json.dumps): dicts and OrderedDicts key it."""
     items = [("b", 1), ("a", 2)]
     assert fingerprint(dict(items)) != fingerprint(dict(reversed(items)))
     assert fingerprint(collections.OrderedDict(items)) != fingerprint(
