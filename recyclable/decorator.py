@@ -100,7 +100,7 @@ def _keep(spec: ActionSpec, pool: Pool, callkey: CallKey, result: Any, seconds: 
     """Store a computed result unless the call changed an argument; return what a hit would."""
     watch = mutation.Watch(spec, callkey)  # re-hashes large arguments while the result is written
     value = mutation.record(spec, callkey.bound, result)
-    if value is None:
+    if value is mutation.UNSTORABLE:
         return result
     stored, returned = pool.store_result(callkey, value, seconds, gate=watch.unchanged)
     if not stored:

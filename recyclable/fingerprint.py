@@ -190,9 +190,21 @@ def unordered_digest(value: object) -> bytes:
     return _checked(value, ordered=False)[0]
 
 
-def _checked(value: object, *, ordered: bool) -> tuple[bytes, bool]:
+def state_digest(value: object) -> bytes:
+    """A digest that also covers the ``__dict__`` of objects with their own reduction.
+
+    Not a key: the round-trip check of a stored result uses it, so an object
+    whose ``__reduce__`` or ``__getstate__`` drops state is seen to come back
+    changed.
+    """
+    if type(value) in _ATOMIC:
+        return digest_value(value)
+    return _checked(value, ordered=True, deep=True)[0]
+
+
+def _checked(value: object, *, ordered: bool, deep: bool = False) -> tuple[bytes, bool]:
     try:
-        return _run(value, ordered)
+        return _run(value, ordered, deep)
     except RecursionError:
         raise FingerprintError(
             [],
@@ -224,9 +236,9 @@ class _HashSink:
 class _State:
     """One digest's traversal: objects seen so far (for back-references) and the dict mode."""
 
-    __slots__ = ("count", "keep", "order_matters", "ordered", "seen")
+    __slots__ = ("count", "deep", "keep", "order_matters", "ordered", "seen")
 
-    def __init__(self, ordered: bool) -> None:
+    def __init__(self, ordered: bool, deep: bool = False) -> None:
         # id → position of first appearance.  ``keep`` holds every object
         # registered (originals and the temporaries reductions make), so no
         # id is reused by another object before the digest is finished.
@@ -235,6 +247,8 @@ class _State:
         self.count = 0
         self.ordered = ordered
         self.order_matters = False
+        # Also key the __dict__ of objects whose own reduction could leave state out.
+        self.deep = deep
 
 
 _local = threading.local()
@@ -266,13 +280,13 @@ class _Pickler(pickle.Pickler):
         return handler(obj)
 
 
-def _run(value: object, ordered: bool) -> tuple[bytes, bool]:
+def _run(value: object, ordered: bool, deep: bool = False) -> tuple[bytes, bool]:
     hasher = xxhash.xxh3_128(_PREFIX)
     pickler = _Pickler(_HashSink(hasher), protocol=5)
     # pickle's memo stays off (it would key the identity of equal strings and
     # tuples); aliasing is written by `_first_time` instead.
     pickler.fast = True
-    state = _State(ordered)
+    state = _State(ordered, deep)
     outer = getattr(_local, "state", None)
     _local.state = state
     try:
@@ -772,6 +786,12 @@ def _reduce_handler(obj: Any) -> Any:
     if isinstance(reduced, str):
         return _global_reference(obj, reduced)  # a module-level singleton, ufunc, ...
     parts = list(reduced)
+    if _local.state.deep and _own_reduction(type(obj)):
+        attributes = getattr(obj, "__dict__", None)
+        if isinstance(attributes, dict) and attributes:
+            while len(parts) < 3:
+                parts.append(None)
+            parts[2] = (parts[2], attributes)
     if len(parts) > 1:
         parts[1] = _canon(parts[1])
     if len(parts) > 2:
@@ -781,6 +801,15 @@ def _reduce_handler(obj: Any) -> Any:
     if len(parts) > 4 and parts[4] is not None:
         parts[4] = iter(_canonical_items(dict(parts[4]), _local.state))
     return tuple(parts)
+
+
+def _own_reduction(cls: type) -> bool:
+    """The class reduces itself (so pickling may leave some of its ``__dict__`` out)."""
+    return (
+        cls.__reduce_ex__ is not object.__reduce_ex__
+        or cls.__reduce__ is not object.__reduce__
+        or getattr(cls, "__getstate__", None) is not getattr(object, "__getstate__", None)
+    )
 
 
 def _pickle_reason(exc: BaseException) -> str:

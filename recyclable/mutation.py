@@ -34,7 +34,10 @@ from recyclable.errors import FingerprintError, NotRecyclableWarning
 if TYPE_CHECKING:
     from recyclable.callkey import ActionSpec, CallKey
 
-__all__ = ["MutationRecord", "Watch", "record", "replay"]
+__all__ = ["UNSTORABLE", "MutationRecord", "Watch", "record", "replay"]
+
+#: What `record` returns when a declared argument cannot be restored in place.
+UNSTORABLE: Any = object()
 
 # Arguments at least this large are re-fingerprinted in a thread, overlapping the write.
 _LARGE_BYTES = 1 << 20
@@ -158,7 +161,7 @@ class Watch:
 def record(spec: ActionSpec, bound: Mapping[str, Any], result: Any) -> Any:
     """The value to store: ``result``, or a `MutationRecord` when ``mutates=`` is declared.
 
-    Returns None (with a warning) when a declared argument cannot be restored in place.
+    Returns `UNSTORABLE` (with a warning) when a declared argument cannot be restored in place.
     """
     if not spec.mutates:
         return result
@@ -172,7 +175,7 @@ def record(spec: ActionSpec, bound: Mapping[str, Any], result: Any) -> Any:
                 NotRecyclableWarning,
                 stacklevel=4,
             )
-            return None
+            return UNSTORABLE
     return MutationRecord(result, {name: bound[name] for name in spec.mutates})
 
 

@@ -4,6 +4,10 @@ A hit returns the decoded value, so a value pickle does not reproduce (a
 masked array's ``hardmask``, an object whose ``__reduce__`` drops state)
 would come back changed on the re-run.  Such a result is not stored.
 
+The comparison uses `recyclable.fingerprint.state_digest`, which also
+covers the ``__dict__`` of objects that reduce themselves: a key follows
+what ``__reduce__`` says, but the check must see what it leaves out.
+
 The check costs one extra fingerprint of the value and one of its decoded
 copy (the decode itself is the one a miss does anyway to return what a hit
 would).  Large out-of-band buffers cost nothing here: each was just hashed
@@ -18,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from recyclable.errors import FingerprintError
-from recyclable.fingerprint import digest_value, known_buffers
+from recyclable.fingerprint import known_buffers, state_digest
 
 __all__ = ["digest_or_none", "survives"]
 
@@ -31,7 +35,7 @@ def digest_or_none(value: Any, buffers: list[Any], digests: list[bytes]) -> byte
     """
     with known_buffers(buffers, digests):
         try:
-            return digest_value(value)
+            return state_digest(value)
         except FingerprintError:
             return None
 
