@@ -805,10 +805,9 @@ def _reduce_handler(obj: Any) -> Any:
 
 def _own_reduction(cls: type) -> bool:
     """The class reduces itself (so pickling may leave some of its ``__dict__`` out)."""
-    return (
-        cls.__reduce_ex__ is not object.__reduce_ex__
-        or cls.__reduce__ is not object.__reduce__
-        or getattr(cls, "__getstate__", None) is not getattr(object, "__getstate__", None)
+    return any(
+        getattr(cls, name, None) is not getattr(object, name, None)
+        for name in ("__reduce_ex__", "__reduce__", "__getstate__")
     )
 
 
