@@ -28,41 +28,56 @@ small = st.one_of(
 )
 
 
-@st.composite
-def spellings(draw: st.DrawFn) -> tuple[dict[str, Any], tuple[Any, ...], dict[str, Any]]:
-    """A full set of arguments, and one way of writing the call: a positional prefix, the rest
-    as keywords in a random order, defaults sometimes left out."""
-    values = {"a": draw(small), "b": draw(small), "c": draw(small), "d": draw(small)}
+def _spell(draw: st.DrawFn, values: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """One way of writing a call of these arguments: a positional prefix, the rest as keywords
+    in a random order, defaults sometimes left out."""
     defaults = {"b": 2, "c": 3, "d": None}
     n_positional = draw(st.integers(0, 4))
     args = tuple(values[name] for name in NAMES[:n_positional])
-    rest = NAMES[n_positional:]
-    keywords = draw(st.permutations(rest))
     kwargs = {}
-    for name in keywords:
+    for name in draw(st.permutations(NAMES[n_positional:])):
         if name in defaults and values[name] == defaults[name] and draw(st.booleans()):
             continue  # spelled by leaving the default out
         kwargs[name] = values[name]
-    return values, args, kwargs
+    return args, kwargs
 
 
-@given(spellings(), spellings())
+@st.composite
+def two_spellings(draw: st.DrawFn) -> tuple[Any, Any, dict[str, Any]]:
+    """Arguments (defaults drawn often) and two independent spellings of the call."""
+    values = {
+        "a": draw(small),
+        "b": draw(st.one_of(st.just(2), small)),
+        "c": draw(st.one_of(st.just(3), small)),
+        "d": draw(st.one_of(st.none(), small)),
+    }
+    return _spell(draw, values), _spell(draw, values), values
+
+
+@given(two_spellings())
 def test_every_spelling_of_one_bound_call_has_one_key(
-    one: tuple[dict[str, Any], tuple[Any, ...], dict[str, Any]],
-    other: tuple[dict[str, Any], tuple[Any, ...], dict[str, Any]],
+    case: tuple[Any, Any, dict[str, Any]],
 ) -> None:
-    """Two spellings get the same key exactly when they bind the same arguments (the
-    signature's own binding decides)."""
+    """Two spellings of the same bound call get one key, and bind as the signature does."""
+    one, other, values = case
     keys = []
-    for _, args, kwargs in (one, other):
+    for args, kwargs in (one, other):
         bound = SPEC.bind(args, kwargs)
         assert bound is not None
         reference = inspect.signature(_plain).bind(*args, **kwargs)
         reference.apply_defaults()
-        assert bound == dict(reference.arguments)
+        assert bound == dict(reference.arguments) == values
+        assert list(bound) == NAMES
         keys.append(SPEC.key_for(bound).key)
-    same_call = one[0] == other[0] and all(type(one[0][k]) is type(other[0][k]) for k in NAMES)
-    assert (keys[0] == keys[1]) == same_call
+    assert keys[0] == keys[1]
+
+
+@given(two_spellings(), st.sampled_from(NAMES))
+def test_another_value_is_another_key(case: tuple[Any, Any, dict[str, Any]], name: str) -> None:
+    """Changing any one argument's value changes the key, however the call is spelled."""
+    (args, kwargs), _, values = case
+    changed = {**values, name: ("changed", values[name])}
+    assert SPEC.key_for(SPEC.bind(args, kwargs)) != SPEC.key_for(SPEC.bind((), changed))
 
 
 @given(st.dictionaries(st.sampled_from("wxyz"), st.integers(0, 3), max_size=4), small)
