@@ -37,6 +37,9 @@ from recyclable import Cache
 from recyclable import recyclable as recyclable_decorator
 from recyclable.fingerprint import fingerprint
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from values import bench_values
+
 MiB = 1024 * 1024
 
 
@@ -382,6 +385,7 @@ GROUPS = {
     "resume": bench_resume,
     "scale": bench_scale,
     "concurrency": bench_concurrency,
+    "values": lambda smoke, workdir: bench_values(smoke, workdir, Row),
 }
 
 

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import copyreg
+import gc
 import io
 import os
 import pickle
@@ -61,7 +62,9 @@ import threading
 import types
 import weakref
 from collections.abc import Callable
-from itertools import chain
+from itertools import chain, compress
+from operator import is_
+from sys import getrefcount
 from typing import Any
 
 import xxhash
@@ -236,7 +239,7 @@ class _HashSink:
 class _State:
     """One digest's traversal: objects seen so far (for back-references) and the dict mode."""
 
-    __slots__ = ("count", "deep", "keep", "order_matters", "ordered", "seen")
+    __slots__ = ("deep", "keep", "order_matters", "ordered", "seen")
 
     def __init__(self, ordered: bool, deep: bool = False) -> None:
         # id → position of first appearance.  ``keep`` holds every object
@@ -244,7 +247,6 @@ class _State:
         # id is reused by another object before the digest is finished.
         self.seen: dict[int, int] = {}
         self.keep: list[Any] = []
-        self.count = 0
         self.ordered = ordered
         self.order_matters = False
         # Also key the __dict__ of objects whose own reduction could leave state out.
@@ -256,12 +258,11 @@ _local = threading.local()
 
 def _first_time(state: _State, obj: Any) -> Any:
     """None the first time ``obj`` is met in this digest; a back-reference after that."""
+    seen = state.seen
     key = id(obj)
-    index = state.seen.get(key)
-    if index is not None:
-        return _Canonical(_REF, (index,))
-    state.seen[key] = state.count
-    state.count += 1
+    if key in seen:
+        return _Canonical(_REF, (seen[key],))
+    seen[key] = len(seen)
     state.keep.append(obj)
     return None
 
@@ -290,10 +291,102 @@ def _run(value: object, ordered: bool, deep: bool = False) -> tuple[bytes, bool]
     outer = getattr(_local, "state", None)
     _local.state = state
     try:
+        if ordered:
+            # (Plain data holds no object with its own reduction: deep changes nothing.)
+            order_matters = _plain_tree(value)
+            if order_matters is not None:
+                # Plain data with no container met twice: pickle's own encoding
+                # of it is the canonical form, so the C pickler walks it alone
+                # (complex numbers still reach the hook).
+                pickler.dump(value)
+                return hasher.digest(), order_matters
         pickler.dump(_canon(value))
     finally:
         _local.state = outer
     return hasher.digest(), state.order_matters
+
+
+_PLAIN: frozenset[type] = _ATOMIC | {dict, list, tuple}
+_is_container = frozenset({dict, list, tuple}).__contains__
+_is_mutable = frozenset({dict, list}).__contains__
+_is_dict = frozenset({dict}).__contains__
+
+
+def _plain_tree(value: object) -> bool | None:
+    """Whether ``value`` is plain data pickle already encodes canonically, checked in C.
+
+    Plain means atoms, dicts, lists and tuples only, and every dict and list
+    below the top referenced exactly once (so none is met twice: no aliasing,
+    no cycle, which would need back-references).  Returns None when it is
+    not; otherwise whether some dict holds two or more items (its order is
+    then in the key).  The walk goes level by level through
+    ``gc.get_referents``, with the per-object tests done by C iterators, so no
+    Python code runs per object.
+
+    The reference count is exact in CPython: a container held by one parent
+    has, while it is tested, one reference from that parent, one from
+    ``level`` and one for the call's argument.  Any
+    other reference (a second parent, or a variable elsewhere) only sends the
+    value down the exact, slower path.
+    """
+    level: list[Any] = [value]
+    order_matters = False
+    top = True
+    while level:
+        # Each pass over a level touches every object once more, and a large
+        # value is out of cache: as few passes as possible.
+        types = list(map(type, level))
+        kinds = set(types)
+        if kinds <= _ATOMIC:
+            return order_matters
+        if not kinds <= _PLAIN:
+            return None
+        if not top and set(map(getrefcount, compress(level, map(_is_mutable, types)))) - _HELD_ONCE:
+            return None  # maybe met twice: aliasing or a cycle
+        top = False
+        if not order_matters and dict in kinds:
+            order_matters = max(map(len, compress(level, map(_is_dict, types)))) > 1
+        level = gc.get_referents(*compress(level, map(_is_container, types)))
+    return order_matters
+
+
+_EXACT: frozenset[type] = _PLAIN | {set, frozenset}
+_is_exact_container = frozenset({dict, list, tuple, set, frozenset}).__contains__
+
+
+def exact_by_construction(value: object) -> bool:
+    """True when a pickle round trip reproduces ``value`` exactly, whatever it holds.
+
+    Atoms, builtin containers (aliasing included: pickle keeps it) and numpy
+    arrays of plain dtypes pickle losslessly, so a stored result made only
+    of them needs no round-trip check.  Checked level by level like
+    `_plain_tree`.
+    """
+    numpy = sys.modules.get("numpy")
+    ndarray = numpy.ndarray if numpy is not None else None
+    allowed = _EXACT | {ndarray} if ndarray is not None else _EXACT
+    level: list[Any] = [value]
+    seen: set[int] = set()
+    while level:
+        types = list(map(type, level))
+        kinds = set(types)
+        if kinds <= _ATOMIC:
+            return True
+        if not kinds <= allowed:
+            return False
+        if ndarray in kinds and any(arr.dtype.hasobject for arr in level if type(arr) is ndarray):
+            return False
+        containers = [
+            c for c in compress(level, map(_is_exact_container, types)) if id(c) not in seen
+        ]
+        seen.update(map(id, containers))
+        level = gc.get_referents(*containers)
+    return True
+
+
+# The reference count of a container held by exactly one parent, as `_plain_tree`
+# sees it: that parent, ``level``, and getrefcount's argument.
+_HELD_ONCE = frozenset({3})
 
 
 def _digest(value: object) -> bytes:
@@ -352,6 +445,19 @@ def _canon(value: Any) -> Any:
     cls = type(value)
     if cls in _ATOMIC:
         return value
+    return _canon_in(value, _local.state)
+
+
+def _canon_in(value: Any, state: _State) -> Any:
+    """The canonical form of ``value``, itself wherever pickle already writes it canonically.
+
+    That is dicts (in insertion order), lists and tuples whose items are
+    canonical; sets and back-references get a marker form; other objects are
+    left to the pickler's hook.
+    """
+    cls = type(value)
+    if cls in _ATOMIC:
+        return value
     if cls is tuple:
         types = set(map(type, value))
         if types <= _ATOMIC:
@@ -360,21 +466,42 @@ def _canon(value: Any) -> Any:
         # canonical and holds nothing mutable: check that in C.
         if types == _TUPLE_ONLY and set(map(type, chain.from_iterable(value))) <= _ATOMIC:
             return value
-        return tuple(map(_canon, value))
+        items = [item if type(item) in _ATOMIC else _canon_in(item, state) for item in value]
+        return value if all(map(is_, items, value)) else tuple(items)
     if cls is list or cls is dict or cls is set:
-        state = _local.state
-        ref = _first_time(state, value)
-        if ref is not None:
-            return ref
+        # _first_time, inlined: this runs once per container.
+        seen = state.seen
+        key = id(value)
+        if key in seen:
+            return _Canonical(_REF, (seen[key],))
+        seen[key] = len(seen)
+        state.keep.append(value)
         if cls is list:
             types = set(map(type, value))
             if types <= _ATOMIC:
                 return value
             if types == _TUPLE_ONLY and set(map(type, chain.from_iterable(value))) <= _ATOMIC:
                 return value
-            return list(map(_canon, value))
+            items = [item if type(item) in _ATOMIC else _canon_in(item, state) for item in value]
+            return value if all(map(is_, items, value)) else items
         if cls is dict:
-            return _Canonical(_DICT, (_canonical_items(value, state),))
+            if len(value) > 1:
+                if not state.ordered:
+                    return _Canonical(_DICT, (_canonical_items(value, state),))
+                state.order_matters = True
+            # pickle writes a dict's items in insertion order, which is the
+            # canonical order: the dict itself is its form when its items are.
+            values = value.values()
+            value_types = set(map(type, values))
+            key_types = set(map(type, value))
+            if not key_types <= _ATOMIC:
+                return _Canonical(_DICT, (_canonical_items(value, state),))
+            if value_types <= _ATOMIC:
+                return value
+            items = [item if type(item) in _ATOMIC else _canon_in(item, state) for item in values]
+            if all(map(is_, items, values)):
+                return value
+            return dict(zip(value, items, strict=True))
         return _Canonical(_SET, (_sorted_elements(value),))
     if cls is frozenset:
         return _Canonical(_FROZENSET, (_sorted_elements(value),))
@@ -387,7 +514,7 @@ _TUPLE_ONLY = frozenset({tuple})
 
 
 def _canonical_items(mapping: Any, state: _State) -> tuple[Any, ...]:
-    """A mapping's items, values canonicalised: in insertion order, or sorted (unordered mode)."""
+    """A mapping's items, canonicalised: in insertion order, or sorted (unordered mode)."""
     if len(mapping) > 1:
         if state.ordered:
             state.order_matters = True
@@ -403,7 +530,7 @@ def _canonical_items(mapping: Any, state: _State) -> tuple[Any, ...]:
         items = list(mapping.items())
     if set(map(type, mapping.values())) <= _ATOMIC and set(map(type, mapping)) <= _ATOMIC:
         return tuple(items)
-    return tuple([(_canon(k), _canon(v)) for k, v in items])
+    return tuple([(_canon_in(k, state), _canon_in(v, state)) for k, v in items])
 
 
 def _sorted_elements(elements: Any) -> tuple[Any, ...]:
