@@ -492,13 +492,17 @@ def _canon_in(value: Any, state: _State) -> Any:
             # pickle writes a dict's items in insertion order, which is the
             # canonical order: the dict itself is its form when its items are.
             values = value.values()
-            value_types = set(map(type, values))
             key_types = set(map(type, value))
-            if not key_types <= _ATOMIC:
-                return _Canonical(_DICT, (_canonical_items(value, state),))
-            if value_types <= _ATOMIC:
+            if set(map(type, values)) <= _ATOMIC and key_types <= _ATOMIC:
                 return value
             items = [item if type(item) in _ATOMIC else _canon_in(item, state) for item in values]
+            if not key_types <= _ATOMIC:
+                keys = [key if type(key) in _ATOMIC else _canon_in(key, state) for key in value]
+                if not all(map(is_, keys, value)):
+                    # Keys with a canonical form of their own (frozensets, objects).
+                    return _Canonical(_DICT, (tuple(zip(keys, items, strict=True)),))
+            # Same as the plain-data path: the dict itself, or one with the
+            # canonical values, pickled in insertion order.
             if all(map(is_, items, values)):
                 return value
             return dict(zip(value, items, strict=True))
