@@ -521,7 +521,12 @@ class Cache:
             A `VerifyReport`; its ``damaged`` list names each quarantined entry and why.
 
         """
-        return verify_store(self.store, self.secret)
+        report = verify_store(self.store, self.secret)
+        if report.damaged:
+            # Their markers are gone: a later hit through a pool object must add them again.
+            for pool in self._pools.values():
+                pool._marked.clear()
+        return report
 
 
 def _check_secret(secret: object) -> bytes | None:
