@@ -111,9 +111,13 @@ def decode(data: bytes | bytearray | memoryview, buffers: Sequence[Any]) -> Any:
         MissingCodeError: the value needs a module or class this process cannot import.
 
     """
-    if main_module_name() not in sys.modules:
-        # A script is the main program: its module name must resolve to __main__.
-        return _Unpickler(io.BytesIO(data), buffers=buffers).load()
+    main = main_module_name()
+    if main not in sys.modules:
+        # A script is the main program: its module name, if the value names
+        # it, must resolve to __main__.
+        raw = data if isinstance(data, (bytes, bytearray)) else bytes(data)
+        if main.encode() in raw:
+            return _Unpickler(io.BytesIO(raw), buffers=buffers).load()
     try:
         return pickle.loads(data, buffers=buffers)
     except (ImportError, AttributeError):

@@ -153,7 +153,7 @@ class Watch:
             f"Return the changed value instead, or declare @recyclable(mutates=[{declared}]) "
             "to store the argument's state with the result and restore it on a re-run.",
             NotRecyclableWarning,
-            stacklevel=6,
+            stacklevel=8,  # the decorated call (through store_result's gate)
         )
         return False
 
@@ -173,7 +173,7 @@ def record(spec: ActionSpec, bound: Mapping[str, Any], result: Any) -> Any:
                 "result is returned but not stored. Declare only parameters whose objects "
                 "change in place (objects, lists, dicts, sets, writable arrays).",
                 NotRecyclableWarning,
-                stacklevel=4,
+                stacklevel=5,  # the decorated call
             )
             return UNSTORABLE
     return MutationRecord(result, {name: bound[name] for name in spec.mutates})

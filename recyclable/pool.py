@@ -216,7 +216,7 @@ class Pool:
                 f"missing-code:{callkey.key}",
                 f"recyclable: the stored result of {callkey.action} (key {callkey.key[:12]}) "
                 f"is not loaded: {exc}. It is computed instead; the entry stays.",
-                stacklevel=4,
+                stacklevel=6,
             )
             return None
         except Exception as exc:  # noqa: BLE001 - every failure of a stored entry is a miss
@@ -453,7 +453,7 @@ class Pool:
             "fingerprint with recyclable.register_fingerprint that leaves out what pickling "
             "does not keep.",
             NotRecyclableWarning,
-            stacklevel=5,
+            stacklevel=8,  # the decorated call (through the store's gate)
         )
 
     def _write(
