@@ -58,6 +58,7 @@ import io
 import os
 import pickle
 import sys
+import sysconfig
 import threading
 import types
 import weakref
@@ -291,7 +292,7 @@ def _run(value: object, ordered: bool, deep: bool = False) -> tuple[bytes, bool]
     outer = getattr(_local, "state", None)
     _local.state = state
     try:
-        if ordered:
+        if ordered and _REFCOUNTS_EXACT:
             # (Plain data holds no object with its own reduction: deep changes nothing.)
             order_matters = _plain_tree(value)
             if order_matters is not None:
@@ -383,6 +384,12 @@ def exact_by_construction(value: object) -> bool:
         level = gc.get_referents(*containers)
     return True
 
+
+# `_plain_tree` relies on CPython's exact reference counts (a free-threaded
+# build defers some): elsewhere every value takes the canonicalising path.
+_REFCOUNTS_EXACT = sys.implementation.name == "cpython" and not sysconfig.get_config_var(
+    "Py_GIL_DISABLED"
+)
 
 # The reference count of a container held by exactly one parent, as `_plain_tree`
 # sees it: that parent, ``level``, and getrefcount's argument.
