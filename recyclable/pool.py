@@ -385,7 +385,26 @@ class Pool:
                 return False
             if before is None and not (buffers and self._maps_loads()):
                 return True  # nothing to compare, nothing to map
-            back, views = self._load_back(stream, buffers, digests)
+            try:
+                try:
+                    back, views = self._load_back(stream, buffers, digests)
+                except DamagedBlob as exc:
+                    # An equal blob already there, damaged: replace it with ours, once.
+                    hexes = [d.hex() for d in digests]
+                    if not exc.present or exc.digest not in hexes:
+                        raise
+                    self._store.quarantine_blob(exc.digest)
+                    self._store.write_blob(exc.digest, [buffers[hexes.index(exc.digest)]])
+                    back, views = self._load_back(stream, buffers, digests)
+            except Exception as exc:  # noqa: BLE001 - a blob that does not load is not published
+                # An equal blob another writer left damaged, say: no entry, the result stands.
+                logger.warning(
+                    "not storing %s (key %s): its data does not load back (%s)",
+                    callkey.action,
+                    callkey.key[:12],
+                    exc,
+                )
+                return False
             if not survives(before, back, views, digests):
                 self._not_recyclable(callkey, value)
                 return False

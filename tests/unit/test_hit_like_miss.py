@@ -137,3 +137,33 @@ def test_round_trip_check_does_not_change_a_large_array_key(cache: Cache) -> Non
         hit = make(20_000)
     assert fingerprint(miss["big"]) == fingerprint(hit["big"])
     assert fingerprint(miss["frame"]) == fingerprint(hit["frame"])
+
+
+@recyclable(name="same_bytes")
+def same_bytes(k: int) -> np.ndarray:
+    RUNS.append("same_bytes")
+    return np.full(20_000, float(k))
+
+
+def test_damaged_equal_blob_is_replaced_when_a_new_result_needs_it(cache: Cache) -> None:
+    """A store whose blob already exists but was damaged on disk replaces it (the result is
+    loaded back before publishing), so the new entry is stored and later loads are right."""
+    pool = cache.create_pool("p")
+    with pool:
+        first = same_bytes(1)
+    assert first[0] == 1.0
+    blob = next(
+        b
+        for b in (cache.path / "objects").rglob("*")
+        if b.is_file() and b.stat().st_size == 160_000
+    )
+    raw = bytearray(blob.read_bytes())
+    raw[100] ^= 1
+    blob.unlink()  # the mapped result above keeps the old inode
+    blob.write_bytes(bytes(raw))
+    other = recyclable(name="same_bytes_again")(same_bytes.__wrapped__)
+    with pool:
+        again = other(1)
+        loaded = other(1)
+    assert float(again[12]) == float(loaded[12]) == 1.0
+    assert pool.stats.loaded == 1
