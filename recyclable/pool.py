@@ -386,16 +386,7 @@ class Pool:
             if before is None and not (buffers and self._maps_loads()):
                 return True  # nothing to compare, nothing to map
             try:
-                try:
-                    back, views = self._load_back(stream, buffers, digests)
-                except DamagedBlob as exc:
-                    # An equal blob already there, damaged: replace it with ours, once.
-                    hexes = [d.hex() for d in digests]
-                    if not exc.present or exc.digest not in hexes:
-                        raise
-                    self._store.quarantine_blob(exc.digest)
-                    self._store.write_blob(exc.digest, [buffers[hexes.index(exc.digest)]])
-                    back, views = self._load_back(stream, buffers, digests)
+                back, views = self._load_back_rewriting(stream, buffers, digests)
             except Exception as exc:  # noqa: BLE001 - a blob that does not load is not published
                 # An equal blob another writer left damaged, say: no entry, the result stands.
                 logger.warning(
@@ -444,6 +435,27 @@ class Pool:
 
     def _maps_loads(self) -> bool:
         return self.cache.mmap is not None and isinstance(self._store, LocalStore)
+
+    def _load_back_rewriting(
+        self, stream: bytes, buffers: list[memoryview], digests: list[bytes]
+    ) -> tuple[Any, list[Any]]:
+        """`_load_back`, writing a blob again from our buffer when it is gone or damaged.
+
+        A garbage collection running meanwhile may take a blob not yet
+        referenced by a manifest; an equal blob left by another writer may be
+        damaged.  Either way our own bytes replace it (a few times at most).
+        """
+        hexes = [d.hex() for d in digests]
+        for _ in range(3):
+            try:
+                return self._load_back(stream, buffers, digests)
+            except DamagedBlob as exc:
+                if exc.digest not in hexes:
+                    raise
+                if exc.present:
+                    self._store.quarantine_blob(exc.digest)
+                self._store.write_blob(exc.digest, [buffers[hexes.index(exc.digest)]])
+        return self._load_back(stream, buffers, digests)
 
     def _load_back(
         self, stream: bytes, buffers: list[memoryview], digests: list[bytes]
