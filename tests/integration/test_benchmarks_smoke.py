@@ -34,5 +34,8 @@ def test_benchmark_suite_runs_in_smoke_mode() -> None:
         "reading the data once",
         "hit with 2,000 entries",
         "2 processes storing",
+        "nested dict, depth 5",
+        "miss, mutation check on",
+        "round-trip check",
     ]:
         assert case in out, f"benchmark row {case!r} missing from:\n{out}"
