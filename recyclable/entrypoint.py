@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 __all__ = ["main_module_name", "module_name", "runs_as_script"]
 
 _MAIN = "__main__"
+
+
+_last: tuple[Any, Any, Any, str] | None = None
 
 
 def main_module_name() -> str:
@@ -24,15 +28,21 @@ def main_module_name() -> str:
     ``__main__.__spec__.name`` when started with ``-m``; otherwise the file
     name's stem; ``"__main__"`` for an interactive session (no file).
     """
+    global _last  # noqa: PLW0603 - a one-entry memo: every load asks, __main__ rarely changes
     main = sys.modules.get(_MAIN)
     spec = getattr(main, "__spec__", None)
-    name = getattr(spec, "name", None)
-    if isinstance(name, str) and name and name != _MAIN:
-        return name
     file = getattr(main, "__file__", None)
-    if isinstance(file, str) and file:
-        return os.path.splitext(os.path.basename(file))[0]
-    return _MAIN
+    last = _last
+    if last is not None and last[0] is main and last[1] is spec and last[2] is file:
+        return last[3]
+    name = getattr(spec, "name", None)
+    if not (isinstance(name, str) and name and name != _MAIN):
+        if isinstance(file, str) and file:
+            name = os.path.splitext(os.path.basename(file))[0]
+        else:
+            name = _MAIN
+    _last = (main, spec, file, name)
+    return name
 
 
 def module_name(module: str) -> str:
