@@ -233,11 +233,11 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.parametrize("first", ["script", "cli"])
+@pytest.mark.parametrize("first", ["script", "cli", "module"])
 def test_script_and_run_target_share_entries(tmp_path: Path, first: str) -> None:
-    """`python pipeline.py` and `recyclable run pipeline.py:analyze` key the script's classes
-    alike and load each other's results (of a class defined in the script) with the class
-    the running program has; nothing is quarantined."""
+    """`python pipeline.py`, `python -m pipeline` and `recyclable run pipeline.py:analyze` key
+    the script's classes alike and load each other's results (of a class defined in the
+    script) with the class the running program has; nothing is quarantined."""
     (tmp_path / "pipeline.py").write_text(PIPELINE)
     cache = tmp_path / "cache"
     log = tmp_path / "steps.log"
@@ -260,7 +260,18 @@ def test_script_and_run_target_share_entries(tmp_path: Path, first: str) -> None
             check=False,
         )
 
-    order = [script, cli] if first == "script" else [cli, script]
+    def module() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pipeline", str(cache), "3"],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO), **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    order = {"script": [script, cli], "cli": [cli, script], "module": [module, cli, script]}[first]
     for run in order:
         done = run()
         assert done.returncode == 0, done.stderr

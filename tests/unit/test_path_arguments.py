@@ -1,0 +1,68 @@
+"""pathlib.Path (any os.PathLike) arguments are keyed by their text and by content."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from recyclable import Cache, fingerprint, recyclable
+
+RUNS: list[str] = []
+
+
+@recyclable
+def total_size(root: Path) -> int:
+    RUNS.append("total_size")
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def setup_function() -> None:
+    RUNS.clear()
+
+
+def test_directory_argument_is_keyed_by_its_files(cache: Cache, tmp_path: Path) -> None:
+    """Adding to a file inside a directory argument makes the call compute again; an
+    unchanged directory is loaded."""
+    root = tmp_path / "data"
+    (root / "lane").mkdir(parents=True)
+    (root / "lane" / "a.txt").write_text("abc")
+    pool = cache.create_pool("p")
+    with pool:
+        assert total_size(root) == 3
+        assert total_size(root) == 3
+        (root / "lane" / "a.txt").write_text("abcdef")
+        assert total_size(root) == 6
+    assert RUNS == ["total_size", "total_size"]
+    assert pool.stats.loaded == 1
+
+
+def test_path_text_and_content_both_count(tmp_path: Path) -> None:
+    """Two paths to equal content differ (a step may use the name); a missing path is keyed
+    by its text alone, and stops matching once the file exists."""
+    (tmp_path / "a.txt").write_text("same")
+    (tmp_path / "b.txt").write_text("same")
+    assert fingerprint(tmp_path / "a.txt") != fingerprint(tmp_path / "b.txt")
+    missing = tmp_path / "out.txt"
+    before = fingerprint(missing)
+    assert before == fingerprint(tmp_path / "out.txt")
+    missing.write_text("now here")
+    assert fingerprint(missing) != before
+
+
+class Located(os.PathLike[str]):
+    """A user type that is a path."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __fspath__(self) -> str:
+        return self.path
+
+
+def test_any_pathlike_is_keyed_by_content(tmp_path: Path) -> None:
+    """An os.PathLike of the user's own is read like a Path."""
+    target = tmp_path / "f.txt"
+    target.write_text("one")
+    first = fingerprint(Located(str(target)))
+    target.write_text("two")
+    assert fingerprint(Located(str(target))) != first
