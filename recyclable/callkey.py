@@ -99,16 +99,22 @@ class CallKey:
         another order"; an argument not listed has an order-free digest equal
         to its digest.
         """
-        return tuple(
-            (name, unordered_digest(self.bound[name]).hex())
-            for name, _ in self.digests
-            if name in self._ordered
-        )
+        found = []
+        for name, _ in self.digests:
+            if name in self._ordered:
+                try:
+                    found.append((name, unordered_digest(self.bound[name]).hex()))
+                except FingerprintError:
+                    continue  # only an explanation is lost
+        return tuple(found)
 
     def unordered_hex(self, name: str) -> str:
         """The order-free digest (hex) of argument ``name``."""
         if name in self._ordered:
-            return unordered_digest(self.bound[name]).hex()
+            try:
+                return unordered_digest(self.bound[name]).hex()
+            except FingerprintError:
+                return ""  # matches no stored digest: explained as a change
         return dict(self.digests)[name].hex()
 
     @property
