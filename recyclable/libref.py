@@ -44,6 +44,12 @@ def _lookup(top: str) -> str | None:
     global _distributions  # noqa: PLW0603 - one scan of the installed distributions per process
     if top in sys.stdlib_module_names or top in ("builtins", "_frozen_importlib"):
         return f"python {platform.python_version()}"
+    try:
+        # Most distributions are named after their top-level module (numpy,
+        # pandas): asking for it by name is quick.
+        return f"{top} {importlib.metadata.version(top)}"
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        pass
     if _distributions is None:
         # Scanning every installed distribution's file list is slow: once, lazily.
         _distributions = dict(importlib.metadata.packages_distributions())
