@@ -16,7 +16,8 @@ own output would depend on something other than the value:
   from the array's own buffer without a copy when it is C-contiguous.
 * functions → module, qualified name and a digest of their bytecode;
   closures are refused (their state is invisible to the key).
-* classes → by reference (module and qualified name), local classes too.
+* classes → module and qualified name, local classes too (a script's
+  ``__main__`` under its module name, `recyclable.entrypoint`).
 * `InputFile` paths → the content of the file or directory (see `recyclable.files`).
 * `os.PathLike` values → their text, and the content of the file or directory
   they name when it exists.
@@ -35,6 +36,10 @@ error.  The back-references are our own (numbered in traversal order, the
 originals kept alive for the whole digest so no ``id`` is reused); pickle's
 memo stays off, because it would also record the identity of strings and
 tuples, which equal values do not share reliably.
+
+Plain data (atoms, dicts, lists and tuples with every container below the
+top held once) needs none of this: pickle's own stream of it is canonical,
+so it goes to the C pickler as is (`recyclable.plaindata.plain_tree`).
 
 Floats are hashed by their IEEE-754 bits: ``0.0`` and ``-0.0`` differ (a
 function may tell them apart, so sharing a key could be a wrong hit), and a NaN
