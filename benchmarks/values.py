@@ -123,7 +123,7 @@ def bench_values(smoke: bool, workdir: Path, Row: Callable[..., Any]) -> list[An
 
         return _timed(run)
 
-    ours, floor = _alternating(miss, bound, rounds=3 if smoke else 9)
+    ours, floor = _alternating(miss, bound, rounds=3 if smoke else 15)
     rows.append(Row("values", label, ours, "hash + compute + write", floor, "≥ 0.87× (≤ 1.15×)"))
 
     n = 1000 if smoke else 10_000

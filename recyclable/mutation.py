@@ -22,6 +22,7 @@ publish.
 
 from __future__ import annotations
 
+import _thread
 import mmap
 import sys
 import threading
@@ -29,7 +30,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from recyclable.errors import FingerprintError, NotRecyclableWarning
+from recyclable.errors import NotRecyclableWarning
 
 if TYPE_CHECKING:
     from recyclable.callkey import ActionSpec, CallKey
@@ -119,27 +120,37 @@ class Watch:
             if name not in spec.mutates and name in bound and not _cannot_change(bound[name])
         ]
         self._changed: list[str] | None = None
-        self._thread: threading.Thread | None = None
+        self._done: threading.Event | None = None
         if any(_large(value) for _, _, value in self._todo):
-            self._thread = threading.Thread(target=self._check, name="recyclable-recheck")
-            self._thread.daemon = True
-            self._thread.start()
+            # A bare thread: threading.Thread.start() would block until the new
+            # thread is scheduled, which on a busy machine costs milliseconds.
+            self._done = threading.Event()
+            _thread.start_new_thread(self._check_then_signal, ())
+
+    def _check_then_signal(self) -> None:
+        try:
+            self._check()
+        finally:
+            if self._done is not None:
+                self._done.set()
 
     def _check(self) -> None:
         changed = []
         for name, digest, value in self._todo:
             try:
                 now = self._spec.argument_digest(name, value)
-            except FingerprintError:
-                now = None  # it could be fingerprinted before the call: it changed
+            except Exception:  # noqa: BLE001 - it could be fingerprinted before the call: changed
+                now = None
             if now != digest:
                 changed.append(name)
         self._changed = changed
 
     def unchanged(self) -> bool:
         """True when no argument changed; otherwise warn (naming them) and return False."""
-        if self._thread is not None:
-            self._thread.join()
+        if self._done is not None:
+            self._done.wait()
+            if self._changed is None:  # the check itself died: assume the worst
+                self._changed = [name for name, _, _ in self._todo]
         else:
             self._check()
         changed = self._changed or []
