@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import _thread
 import mmap
+import os
 import sys
 import threading
 import warnings
@@ -157,12 +158,24 @@ class Watch:
         if not changed:
             return True
         names = ", ".join(repr(name) for name in changed)
-        declared = ", ".join(repr(name) for name in (*self._spec.mutates, *changed))
+        values = {name: value for name, _, value in self._todo}
+        paths = [name for name in changed if isinstance(values.get(name), (str, os.PathLike))]
+        if paths:
+            # A file the step wrote: an output, which belongs out of the key.
+            ignored = ", ".join(repr(name) for name in (*sorted(self._spec.ignore), *paths))
+            fix = (
+                f"If it is an output path, leave it out of the key with "
+                f"@recyclable(ignore=[{ignored}])."
+            )
+        else:
+            declared = ", ".join(repr(name) for name in (*self._spec.mutates, *changed))
+            fix = (
+                f"Return the changed value instead, or declare @recyclable(mutates=[{declared}]) "
+                "to store the argument's state with the result and restore it on a re-run."
+            )
         warnings.warn(
             f"recyclable: {self._action} changed its argument {names} in place; the result "
-            "is returned but not stored, because loading it would not repeat the change. "
-            f"Return the changed value instead, or declare @recyclable(mutates=[{declared}]) "
-            "to store the argument's state with the result and restore it on a re-run.",
+            f"is returned but not stored, because loading it would not repeat the change. {fix}",
             NotRecyclableWarning,
             stacklevel=8,  # the decorated call (through store_result's gate)
         )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from recyclable import Cache, fingerprint, recyclable
+import pytest
+
+from recyclable import Cache, NotRecyclableWarning, fingerprint, recyclable
 
 RUNS: list[str] = []
 
@@ -66,3 +68,22 @@ def test_any_pathlike_is_keyed_by_content(tmp_path: Path) -> None:
     first = fingerprint(Located(str(target)))
     target.write_text("two")
     assert fingerprint(Located(str(target))) != first
+
+
+@recyclable
+def write_report(n: int, out: Path) -> int:
+    RUNS.append("write_report")
+    out.write_text("x" * n)
+    return n
+
+
+def test_output_path_not_ignored_is_reported_with_the_fix(cache: Cache, tmp_path: Path) -> None:
+    """A step that writes the file its Path argument names is not stored (the file it read
+    as input changed), and the warning suggests ignore=[...] for the output path."""
+    out = tmp_path / "report.txt"
+    out.write_text("old")
+    pool = cache.create_pool("p")
+    with pool, pytest.warns(NotRecyclableWarning, match=r"ignore=\['out'\]"):
+        assert write_report(3, out) == 3
+    assert pool.stats.loaded == 0
+    assert len(list(pool.keys())) == 0
