@@ -46,6 +46,9 @@ from recyclable import Cache
 from recyclable import recyclable as recyclable_decorator
 from recyclable.fingerprint import array_digest, fingerprint
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from values import bench_values
+
 MiB = 1024 * 1024
 
 
@@ -563,6 +566,7 @@ GROUPS = {
     "scale": bench_scale,
     "concurrency": bench_concurrency,
     "codekey": bench_codekey,
+    "values": lambda smoke, workdir: bench_values(smoke, workdir, Row),
 }
 
 

@@ -87,7 +87,9 @@ class Cache:
         mmap: how large stored arrays are loaded: ``"r"`` memory-mapped
             read-only (default), ``"c"`` memory-mapped copy-on-write
             (writable, changes stay in memory), ``None`` read into memory.
-            Object stores always read into memory.
+            Object stores always read into memory.  A miss returns its
+            result the same way (mapped from the blobs it just wrote), so
+            the first run and a re-run see the same arrays.
         storage_options: for an object-store URL, options for its fsspec
             filesystem (e.g. ``{"endpoint_url": ...}``).  Prefer credentials
             from the environment: options that look secret are never copied
@@ -522,7 +524,12 @@ class Cache:
             A `VerifyReport`; its ``damaged`` list names each quarantined entry and why.
 
         """
-        return verify_store(self.store, self.secret)
+        report = verify_store(self.store, self.secret)
+        if report.damaged:
+            # Their markers are gone: a later hit through a pool object must add them again.
+            for pool in self._pools.values():
+                pool._marked.clear()
+        return report
 
 
 def _check_secret(secret: object) -> bytes | None:

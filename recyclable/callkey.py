@@ -13,19 +13,23 @@ from __future__ import annotations
 import inspect
 import os
 import re
-import sys
 import threading
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import xxhash
 
 from recyclable.codeid import CodeIdentity, combine, identify
+from recyclable.entrypoint import main_module_name
 from recyclable.errors import FingerprintError
 from recyclable.files import InputFile
-from recyclable.fingerprint import SCHEMA_VERSION, digest_value
+from recyclable.fingerprint import (
+    SCHEMA_VERSION,
+    digest_value,
+    digest_with_order,
+    unordered_digest,
+)
 
 __all__ = ["ActionSpec", "CallKey"]
 
@@ -39,11 +43,12 @@ class CallKey:
         action: the action's name.
         code: hex digest of the action's code, or ``"version:<v>"`` when pinned.
         digests: ``(name, 16-byte digest)`` per argument in the key, in signature order.
+        bound: the bound arguments the key was made from (empty when built by hand).
 
     """
 
     # A plain slotted class: built on every call, so it must cost next to nothing.
-    __slots__ = ("action", "code", "code_parts", "digests", "key", "plugin")
+    __slots__ = ("_ordered", "action", "bound", "code", "code_parts", "digests", "key", "plugin")
 
     def __init__(
         self,
@@ -53,8 +58,13 @@ class CallKey:
         code: str,
         digests: tuple[tuple[str, bytes], ...],
         code_parts: Mapping[str, str] | None = None,
+        bound: Mapping[str, Any] | None = None,
+        ordered: frozenset[str] = frozenset(),
     ) -> None:
         self.key = key
+        self.bound = bound if bound is not None else {}
+        # Arguments whose digest depends on some dict's insertion order.
+        self._ordered = ordered
         self.code_parts = code_parts if code_parts is not None else {}
         self.plugin = plugin
         self.action = action
@@ -74,6 +84,31 @@ class CallKey:
     def arguments(self) -> tuple[tuple[str, str], ...]:
         """``(name, hex digest)`` per argument in the key, in signature order."""
         return tuple((name, digest.hex()) for name, digest in self.digests)
+
+    def unordered_arguments(self) -> tuple[tuple[str, str], ...]:
+        """``(name, hex order-free digest)`` for each argument whose digest depends on dict order.
+
+        Kept in the manifest so that a later miss can say "the same items in
+        another order"; an argument not listed has an order-free digest equal
+        to its digest.
+        """
+        found = []
+        for name, _ in self.digests:
+            if name in self._ordered:
+                try:
+                    found.append((name, unordered_digest(self.bound[name]).hex()))
+                except FingerprintError:
+                    continue  # only an explanation is lost
+        return tuple(found)
+
+    def unordered_hex(self, name: str) -> str:
+        """The order-free digest (hex) of argument ``name``."""
+        if name in self._ordered:
+            try:
+                return unordered_digest(self.bound[name]).hex()
+            except FingerprintError:
+                return ""  # matches no stored digest: explained as a change
+        return dict(self.digests)[name].hex()
 
     @property
     def shard(self) -> str:
@@ -105,6 +140,7 @@ class ActionSpec:
         version: str | None,
         ignore: Iterable[str],
         files: Iterable[str] = (),
+        mutates: Iterable[str] = (),
     ) -> None:
         self.func = func
         self.plugin = plugin if plugin is not None else _default_plugin(func)
@@ -122,6 +158,13 @@ class ActionSpec:
                 f"{func.__qualname__}{self.signature}; use the parameters' own names"
             )
         self.files = frozenset(files) | _annotated_files(func, params)
+        self.mutates = tuple(dict.fromkeys(mutates))
+        unknown = sorted(set(self.mutates) - set(self.parameter_names))
+        if unknown:
+            raise ValueError(
+                f"@recyclable(mutates=...) names {unknown} which are not parameters of "
+                f"{func.__qualname__}{self.signature}; use the parameters' own names"
+            )
         unknown = sorted(self.files - set(self.parameter_names))
         if unknown:
             raise ValueError(
@@ -140,7 +183,7 @@ class ActionSpec:
         self._defaults = tuple(
             (p.name, p.default) for p in params if p.default is not inspect.Parameter.empty
         )
-        self._name_set = frozenset(self.parameter_names)
+        self._default_map = dict(self._defaults)
         # Each argument enters the key as len-prefixed name + len-prefixed
         # 16-byte digest; the name part is the same on every call.
         self._name_parts = {
@@ -200,17 +243,25 @@ class ActionSpec:
         Returns None when the arguments do not fit the signature; the call
         itself then raises the TypeError Python would.
         """
-        if self._fast and len(args) <= len(self.parameter_names):
-            bound = dict(zip(self.parameter_names, args, strict=False))
-            for key, value in kwargs.items():
-                if key in bound or key not in self._name_set:
+        names = self.parameter_names
+        if self._fast and len(args) <= len(names):
+            # Build the mapping in signature order whatever the call's order, so
+            # f(a=1, b=2), f(b=2, a=1) and f(1, 2) are one call.
+            bound = dict(zip(names, args, strict=False))
+            if len(bound) == len(names) and not kwargs:
+                return bound
+            defaults = self._default_map
+            used = 0
+            for name in names[len(args) :]:
+                if name in kwargs:
+                    bound[name] = kwargs[name]
+                    used += 1
+                elif name in defaults:
+                    bound[name] = defaults[name]
+                else:
                     return None
-                bound[key] = value
-            for key, default in self._defaults:
-                if key not in bound:
-                    bound[key] = default
-            if len(bound) != len(self.parameter_names):
-                return None
+            if used != len(kwargs):
+                return None  # a keyword repeats a positional argument, or is unknown
             return bound
         try:
             ba = self.signature.bind(*args, **kwargs)
@@ -218,6 +269,15 @@ class ActionSpec:
             return None
         ba.apply_defaults()
         return dict(ba.arguments)
+
+    def argument_digest(self, name: str, value: Any) -> bytes:
+        """The digest of one argument's value as the key takes it (files by content).
+
+        Raises:
+            FingerprintError: the value cannot be fingerprinted (the path starts inside it).
+
+        """
+        return _file_argument(value) if name in self.files else digest_value(value)
 
     def key_for(self, bound: Mapping[str, Any]) -> CallKey:
         """The CallKey for already-bound arguments.
@@ -237,6 +297,9 @@ class ActionSpec:
                     self.plugin.encode(),
                     self.action.encode(),
                     self.code.encode(),
+                    # Entries that carry the arguments' state after the call are
+                    # other entries than plain results.
+                    *([b"mutates:" + ",".join(self.mutates).encode()] if self.mutates else []),
                 ]
             )
         ignore = self.ignore
@@ -244,11 +307,17 @@ class ActionSpec:
         name_parts = self._name_parts
         parts = [prefix]
         digests = []
+        ordered = []
         for name, value in bound.items():
             if name in ignore:
                 continue
             try:
-                digest = _file_argument(value) if name in files else digest_value(value)
+                if name in files:
+                    digest = _file_argument(value)
+                else:
+                    digest, depends_on_order = digest_with_order(value)
+                    if depends_on_order:
+                        ordered.append(name)
             except FingerprintError as exc:
                 raise FingerprintError(
                     [f"argument {name!r}", *exc.path], exc.type_name, exc.reason
@@ -263,6 +332,8 @@ class ActionSpec:
             self.code,
             tuple(digests),
             self._code_parts,
+            bound,
+            frozenset(ordered),
         )
 
 
@@ -311,8 +382,8 @@ def _default_plugin(func: Callable[..., Any]) -> str:
     if module == "__main__":
         # A script run directly: name the plugin after the file, so running
         # the same script again (or importing it) gives the same keys.
-        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-        return Path(main_file).stem if main_file else "__main__"
+        # `python -m pkg.script` and `recyclable run pkg.script:step` agree too.
+        return main_module_name().split(".")[0]
     return module.split(".")[0]
 
 

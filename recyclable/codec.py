@@ -7,14 +7,28 @@ value's own memory.  `decode` accepts the buffers back as memoryviews (for
 instance of a memory-mapped file), so a large array comes back as a view of the
 file rather than a copy.
 
+A script's ``__main__`` objects are stored under the script's module name
+(`recyclable.entrypoint`), and loaded back from ``__main__`` when the script
+is the main program, so ``python pipeline.py`` and ``recyclable run
+pipeline.py:step`` read each other's results with the same classes.  A value
+whose module or class cannot be found raises `MissingCodeError` (a miss, not
+damage).
+
 The codec knows nothing about where bytes go.
 """
 
 from __future__ import annotations
 
+import importlib
+import io
 import pickle
-from collections.abc import Sequence
+import sys
+import types
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from recyclable.entrypoint import main_module_name, runs_as_script
+from recyclable.errors import MissingCodeError
 
 __all__ = ["OUT_OF_BAND_MIN", "decode", "encode"]
 
@@ -40,9 +54,73 @@ def encode(value: Any) -> tuple[bytes, list[memoryview]]:
         return False
 
     data = pickle.dumps(value, protocol=5, buffer_callback=keep_large)
+    if b"__main__" in data:
+        main = main_module_name()
+        if main != "__main__":
+            # Name the script's objects by its module, as `recyclable run` imports it.
+            buffers.clear()
+            out = io.BytesIO()
+            _ScriptPickler(out, main, buffer_callback=keep_large).dump(value)
+            data = out.getvalue()
     return data, buffers
 
 
+class _ScriptPickler(pickle.Pickler):
+    """Pickles classes and functions of ``__main__`` as ``script_global(module, qualname)``."""
+
+    def __init__(self, file: Any, main: str, buffer_callback: Callable[..., Any]) -> None:
+        super().__init__(file, protocol=5, buffer_callback=buffer_callback)
+        self.main = main
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, (type, types.FunctionType)) and obj.__module__ == "__main__":
+            return (script_global, (self.main, obj.__qualname__))
+        return NotImplemented
+
+
+def script_global(module: str, qualname: str) -> Any:
+    """The object ``qualname`` of ``module``, found in ``__main__`` when that is the script."""
+    try:
+        if runs_as_script(module):
+            target: Any = sys.modules["__main__"]
+        else:
+            target = importlib.import_module(module)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise MissingCodeError(module, qualname, str(exc)) from None
+    return target
+
+
+class _Unpickler(pickle.Unpickler):
+    """Finds a script's classes in ``__main__``; a missing module or class is `MissingCodeError`."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if runs_as_script(module):
+            module = "__main__"
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError) as exc:
+            raise MissingCodeError(module, name, str(exc)) from None
+
+
 def decode(data: bytes | bytearray | memoryview, buffers: Sequence[Any]) -> Any:
-    """Unpickle a stream produced by `encode`, with its buffers in the same order."""
-    return pickle.loads(data, buffers=buffers)
+    """Unpickle a stream produced by `encode`, with its buffers in the same order.
+
+    Raises:
+        MissingCodeError: the value needs a module or class this process cannot import.
+
+    """
+    main = main_module_name()
+    if main not in sys.modules:
+        # A script is the main program: its module name, if the value names
+        # it, must resolve to __main__.
+        raw = data if isinstance(data, (bytes, bytearray)) else bytes(data)
+        if main.encode() in raw:
+            return _Unpickler(io.BytesIO(raw), buffers=buffers).load()
+    try:
+        return pickle.loads(data, buffers=buffers)
+    except (ImportError, AttributeError):
+        # Again, to name exactly which module or class is missing (or to
+        # re-raise what unpickling itself raised).
+        return _Unpickler(io.BytesIO(data), buffers=buffers).load()

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, cast
 
 import xxhash
 
@@ -333,7 +333,7 @@ class Walker:
         value = namespace.get(first, _MISSING)
         if value is _MISSING:
             self._guard_absent(namespace, first)
-            builtins = func.__builtins__
+            builtins = cast(Any, func).__builtins__  # typeshed lacks it on some versions
             value = builtins.get(first, _MISSING)
             if value is _MISSING:
                 return "unbound"

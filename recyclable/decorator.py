@@ -9,7 +9,14 @@
                      └─ pool.claim(key)  another caller computing it? → wait for its result,
                           │              take over if it died, compute after a timeout
                           └─ f runs           an exception propagates; nothing is stored
-                               └─ pool.store  blobs → marker → manifest → release the claim
+                               └─ pool.store_result  blobs → (arguments unchanged? result
+                                    survives a round trip?) → marker → manifest → release
+                                    the claim → return the value as a hit would load it
+
+A hit and a miss give back the same: a miss returns the stored result as a
+hit would load it (see `Pool.store_result`), and arguments declared with
+``mutates=`` are put back in place from the stored state on both paths (see
+`recyclable.mutation`).
 
 Built on ``wrapt.FunctionWrapper`` so that functions, instance, class and
 static methods, nested and async functions keep their signature, docstring
@@ -30,7 +37,7 @@ from typing import Any, TypeVar, overload
 
 import wrapt
 
-from recyclable import _env
+from recyclable import _env, mutation
 from recyclable._context import active_pool
 from recyclable.callkey import ActionSpec, CallKey
 from recyclable.pool import Pool
@@ -81,26 +88,39 @@ def _recycled_call(
     if callkey is None:
         return wrapped(*args, **kwargs)
     if spec.is_async:
-        return _call_async(pool, callkey, wrapped, args, kwargs)
+        return _call_async(spec, pool, callkey, wrapped, args, kwargs)
     hit = pool.lookup(callkey)
     if hit is not None:
         _log_hit(pool, callkey, hit.manifest)
-        return hit.value
+        return mutation.replay(spec, callkey.bound, hit.value)
     claim = pool.claim(callkey)
     if claim.result is not None:
         _log_hit(pool, callkey, claim.result.manifest)
-        return claim.result.value
+        return mutation.replay(spec, callkey.bound, claim.result.value)
     try:
         _log_miss(pool, callkey)
         start = time.perf_counter()
         result = wrapped(*args, **kwargs)
-        pool.store(callkey, result, time.perf_counter() - start)
+        result = _keep(spec, pool, callkey, result, time.perf_counter() - start)
     finally:
         pool.release(claim)
     return result
 
 
+def _keep(spec: ActionSpec, pool: Pool, callkey: CallKey, result: Any, seconds: float) -> Any:
+    """Store a computed result unless the call changed an argument; return what a hit would."""
+    watch = mutation.Watch(spec, callkey)  # re-hashes large arguments while the result is written
+    value = mutation.record(spec, callkey.bound, result)
+    if value is mutation.UNSTORABLE:
+        return result
+    stored, returned = pool.store_result(callkey, value, seconds, gate=watch.unchanged)
+    if not stored:
+        return result
+    return mutation.replay(spec, callkey.bound, returned)
+
+
 async def _call_async(
+    spec: ActionSpec,
     pool: Pool,
     callkey: CallKey,
     wrapped: Callable[..., Any],
@@ -110,17 +130,17 @@ async def _call_async(
     hit = pool.lookup(callkey)
     if hit is not None:
         _log_hit(pool, callkey, hit.manifest)
-        return hit.value
+        return mutation.replay(spec, callkey.bound, hit.value)
     # Waiting for another caller blocks: do it off the event loop.
     claim = await asyncio.to_thread(pool.claim, callkey)
     if claim.result is not None:
         _log_hit(pool, callkey, claim.result.manifest)
-        return claim.result.value
+        return mutation.replay(spec, callkey.bound, claim.result.value)
     try:
         _log_miss(pool, callkey)
         start = time.perf_counter()
         result = await wrapped(*args, **kwargs)
-        pool.store(callkey, result, time.perf_counter() - start)
+        result = _keep(spec, pool, callkey, result, time.perf_counter() - start)
     finally:
         pool.release(claim)
     return result
@@ -198,6 +218,7 @@ def recyclable(
     version: str | int | None = None,
     ignore: Iterable[str] = (),
     files: Iterable[str] = (),
+    mutates: Iterable[str] = (),
 ) -> Callable[[F], F]: ...
 
 
@@ -209,6 +230,7 @@ def recyclable(
     version: str | int | None = None,
     ignore: Iterable[str] = (),
     files: Iterable[str] = (),
+    mutates: Iterable[str] = (),
 ) -> Any:
     """Make a function's results recyclable while a pool is active.
 
@@ -227,6 +249,11 @@ def recyclable(
         ignore: parameter names left out of the key (e.g. ``threads``, a logger).
         files: parameter names whose values are paths to input files or
             directories, keyed by content (see `recyclable.InputFile`).
+        mutates: parameter names whose objects the function changes in place
+            (``"self"`` for a ``fit`` method): their state after the call is
+            stored with the result and restored in place on a hit.  An
+            argument that changes without being named here makes the result
+            not stored, with a `NotRecyclableWarning`.
 
     Raises:
         TypeError: the decorated object is not callable, or an option has the wrong type.
@@ -241,9 +268,12 @@ def recyclable(
         [30]
 
     """
-    _check_options(name=name, plugin=plugin, version=version, ignore=ignore, files=files)
+    _check_options(
+        name=name, plugin=plugin, version=version, ignore=ignore, files=files, mutates=mutates
+    )
     ignored = (ignore,) if isinstance(ignore, str) else tuple(ignore)
     file_params = (files,) if isinstance(files, str) else tuple(files)
+    mutated = (mutates,) if isinstance(mutates, str) else tuple(mutates)
 
     def decorate(target: Callable[..., Any]) -> Any:
         if not callable(target) and not isinstance(target, (classmethod, staticmethod)):
@@ -266,6 +296,7 @@ def recyclable(
             version=None if version is None else str(version),
             ignore=ignored,
             files=file_params,
+            mutates=mutated,
         )
 
         def wrapper(
@@ -325,7 +356,13 @@ def _underlying(target: Any, *, top: bool) -> tuple[Any, Implicit | None]:
 
 
 def _check_options(
-    *, name: object, plugin: object, version: object, ignore: object, files: object
+    *,
+    name: object,
+    plugin: object,
+    version: object,
+    ignore: object,
+    files: object,
+    mutates: object,
 ) -> None:
     for option, value in (("name", name), ("plugin", plugin)):
         if value is not None and (not isinstance(value, str) or not value):
@@ -338,7 +375,7 @@ def _check_options(
             f"@recyclable(version=...) expects a str or int, got {type(version).__name__} "
             f"{version!r}; e.g. version='2'"
         )
-    for option, names in (("ignore", ignore), ("files", files)):
+    for option, names in (("ignore", ignore), ("files", files), ("mutates", mutates)):
         if isinstance(names, str):
             continue
         try:

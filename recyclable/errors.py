@@ -18,7 +18,9 @@ __all__ = [
     "CachePermissionError",
     "ConfigurationError",
     "FingerprintError",
+    "MissingCodeError",
     "MissingDependencyError",
+    "NotRecyclableWarning",
     "PoolExistsError",
     "PoolInUseError",
     "PoolNameError",
@@ -39,6 +41,17 @@ class RecyclableWarning(UserWarning):
     Issued, for instance, when a stored entry fails verification and is
     recomputed, or when a result cannot be stored (read-only cache, full
     disk).
+    """
+
+
+class NotRecyclableWarning(RecyclableWarning):
+    """A call's result was returned but not stored, because a hit could not give back the same.
+
+    Issued when the result does not survive encoding (its fingerprint changes
+    through a pickle round trip: a lossy ``__reduce__``, state pickle drops)
+    and when the call changed one of its arguments in place without declaring
+    it (``@recyclable(mutates=[...])``).  The message names the type or the
+    argument and the fix.
     """
 
 
@@ -141,6 +154,34 @@ class PoolInUseError(RecyclableError, RuntimeError):
         return (
             f"pool {self.pool!r} is in use by running process(es) {', '.join(self.runs)}; "
             "wait for them to finish, or force the removal (their progress is then lost)"
+        )
+
+
+class MissingCodeError(RecyclableError, ImportError):
+    """A stored value names a module or class this process cannot import.
+
+    A pool treats it as a miss (never as damage): the entry is fine, this
+    process just lacks the code, e.g. a class defined in a script that is
+    not the main program here.
+
+    Attributes:
+        module: the module the value needs.
+        qualname: the qualified name looked up in it.
+        reason: what failed.
+
+    """
+
+    def __init__(self, module: str, qualname: str, reason: str) -> None:
+        super().__init__(module, qualname, reason)
+        self.module = module
+        self.qualname = qualname
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (
+            f"the stored value needs {self.qualname!r} from module {self.module!r}, which "
+            f"cannot be loaded in this process ({self.reason}); run the program that defines "
+            "it, or make the module importable"
         )
 
 

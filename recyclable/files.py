@@ -12,7 +12,12 @@ A file's fingerprint is its content (xxh3_128 in 1 MiB chunks), not its name:
 the same data at another path is the same input.  A directory's fingerprint is
 the sorted set of ``(relative path, content digest)`` of the files under it.
 
-The memo is keyed by (real path, device, inode, size, mtime_ns).  A file whose
+Any other `os.PathLike` argument (``pathlib.Path`` and friends) that names an
+existing file or directory is keyed by its text and its content too (see
+`recyclable.fingerprint`); leave an output path out with ``ignore=``.
+
+The memo is keyed by (real path, device, inode, size, mtime_ns, ctime_ns): a
+same-size rewrite whose mtime was put back still changes the ctime.  A file whose
 mtime is within `RACY_SECONDS` of now is never memoised: it could still be
 changing within the filesystem's timestamp granularity, and a stale memo would
 be a wrong hit.
@@ -35,7 +40,7 @@ RACY_SECONDS = 2.0
 _CHUNK = 1024 * 1024
 _MEMO_LIMIT = 100_000
 
-_memo: dict[tuple[str, int, int, int, int], bytes] = {}
+_memo: dict[tuple[str, int, int, int, int, int], bytes] = {}
 _memo_lock = threading.Lock()
 
 
@@ -94,7 +99,14 @@ def file_digest(path: str | os.PathLike[str]) -> bytes:
 
 
 def _content_digest(path: str, info: os.stat_result) -> bytes:
-    memo_key = (os.path.realpath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    memo_key = (
+        os.path.realpath(path),
+        info.st_dev,
+        info.st_ino,
+        info.st_size,
+        info.st_mtime_ns,
+        info.st_ctime_ns,
+    )
     digest = _memo.get(memo_key)
     if digest is not None:
         return digest
@@ -109,7 +121,11 @@ def _content_digest(path: str, info: os.stat_result) -> bytes:
             hasher.update(view[:got])
         after = os.fstat(handle.fileno())
     digest = hasher.digest()
-    changed = (after.st_size, after.st_mtime_ns) != (info.st_size, info.st_mtime_ns)
+    changed = (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (
+        info.st_size,
+        info.st_mtime_ns,
+        info.st_ctime_ns,
+    )
     racy = time.time() - info.st_mtime_ns / 1e9 < RACY_SECONDS
     if not changed and not racy:
         with _memo_lock:

@@ -5,21 +5,41 @@ stream written by the C pickler straight into the hasher (no intermediate
 bytes).  Before pickling, the value is put into a canonical form where pickle's
 own output would depend on something other than the value:
 
-* ``dict`` / ``set`` / ``frozenset`` → their items sorted (natively when all
-  keys are ``str``, ``bytes`` or ``int``; otherwise by each element's digest),
-  never by the builtin ``hash()`` (which is salted per process for strings).
+* ``dict`` → its items in insertion order (a step can observe it: ``list(d)``,
+  ``json.dumps(d)``, a DataFrame's column order); `unordered_digest` gives the
+  digest with every dict's items sorted, so a miss can be explained as "the
+  same items in another order".
+* ``set`` / ``frozenset`` → their elements sorted (natively when all are
+  ``str``, ``bytes`` or ``int``; otherwise by each element's digest), never by
+  the builtin ``hash()`` (which is salted per process for strings).
 * numpy arrays → dtype, shape and a digest of the C-order bytes, computed
   from the array's own buffer without a copy when it is C-contiguous.
 * functions and classes of user code → their code identity (see
   `recyclable.codeid`: their code and everything it reaches, closures included);
-  classes of installed distributions → by reference (module and qualified name).
+  other classes → module and qualified name, local classes too (a script's
+  ``__main__`` under its module name, `recyclable.entrypoint`).
 * `InputFile` paths → the content of the file or directory (see `recyclable.files`).
-* other objects → their ``__reduce_ex__(5)`` output, canonicalised in turn.
+* `os.PathLike` values → their text, and the content of the file or directory
+  they name when it exists.
+* other objects → their reduction (``copyreg.dispatch_table`` first, as pickle
+  does, then ``__reduce_ex__(5)``), canonicalised in turn.
+* objects pickled by reference (builtins, ufuncs, module-level singletons) →
+  module, qualified name and the version of the distribution providing them.
 * registered types and ``__recyclable_fingerprint__`` → the stand-in value
   they return, tagged with the type's qualified name.
 
-The pickler runs in "fast" mode (no memo), so an object that appears twice
-hashes the same as two equal copies.
+Aliasing is part of the key: a mutable object (list, dict, set, any object
+reduced through its state, an array) met a second time inside one value is
+written as a back-reference to its first appearance, so ``[row, row]`` and
+``[row, copy(row)]`` differ and a reference cycle is a back-reference, not an
+error.  The back-references are our own (numbered in traversal order, the
+originals kept alive for the whole digest so no ``id`` is reused); pickle's
+memo stays off, because it would also record the identity of strings and
+tuples, which equal values do not share reliably.
+
+Plain data (atoms, dicts, lists and tuples with every container below the
+top held once) needs none of this: pickle's own stream of it is canonical,
+so it goes to the C pickler as is (`recyclable.plaindata.plain_tree`).
 
 Floats are hashed by their IEEE-754 bits: ``0.0`` and ``-0.0`` differ (a
 function may tell them apart, so sharing a key could be a wrong hit), and a NaN
@@ -37,34 +57,43 @@ inside the value it sits.  There is no fallback to ``id()`` or ``repr()``.
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import io
 import os
 import pickle
 import sys
+import threading
 import types
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from itertools import chain
+from operator import is_
 from typing import Any
 
 import wrapt
 import xxhash
 
+from recyclable.entrypoint import module_name
 from recyclable.errors import FingerprintError
 from recyclable.files import InputFile, file_digest
+from recyclable.libref import provider_version
+from recyclable.plaindata import ATOMIC, REFCOUNTS_EXACT, exact_by_construction, plain_tree
 
 __all__ = [
     "SCHEMA_VERSION",
+    "digest_with_order",
+    "exact_by_construction",
     "fingerprint",
     "register_fingerprint",
+    "unordered_digest",
 ]
 
 #: Bumped whenever the canonical encoding changes, so an old key can only miss.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _PREFIX = b"recyclable-fingerprint-%d\x00" % SCHEMA_VERSION
 
-_ATOMIC: frozenset[type] = frozenset({int, float, complex, str, bytes, bytearray, bool, type(None)})
+# The types pickle writes by value, with no identity: shared with `recyclable.plaindata`.
+_ATOMIC: frozenset[type] = ATOMIC
 # Key types whose native order is total and type-consistent: sorting by value
 # is then canonical and costs far less than sorting by digest.
 _NATIVE_SORT: frozenset[type] = frozenset({str, bytes, int})
@@ -129,8 +158,10 @@ def fingerprint(value: object, *, where: str = "value") -> bytes:
 
     Example:
         >>> from recyclable.fingerprint import fingerprint
-        >>> fingerprint({"a": 1, "b": 2}) == fingerprint({"b": 2, "a": 1})
+        >>> fingerprint({"a": 1, "b": 2}) == fingerprint({"a": 1, "b": 2})
         True
+        >>> fingerprint({"a": 1, "b": 2}) == fingerprint({"b": 2, "a": 1})   # order is observable
+        False
         >>> fingerprint(1) == fingerprint(1.0)
         False
 
@@ -146,15 +177,57 @@ def digest_value(value: object) -> bytes:
     if type(value) in _ATOMIC:
         # The common case of a scalar argument: one small pickle, no pickler object.
         return xxhash.xxh3_128_digest(_PREFIX + pickle.dumps(value, 5))
+    return _checked(value, ordered=True)[0]
+
+
+def digest_with_order(value: object) -> tuple[bytes, bool]:
+    """`digest_value`, and whether the digest depends on some dict's insertion order.
+
+    When it does not, the value's `unordered_digest` equals its digest, so the
+    order-free digest need not be computed (or stored) at all.
+    """
+    if type(value) in _ATOMIC:
+        return xxhash.xxh3_128_digest(_PREFIX + pickle.dumps(value, 5)), False
+    return _checked(value, ordered=True)
+
+
+def unordered_digest(value: object) -> bytes:
+    """The digest of ``value`` with every dict's items sorted: equal for reordered dicts.
+
+    Never part of a key (a step can observe insertion order); it lets a miss be
+    explained as "the same items in another order".
+    """
+    if type(value) in _ATOMIC:
+        return digest_value(value)
+    return _checked(value, ordered=False)[0]
+
+
+def state_digest(value: object) -> bytes:
+    """A digest that also covers the ``__dict__`` of objects with their own reduction.
+
+    Not a key: the round-trip check of a stored result uses it, so an object
+    whose ``__reduce__`` or ``__getstate__`` drops state is seen to come back
+    changed.
+    """
+    if type(value) in _ATOMIC:
+        return digest_value(value)
+    return _checked(value, ordered=True, deep=True)[0]
+
+
+def _checked(value: object, *, ordered: bool, deep: bool = False) -> tuple[bytes, bool]:
     try:
-        return _digest(value)
+        return _run(value, ordered, deep)
     except RecursionError:
         raise FingerprintError(
-            [], _type_name(value), "it is nested too deeply or contains itself"
+            [],
+            _type_name(value),
+            "it is nested more deeply than Python's recursion limit allows "
+            "(a long linked chain?); register a flatter stand-in with register_fingerprint",
         ) from None
     except Exception as exc:
         # Slow path, only on error: walk the value to name the innermost culprit.
-        _locate_failure(value, [])
+        with contextlib.suppress(RecursionError):
+            _locate_failure(value, [], set())
         if isinstance(exc, FingerprintError):
             raise
         raise FingerprintError([], _type_name(value), _pickle_reason(exc)) from exc
@@ -172,6 +245,37 @@ class _HashSink:
         self.write = hasher.update
 
 
+class _State:
+    """One digest's traversal: objects seen so far (for back-references) and the dict mode."""
+
+    __slots__ = ("deep", "keep", "order_matters", "ordered", "seen")
+
+    def __init__(self, ordered: bool, deep: bool = False) -> None:
+        # id → position of first appearance.  ``keep`` holds every object
+        # registered (originals and the temporaries reductions make), so no
+        # id is reused by another object before the digest is finished.
+        self.seen: dict[int, int] = {}
+        self.keep: list[Any] = []
+        self.ordered = ordered
+        self.order_matters = False
+        # Also key the __dict__ of objects whose own reduction could leave state out.
+        self.deep = deep
+
+
+_local = threading.local()
+
+
+def _first_time(state: _State, obj: Any) -> Any:
+    """None the first time ``obj`` is met in this digest; a back-reference after that."""
+    seen = state.seen
+    key = id(obj)
+    if key in seen:
+        return _Canonical(_REF, (seen[key],))
+    seen[key] = len(seen)
+    state.keep.append(obj)
+    return None
+
+
 class _Pickler(pickle.Pickler):
     """The C pickler with a hook that canonicalises objects pickle would encode unstably."""
 
@@ -179,21 +283,40 @@ class _Pickler(pickle.Pickler):
         handler = _handler_for(type(obj))
         if handler is None:
             return NotImplemented
+        if handler not in _BY_REFERENCE:
+            ref = _first_time(_local.state, obj)
+            if ref is not None:
+                return ref.__reduce__()
         return handler(obj)
 
 
-def _digest(value: object) -> bytes:
+def _run(value: object, ordered: bool, deep: bool = False) -> tuple[bytes, bool]:
     hasher = xxhash.xxh3_128(_PREFIX)
     pickler = _Pickler(_HashSink(hasher), protocol=5)
-    # Fast mode disables the memo: aliasing must not change the digest.
+    # pickle's memo stays off (it would key the identity of equal strings and
+    # tuples); aliasing is written by `_first_time` instead.
     pickler.fast = True
+    state = _State(ordered, deep)
+    outer = getattr(_local, "state", None)
+    _local.state = state
     try:
+        if ordered and REFCOUNTS_EXACT:
+            # (Plain data holds no object with its own reduction: deep changes nothing.)
+            order_matters = plain_tree(value)
+            if order_matters is not None:
+                # Plain data with no container met twice: pickle's own encoding
+                # of it is the canonical form, so the C pickler walks it alone
+                # (complex numbers still reach the hook).
+                pickler.dump(value)
+                return hasher.digest(), order_matters
         pickler.dump(_canon(value))
-    except ValueError as exc:
-        if "fast mode" in str(exc):
-            raise FingerprintError([], _type_name(value), "it contains itself (a cycle)") from None
-        raise
-    return hasher.digest()
+    finally:
+        _local.state = outer
+    return hasher.digest(), state.order_matters
+
+
+def _digest(value: object) -> bytes:
+    return _run(value, getattr(_local, "state", None) is None or _local.state.ordered)[0]
 
 
 # --- canonical forms -------------------------------------------------------------------
@@ -225,6 +348,10 @@ _REGISTERED = _tag("_canonical_registered")
 _PANDAS = _tag("_canonical_pandas")
 _FILE = _tag("_canonical_file")
 _CLASS = _tag("_canonical_class")
+_REF = _tag("_canonical_reference")
+_GLOBAL = _tag("_canonical_global")
+_UNION = _tag("_canonical_union")
+_PATH = _tag("_canonical_path")
 
 
 class _Canonical:
@@ -244,18 +371,67 @@ def _canon(value: Any) -> Any:
     cls = type(value)
     if cls in _ATOMIC:
         return value
-    if cls is list or cls is tuple:
+    return _canon_in(value, _local.state)
+
+
+def _canon_in(value: Any, state: _State) -> Any:
+    """The canonical form of ``value``, itself wherever pickle already writes it canonically.
+
+    That is dicts (in insertion order), lists and tuples whose items are
+    canonical; sets and back-references get a marker form; other objects are
+    left to the pickler's hook.
+    """
+    cls = type(value)
+    if cls in _ATOMIC:
+        return value
+    if cls is tuple:
         types = set(map(type, value))
         if types <= _ATOMIC:
             return value
-        # A sequence of tuples/lists of atomic values (rows, pairs, ...) is
-        # already canonical: check that in C rather than element by element.
-        if types <= _SEQUENCE_TYPES and set(map(type, chain.from_iterable(value))) <= _ATOMIC:
+        # A tuple of tuples of atomic values (rows, pairs, ...) is already
+        # canonical and holds nothing mutable: check that in C.
+        if types == _TUPLE_ONLY and set(map(type, chain.from_iterable(value))) <= _ATOMIC:
             return value
-        return cls(map(_canon, value))
-    if cls is dict:
-        return _Canonical(_DICT, (_canonical_items(value),))
-    if cls is set:
+        items = [item if type(item) in _ATOMIC else _canon_in(item, state) for item in value]
+        return value if all(map(is_, items, value)) else tuple(items)
+    if cls is list or cls is dict or cls is set:
+        # _first_time, inlined: this runs once per container.
+        seen = state.seen
+        key = id(value)
+        if key in seen:
+            return _Canonical(_REF, (seen[key],))
+        seen[key] = len(seen)
+        state.keep.append(value)
+        if cls is list:
+            types = set(map(type, value))
+            if types <= _ATOMIC:
+                return value
+            if types == _TUPLE_ONLY and set(map(type, chain.from_iterable(value))) <= _ATOMIC:
+                return value
+            items = [item if type(item) in _ATOMIC else _canon_in(item, state) for item in value]
+            return value if all(map(is_, items, value)) else items
+        if cls is dict:
+            if len(value) > 1:
+                if not state.ordered:
+                    return _Canonical(_DICT, (_canonical_items(value, state),))
+                state.order_matters = True
+            # pickle writes a dict's items in insertion order, which is the
+            # canonical order: the dict itself is its form when its items are.
+            values = value.values()
+            key_types = set(map(type, value))
+            if set(map(type, values)) <= _ATOMIC and key_types <= _ATOMIC:
+                return value
+            items = [item if type(item) in _ATOMIC else _canon_in(item, state) for item in values]
+            if not key_types <= _ATOMIC:
+                keys = [key if type(key) in _ATOMIC else _canon_in(key, state) for key in value]
+                if not all(map(is_, keys, value)):
+                    # Keys with a canonical form of their own (frozensets, objects).
+                    return _Canonical(_DICT, (tuple(zip(keys, items, strict=True)),))
+            # Same as the plain-data path: the dict itself, or one with the
+            # canonical values, pickled in insertion order.
+            if all(map(is_, items, values)):
+                return value
+            return dict(zip(value, items, strict=True))
         return _Canonical(_SET, (_sorted_elements(value),))
     if cls is frozenset:
         return _Canonical(_FROZENSET, (_sorted_elements(value),))
@@ -264,17 +440,27 @@ def _canon(value: Any) -> Any:
     return value
 
 
-def _canonical_items(mapping: dict[Any, Any]) -> tuple[Any, ...]:
-    """A dict's items in canonical order, values canonicalised."""
-    key_types = set(map(type, mapping))
-    if len(key_types) == 1 and key_types <= _NATIVE_SORT:
-        # Keys are distinct, so comparing (key, value) pairs never reaches the values.
-        items = sorted(mapping.items())
+_TUPLE_ONLY = frozenset({tuple})
+
+
+def _canonical_items(mapping: Any, state: _State) -> tuple[Any, ...]:
+    """A mapping's items, canonicalised: in insertion order, or sorted (unordered mode)."""
+    if len(mapping) > 1:
+        if state.ordered:
+            state.order_matters = True
+            items = list(mapping.items())
+        else:
+            key_types = set(map(type, mapping))
+            if len(key_types) == 1 and key_types <= _NATIVE_SORT:
+                # Keys are distinct, so comparing (key, value) pairs never reaches the values.
+                items = sorted(mapping.items())
+            else:
+                items = sorted(mapping.items(), key=_key_digest)
     else:
-        items = sorted(mapping.items(), key=_key_digest)
-    if set(map(type, mapping.values())) <= _ATOMIC and key_types <= _ATOMIC:
+        items = list(mapping.items())
+    if set(map(type, mapping.values())) <= _ATOMIC and set(map(type, mapping)) <= _ATOMIC:
         return tuple(items)
-    return tuple([(_canon(k), _canon(v)) for k, v in items])
+    return tuple([(_canon_in(k, state), _canon_in(v, state)) for k, v in items])
 
 
 def _sorted_elements(elements: Any) -> tuple[Any, ...]:
@@ -288,7 +474,7 @@ def _sorted_elements(elements: Any) -> tuple[Any, ...]:
 
 
 def _key_digest(pair: tuple[Any, Any]) -> bytes:
-    return _digest(pair[0])
+    return _run(pair[0], False)[0]
 
 
 # --- handlers for objects reaching reducer_override -----------------------------------
@@ -321,8 +507,14 @@ def _find_handler(cls: type) -> _Handler | None:
         return _protocol_handler
     if cls is InputFile:
         return _file_handler
-    if cls in (types.FunctionType, types.BuiltinFunctionType):
-        return _function_handler if cls is types.FunctionType else None
+    if issubclass(cls, os.PathLike):
+        return _path_handler
+    if cls is types.FunctionType:
+        return _function_handler
+    if cls is types.BuiltinFunctionType:
+        return _builtin_handler
+    if cls is types.UnionType:
+        return _union_handler
     numpy = sys.modules.get("numpy")
     if numpy is not None and (cls is numpy.ndarray or cls is numpy.memmap):
         return _ndarray_handler
@@ -336,6 +528,10 @@ def _find_handler(cls: type) -> _Handler | None:
     if issubclass(cls, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)):
         return _refuse("a generator or coroutine is consumed by use; pass a list or tuple")
     return _reduce_handler
+
+
+# Handlers of objects that hold no mutable state of their own: never back-referenced.
+_BY_REFERENCE: frozenset[_Handler] = frozenset()
 
 
 def _qualified(cls: type) -> str:
@@ -363,32 +559,52 @@ def _registered_handler(cls: type, func: FingerprintFunc) -> _Handler:
     return handler
 
 
-_importable: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
-
-
 def _class_handler(cls: type) -> Any:
-    """Classes go by reference; one pickle cannot import (a local class) by its name."""
-    try:
-        importable = _importable[cls]
-    except (KeyError, TypeError):
-        importable = _is_importable(cls)
-        with contextlib.suppress(TypeError):
-            _importable[cls] = importable
+    """User classes by code identity; others by module and qualified name.
+
+    One canonical form for every class of installed code, importable or local
+    (a script's ``__main__`` under its module name), so running a script
+    directly and loading it as ``recyclable run script.py:step`` key its
+    classes alike.
+    """
     from recyclable.codeid import is_user_code, value_reference
 
     if is_user_code(cls):
         # User code: by its code identity (methods, attributes, bases).
         return (_CLASS, (value_reference(cls),))
-    if importable:
-        return NotImplemented
-    return (_CLASS, (cls.__module__, cls.__qualname__))
+    return (_CLASS, (module_name(cls.__module__), cls.__qualname__))
 
 
-def _is_importable(cls: type) -> bool:
-    target: Any = sys.modules.get(cls.__module__)
-    for part in cls.__qualname__.split("."):
-        target = getattr(target, part, None)
-    return target is cls
+def _global_reference(obj: Any, name: str) -> Any:
+    """An object pickled by reference: its module, name and the version of what provides it."""
+    module = getattr(obj, "__module__", None)
+    if not isinstance(module, str):
+        module = pickle.whichmodule(obj, name)  # type: ignore[attr-defined]
+    return (_GLOBAL, (module_name(module), name, provider_version(module)))
+
+
+def _builtin_handler(func: Any) -> Any:
+    """A builtin or C-extension function: by reference, or by its owner and name when bound."""
+    owner = getattr(func, "__self__", None)
+    if owner is None or isinstance(owner, types.ModuleType):
+        return _global_reference(func, func.__qualname__)
+    return _reduce_handler(func)  # (getattr, (owner, name)): the owner counts by value
+
+
+def _union_handler(union: Any) -> Any:
+    """``int | None`` (plain pickle refuses it): its members, in their written order."""
+    return (_UNION, tuple(union.__args__))
+
+
+def _path_handler(path: Any) -> Any:
+    """A path: its text, and the content of the file or directory it names, when it exists."""
+    text = os.fspath(path)
+    if not os.path.exists(text):
+        return (_PATH, (_type_name(path), text, None))
+    return (_PATH, (_type_name(path), text, path_digest(path)))
+
+
+_BY_REFERENCE = frozenset({_class_handler, _builtin_handler, _union_handler})
 
 
 def _file_handler(obj: Any) -> Any:
@@ -419,6 +635,9 @@ def _function_handler(func: Any) -> Any:
     return (_FUNCTION, (value_reference(func),))
 
 
+_BY_REFERENCE = _BY_REFERENCE | {_function_handler}
+
+
 def _ndarray_handler(arr: Any) -> Any:
     numpy = sys.modules["numpy"]
     dtype = arr.dtype
@@ -433,6 +652,12 @@ def array_digest(arr: Any) -> bytes:
     known = _propagated.get(id(arr))
     if known is not None and not arr.flags.writeable and known[0]() is arr:
         return known[1]
+    spans = getattr(_local, "spans", None)
+    if spans and arr.flags.c_contiguous:
+        # Bytes whose xxh3_128 was just taken as a blob's name (`known_buffers`).
+        digest: bytes | None = spans.get((arr.__array_interface__["data"][0], arr.nbytes))
+        if digest is not None:
+            return digest
     numpy = sys.modules["numpy"]
     hasher = xxhash.xxh3_128()
     if arr.flags.c_contiguous:
@@ -449,6 +674,30 @@ def array_digest(arr: Any) -> bytes:
 
 
 # --- digest propagation ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def known_buffers(buffers: list[Any], digests: list[bytes]) -> Any:
+    """While active in this thread, arrays exactly over one of ``buffers`` take its digest.
+
+    Storing a result hashes each out-of-band buffer to name its blob; the
+    round-trip check then fingerprints the value twice without hashing
+    those bytes again.
+    """
+    numpy = sys.modules.get("numpy")
+    spans: dict[tuple[int, int], bytes] = {}
+    if numpy is not None:
+        for buffer, digest in zip(buffers, digests, strict=True):
+            if buffer.nbytes:
+                address = numpy.frombuffer(buffer, dtype=numpy.uint8).__array_interface__["data"][0]
+                spans[(address, buffer.nbytes)] = digest
+    outer = getattr(_local, "spans", None)
+    _local.spans = spans
+    try:
+        yield
+    finally:
+        _local.spans = outer
+
 
 # Arrays loaded read-only from a verified blob, by id: the blob's name is the
 # xxh3_128 of exactly the array's C-order bytes, which is the array's digest.
@@ -549,12 +798,20 @@ def _column_values(column: Any) -> Any:
 
 def _reduce_handler(obj: Any) -> Any:
     try:
-        reduced = obj.__reduce_ex__(5)
+        # As pickle does: a reducer registered with copyreg comes first.
+        reducer = copyreg.dispatch_table.get(type(obj))
+        reduced = reducer(obj) if reducer is not None else obj.__reduce_ex__(5)
     except Exception as exc:  # noqa: BLE001 - the reason is reported to the user
         raise FingerprintError([], _type_name(obj), _pickle_reason(exc)) from None
     if isinstance(reduced, str):
-        return NotImplemented  # a global reference (module-level singleton)
+        return _global_reference(obj, reduced)  # a module-level singleton, ufunc, ...
     parts = list(reduced)
+    if _local.state.deep and _own_reduction(type(obj)):
+        attributes = getattr(obj, "__dict__", None)
+        if isinstance(attributes, dict) and attributes:
+            while len(parts) < 3:
+                parts.append(None)
+            parts[2] = (parts[2], attributes)
     if len(parts) > 1:
         parts[1] = _canon(parts[1])
     if len(parts) > 2:
@@ -562,13 +819,16 @@ def _reduce_handler(obj: Any) -> Any:
     if len(parts) > 3 and parts[3] is not None:
         parts[3] = iter([_canon(item) for item in parts[3]])
     if len(parts) > 4 and parts[4] is not None:
-        items = list(parts[4])
-        if not isinstance(obj, OrderedDict):
-            items = list(_canonical_items(dict(items)))
-        else:
-            items = [(_canon(k), _canon(v)) for k, v in items]
-        parts[4] = iter(items)
+        parts[4] = iter(_canonical_items(dict(parts[4]), _local.state))
     return tuple(parts)
+
+
+def _own_reduction(cls: type) -> bool:
+    """The class reduces itself (so pickling may leave some of its ``__dict__`` out)."""
+    return any(
+        getattr(cls, name, None) is not getattr(object, name, None)
+        for name in ("__reduce_ex__", "__reduce__", "__getstate__")
+    )
 
 
 def _pickle_reason(exc: BaseException) -> str:
@@ -579,13 +839,16 @@ def _pickle_reason(exc: BaseException) -> str:
 # --- locating a failure inside a value (slow path, only on error) ---------------------
 
 
-def _locate_failure(value: Any, path: list[str]) -> None:
+def _locate_failure(value: Any, path: list[str], seen: set[int]) -> None:
     """Raise a FingerprintError naming the innermost part of ``value`` that fails, if any."""
+    if id(value) in seen:
+        return  # a cycle: its first appearance is already being examined
+    seen.add(id(value))
     for label, child in _children(value):
         try:
             _digest(child)
         except Exception as exc:  # noqa: BLE001 - narrowed down recursively
-            _locate_failure(child, [*path, label])
+            _locate_failure(child, [*path, label], seen)
             if isinstance(exc, FingerprintError):
                 raise FingerprintError(
                     [*path, label, *exc.path], exc.type_name, exc.reason

@@ -35,11 +35,12 @@ from recyclable._crashpoints import crash_point
 from recyclable.callkey import ActionSpec, CallKey
 from recyclable.codec import decode, encode
 from recyclable.codechange import describe_code_change
-from recyclable.errors import RecyclableWarning
+from recyclable.errors import MissingCodeError, NotRecyclableWarning, RecyclableWarning
 from recyclable.fingerprint import SCHEMA_VERSION, remember_loaded_arrays
 from recyclable.lease import Claim
 from recyclable.manifest import Manifest, ManifestError, dump_manifest, load_manifest, mac
-from recyclable.store.local import DamagedBlob
+from recyclable.roundtrip import digest_or_none, survives
+from recyclable.store.local import DamagedBlob, LocalStore
 
 if TYPE_CHECKING:
     from recyclable.cache import Cache, GarbageReport
@@ -57,6 +58,10 @@ INLINE_MAX = 16 * 1024
 _previous: ContextVar[tuple[Pool | None, ...]] = ContextVar("recyclable_previous", default=())
 
 _MISSING = object()
+
+
+class _Withheld(Exception):
+    """A store was stopped before publishing (a gate said no): undo it quietly."""
 
 
 @dataclass
@@ -205,6 +210,16 @@ class Pool:
             if manifest.get("key") != callkey.key:
                 raise ManifestError("manifest is filed under another key")
             value, nbytes = self._load_value(manifest)
+        except MissingCodeError as exc:
+            # The entry is sound; this process lacks the code it names (a
+            # script's class, a module not installed here): a miss, kept.
+            self._warn_once(
+                f"missing-code:{callkey.key}",
+                f"recyclable: the stored result of {callkey.action} (key {callkey.key[:12]}) "
+                f"is not loaded: {exc}. It is computed instead; the entry stays.",
+                stacklevel=6,
+            )
+            return None
         except Exception as exc:  # noqa: BLE001 - every failure of a stored entry is a miss
             if isinstance(exc, DamagedBlob):
                 if exc.present:
@@ -295,12 +310,50 @@ class Pool:
 
     # --- store ------------------------------------------------------------------------
 
-    def store(self, callkey: CallKey, value: Any, seconds: float) -> bool:
+    def store(
+        self,
+        callkey: CallKey,
+        value: Any,
+        seconds: float,
+        *,
+        gate: Callable[[], bool] | None = None,
+    ) -> bool:
         """Store a computed result; True when it was stored.
 
         The result is returned to the caller whatever happens here: a value
         that cannot be pickled, a read-only cache or a full disk give one
         `RecyclableWarning` and nothing half-written stays behind.
+
+        Args:
+            callkey: the call's key.
+            value: the result.
+            seconds: how long the call took.
+            gate: called once the data is written, just before publishing;
+                False withdraws the store (e.g. the call changed an argument).
+
+        """
+        return self.store_result(callkey, value, seconds, gate=gate)[0]
+
+    def store_result(
+        self,
+        callkey: CallKey,
+        value: Any,
+        seconds: float,
+        *,
+        gate: Callable[[], bool] | None = None,
+    ) -> tuple[bool, Any]:
+        """Store a computed result and return (stored, the value the caller should get).
+
+        The value returned is the one a hit would load: with a memory-mapped
+        cache (``mmap="r"``, the default, or ``"c"``) a result with large
+        buffers comes back over the stored blobs, read-only (or
+        copy-on-write) exactly as on a hit, so the first run and the re-run
+        see the same types, flags and writability.  Otherwise it is
+        ``value`` itself.
+
+        A result whose fingerprint changes through the round trip (state
+        pickle drops) is not stored: a `NotRecyclableWarning` names its type
+        and the fix.
         """
         if self.on_key is not None:
             self.on_key(callkey.key)
@@ -313,7 +366,7 @@ class Pool:
                 f"recyclable: cache {self.cache.path} is read-only; stored results are "
                 "loaded but new results are not kept",
             )
-            return False
+            return False, value
         try:
             stream, buffers = encode(value)
         except Exception as exc:  # noqa: BLE001 - any pickling failure means "not stored"
@@ -323,11 +376,46 @@ class Pool:
                 f"({type(exc).__name__}: {exc}); it is returned but will be recomputed "
                 "next time. Return a picklable value to make the step recyclable.",
             )
-            return False
+            return False, value
+        digests = [xxhash.xxh3_128_digest(buffer) for buffer in buffers]
+        before = digest_or_none(value, buffers, digests)
+        loaded: list[Any] = []
+
+        def check() -> bool:
+            if gate is not None and not gate():
+                return False
+            if before is None and not (buffers and self._maps_loads()):
+                return True  # nothing to compare, nothing to map
+            try:
+                back, views = self._load_back_rewriting(stream, buffers, digests)
+            except Exception as exc:  # noqa: BLE001 - a blob that does not load is not published
+                # An equal blob another writer left damaged, say: no entry, the result stands.
+                logger.warning(
+                    "not storing %s (key %s): its data does not load back (%s)",
+                    callkey.action,
+                    callkey.key[:12],
+                    exc,
+                )
+                return False
+            if not survives(before, back, views, digests):
+                self._not_recyclable(callkey, value)
+                return False
+            loaded.append(back)
+            return True
+
         created: list[str] = []
         try:
-            self._write(callkey, value, stream, buffers, seconds, created=created)
-        except OSError as exc:
+            self._write(
+                callkey,
+                value,
+                stream,
+                buffers,
+                seconds,
+                created=created,
+                digests=[d.hex() for d in digests],
+                gate=check,
+            )
+        except (OSError, _Withheld) as exc:
             # Free what this attempt added (a full disk needs the space back);
             # a concurrent writer that shares a blob re-writes it after publishing.
             for digest in created:
@@ -336,14 +424,69 @@ class Pool:
             if self._store.read_manifest(callkey.key) is None:
                 with contextlib.suppress(OSError):
                     self._store.remove_marker(self.name, callkey.key)
-            self._warn_once(
-                f"oserror:{exc.errno}",
-                f"recyclable: could not store the result of {callkey.action} in "
-                f"{self.cache.path} ({exc.strerror or exc}); results are returned but not "
-                "kept. Free space or fix permissions to resume recycling.",
-            )
-            return False
-        return True
+            if isinstance(exc, OSError):
+                self._warn_once(
+                    f"oserror:{exc.errno}",
+                    f"recyclable: could not store the result of {callkey.action} in "
+                    f"{self.cache.path} ({exc.strerror or exc}); results are returned but not "
+                    "kept. Free space or fix permissions to resume recycling.",
+                )
+            return False, value
+        return True, loaded[0] if loaded and buffers and self._maps_loads() else value
+
+    def _maps_loads(self) -> bool:
+        return self.cache.mmap is not None and isinstance(self._store, LocalStore)
+
+    def _load_back_rewriting(
+        self, stream: bytes, buffers: list[memoryview], digests: list[bytes]
+    ) -> tuple[Any, list[Any]]:
+        """`_load_back`, writing a blob again from our buffer when it is gone or damaged.
+
+        A garbage collection running meanwhile may take a blob not yet
+        referenced by a manifest; an equal blob left by another writer may be
+        damaged.  Either way our own bytes replace it (a few times at most).
+        """
+        hexes = [d.hex() for d in digests]
+        for _ in range(3):
+            try:
+                return self._load_back(stream, buffers, digests)
+            except DamagedBlob as exc:
+                if exc.digest not in hexes:
+                    raise
+                if exc.present:
+                    self._store.quarantine_blob(exc.digest)
+                self._store.write_blob(exc.digest, [buffers[hexes.index(exc.digest)]])
+        return self._load_back(stream, buffers, digests)
+
+    def _load_back(
+        self, stream: bytes, buffers: list[memoryview], digests: list[bytes]
+    ) -> tuple[Any, list[Any]]:
+        """Decode a result just written, over its blobs as a hit maps them (or its own memory)."""
+        views: list[Any] = list(buffers)
+        if buffers and self._maps_loads():
+            trust = self.cache.verify_loads == "once" and self.cache.secret is None
+            views = [
+                self._store.load_blob(
+                    d.hex(), b.nbytes, mmap_mode=self.cache.mmap, trust_verdict=trust
+                )
+                for d, b in zip(digests, buffers, strict=True)
+            ]
+        back = decode(stream, views)
+        if views is not buffers and self.cache.mmap == "r":
+            remember_loaded_arrays(back, views, [d.hex() for d in digests])
+        return back, views
+
+    def _not_recyclable(self, callkey: CallKey, value: Any) -> None:
+        warnings.warn(
+            f"recyclable: the result of {callkey.action} ({_type_name(value)}) does not survive "
+            "storing: its fingerprint changes through a pickle round trip, so a re-run would "
+            "load something else. It is returned but not stored. Give the type a __reduce__ "
+            "(or __getstate__/__setstate__) that keeps all its state, or register a "
+            "fingerprint with recyclable.register_fingerprint that leaves out what pickling "
+            "does not keep.",
+            NotRecyclableWarning,
+            stacklevel=8,  # the decorated call (through the store's gate)
+        )
 
     def _write(
         self,
@@ -354,13 +497,16 @@ class Pool:
         seconds: float,
         *,
         created: list[str] | None = None,
+        digests: list[str] | None = None,
+        gate: Callable[[], bool] | None = None,
     ) -> None:
         store = self._store
         created = [] if created is None else created
         blob_infos: list[dict[str, Any]] = []
         written = 0
-        for buffer in buffers:
-            digest = xxhash.xxh3_128_hexdigest(buffer)
+        if digests is None:
+            digests = [xxhash.xxh3_128_hexdigest(buffer) for buffer in buffers]
+        for buffer, digest in zip(buffers, digests, strict=True):
             if store.write_blob(digest, [buffer]):
                 created.append(digest)
             blob_infos.append({"digest": digest, "size": buffer.nbytes})
@@ -379,6 +525,8 @@ class Pool:
             if self.cache.secret is not None:
                 stream_info["mac"] = mac(self.cache.secret, stream)
         written += len(stream)
+        if gate is not None and not gate():
+            raise _Withheld
         crash_point("after-blob")
         body = {
             "format": 1,
@@ -390,6 +538,8 @@ class Pool:
             "code_parts": [list(item) for item in callkey.code_parts.items()],
             "schema": SCHEMA_VERSION,
             "arguments": [list(pair) for pair in callkey.arguments],
+            # Order-free digests, only where they differ: "same items in another order".
+            "arguments_unordered": [list(pair) for pair in callkey.unordered_arguments()],
             "stream": stream_info,
             "buffers": blob_infos,
             "result_type": _type_name(value),
@@ -451,12 +601,12 @@ class Pool:
         if claim.held:
             self.cache.leases.release(claim.key)
 
-    def _warn_once(self, topic: str, message: str) -> None:
+    def _warn_once(self, topic: str, message: str, *, stacklevel: int = 5) -> None:
         if topic in self._warned:
             logger.info("%s", message)
             return
         self._warned.add(topic)
-        warnings.warn(message, RecyclableWarning, stacklevel=5)
+        warnings.warn(message, RecyclableWarning, stacklevel=stacklevel)
 
     # --- explaining a miss ------------------------------------------------------------
 
@@ -528,12 +678,20 @@ def _differences(callkey: CallKey, manifest: Manifest) -> list[str]:
     if manifest.get("code") != callkey.code:
         reasons.append(_code_change(callkey, manifest))
     stored = dict(manifest.get("arguments", []))
+    stored_unordered = dict(manifest.get("arguments_unordered", []))
     current = dict(callkey.arguments)
     for name, digest in current.items():
         if name not in stored:
             reasons.append(f"argument {name!r} is new")
         elif stored[name] != digest:
-            reasons.append(f"argument {name!r} changed")
+            was = stored_unordered.get(name, stored[name])
+            if name in callkey.bound and callkey.unordered_hex(name) == was:
+                reasons.append(
+                    f"argument {name!r} holds the same items in another order "
+                    "(dict order is part of the key)"
+                )
+            else:
+                reasons.append(f"argument {name!r} changed")
     for name in stored:
         if name not in current:
             reasons.append(f"argument {name!r} was removed")

@@ -38,5 +38,8 @@ def test_benchmark_suite_runs_in_smoke_mode() -> None:
         "first code key, 20 user functions",
         "revalidate 64 dependencies",
         "fresh-process resume of 20 steps",
+        "nested dict, depth 5",
+        "miss, mutation check on",
+        "round-trip check",
     ]:
         assert case in out, f"benchmark row {case!r} missing from:\n{out}"

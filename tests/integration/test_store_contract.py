@@ -238,7 +238,9 @@ def test_corrupt_blob_is_a_warned_miss_that_heals(medium: Medium) -> None:
     """A blob whose bytes changed is a RecyclableWarning and a recompute, never a wrong result."""
     cache = medium.open()
     with cache.create_pool("run", reuse=True):
-        original = pipeline_actions.load_reads(100_000, 3)
+        # A copy: on a local cache the result is a view of its blob, as on a hit, and the
+        # damage below edits that file in place.
+        original = np.array(pipeline_actions.load_reads(100_000, 3))
     (blob,) = [name for name in medium.raw_list() if name.startswith("objects/")]
     damaged = bytearray(medium.raw_read(blob))
     damaged[len(damaged) // 2] ^= 0xFF

@@ -157,9 +157,10 @@ def test_explain_library_format_change(cache: Cache, monkeypatch: pytest.MonkeyP
     monkeypatch.undo()
     import recyclable.callkey as callkey_module
 
-    monkeypatch.setattr(callkey_module, "SCHEMA_VERSION", 2)
+    current = pool_module.SCHEMA_VERSION
+    monkeypatch.setattr(callkey_module, "SCHEMA_VERSION", current + 1)
     fresh = recyclable(name="denoise")(denoise.__wrapped__)
-    assert pool.explain(fresh, [5]) == "library format changed (key schema 0 → 1)"
+    assert pool.explain(fresh, [5]) == f"library format changed (key schema 0 → {current})"
 
 
 def test_explain_bad_arguments(cache: Cache) -> None:

@@ -65,7 +65,8 @@ def test_damage_is_a_warned_miss_then_healed(cache: Cache, damage: str) -> None:
     pick, harm = DAMAGE[damage]
     pool = cache.create_pool("p")
     with pool:
-        original = produce(3)
+        # A copy: the result is a view of its blob (as on a hit), which the harm edits in place.
+        original = {"array": np.array(produce(3)["array"])}
     harm(pick(cache))
 
     with pytest.warns(RecyclableWarning, match="produce") as record, pool:

@@ -21,6 +21,7 @@ EXAMPLES = [
     errors.ResultFileError("/tmp/r.rcy", "a checksum does not match"),
     errors.PoolInUseError("recycle_x", ["host:12"]),
     errors.MissingDependencyError("pip install 'recyclable[s3]'"),
+    errors.MissingCodeError("pipeline", "Result", "no module named 'pipeline'"),
 ]
 
 
@@ -58,6 +59,7 @@ def test_pickle_round_trip(exc: Exception) -> None:
         (errors.CachePermissionError, PermissionError),
         (errors.ResultFileError, ValueError),
         (errors.PoolInUseError, RuntimeError),
+        (errors.MissingCodeError, ImportError),
         (errors.MissingDependencyError, ImportError),
     ],
 )

@@ -81,20 +81,38 @@ def test_directory_is_its_files(cache: Cache, tmp_path: Path) -> None:
 
 
 def test_stat_memo_skips_rereading_unchanged_files(tmp_path: Path) -> None:
-    """A file whose path, size, inode and mtime are unchanged is not read again."""
+    """A file whose path, size, inode, mtime and ctime are unchanged is answered from the memo."""
+    from recyclable import files
+
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"a" * 1000)
+    _age(path)
+    first = file_digest(path)
+    info = path.stat()
+    key = (str(path.resolve()), info.st_dev, info.st_ino, 1000, info.st_mtime_ns, info.st_ctime_ns)
+    assert files._memo[key] == first
+    # What the memo holds is what is returned: nothing is read again.
+    files._memo[key] = b"m" * 16
+    assert file_digest(path) == b"m" * 16
+    del files._memo[key]
+
+
+def test_same_size_rewrite_with_restored_mtime_is_seen(tmp_path: Path) -> None:
+    """Rewriting a file in place with the same size and putting its mtime back still changes
+    its digest: the memo is keyed by ctime too, which no user call can restore."""
     path = tmp_path / "big.bin"
     path.write_bytes(b"a" * 1000)
     _age(path)
     first = file_digest(path)
     stat = path.stat()
-    # Rewrite in place with the same size and put the old mtime back: only a
-    # re-read could notice, and the memo does not re-read.
     with open(path, "r+b") as handle:
         handle.write(b"b" * 1000)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert file_digest(path) == first
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert path.stat().st_mtime_ns == stat.st_mtime_ns
     assert file_digest(path) != first
+    path.write_bytes(b"a" * 1000)
+    _age(path)
+    assert file_digest(path) == first
 
 
 def test_recently_modified_files_are_never_memoised(tmp_path: Path) -> None:

@@ -1,0 +1,177 @@
+"""Benchmarks of what keys and stores a value: nested dicts, the 64 MiB miss, the round-trip check.
+
+Run through ``benchmarks/run.py --only values``.  Each figure is measured
+against its floor in the same rounds, alternating which goes first.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xxhash
+
+from recyclable import Cache
+from recyclable import recyclable as recyclable_decorator
+from recyclable.codec import decode, encode
+from recyclable.fingerprint import fingerprint
+from recyclable.roundtrip import digest_or_none
+
+MiB = 1024 * 1024
+
+
+def _alternating(
+    ours: Callable[[], float], floor: Callable[[], float], rounds: int
+) -> tuple[float, float]:
+    """Median seconds of each, run in the same rounds, the order alternating."""
+    a: list[float] = []
+    b: list[float] = []
+    for i in range(rounds):
+        if i % 2:
+            b.append(floor())
+            a.append(ours())
+        else:
+            a.append(ours())
+            b.append(floor())
+    return statistics.median(a), statistics.median(b)
+
+
+def _timed(func: Callable[[], Any]) -> float:
+    """Seconds of one call, with the cyclic garbage collector paused (as in run.py)."""
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        func()
+        return time.perf_counter() - start
+    finally:
+        gc.enable()
+
+
+def nested(depth: int, width: int, leaf: Callable[[int], Any]) -> Any:
+    """A dict of dicts ``depth`` levels deep, ``width`` keys each, leaves made by ``leaf``."""
+    if depth == 0:
+        return leaf(width)
+    return {f"k{i}": nested(depth - 1, width, leaf) for i in range(width)}
+
+
+LEAVES: dict[str, Callable[[int], Any]] = {
+    "scalar leaves": lambda i: (i, 2.5, "leaf", None)[i % 4],
+    "small-list leaves": lambda i: [i, 2.5, "leaf", None],
+}
+
+
+def bench_values(smoke: bool, workdir: Path, Row: Callable[..., Any]) -> list[Any]:
+    """Rows for the values group (see the module docstring), built with the runner's ``Row``."""
+    rows = []
+    for leaves, leaf in LEAVES.items():
+        value = nested(5, 3 if smoke else 6, leaf)
+        fingerprint(value)
+        ours, floor = _alternating(
+            lambda v=value: _timed(lambda: fingerprint(v)),
+            lambda v=value: _timed(lambda: xxhash.xxh3_128_digest(pickle.dumps(v, 5))),
+            rounds=5 if smoke else 21,
+        )
+        rows.append(
+            Row(
+                "values",
+                f"nested dict, depth 5, {leaves}",
+                ours,
+                "pickle + xxh3_128",
+                floor,
+                "≥ 0.6×",
+            )
+        )
+
+    size = 1 * MiB if smoke else 64 * MiB
+    arg = np.random.default_rng(3).random(size // 8)
+    label = f"{size // MiB} MiB miss, mutation check on"
+
+    def double(a: np.ndarray) -> np.ndarray:
+        return a * 2.0
+
+    step = recyclable_decorator(name="double")(double)
+    counter = iter(range(10_000))
+
+    def miss() -> float:
+        # A fresh cache each round, so the blob is written every time.
+        pool = Cache(workdir / f"miss-{next(counter)}").create_pool("p")
+        with pool:
+            elapsed = _timed(lambda: step(arg))
+        assert pool.stats.computed == 1 and pool.stats.loaded == 0
+        return elapsed
+
+    def bound() -> float:
+        target = workdir / f"bound-{next(counter)}"
+
+        def run() -> None:
+            xxhash.xxh3_128_digest(arg)  # the argument hashed once
+            result = double(arg)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(result).cast("B")
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+
+        return _timed(run)
+
+    ours, floor = _alternating(miss, bound, rounds=3 if smoke else 15)
+    rows.append(Row("values", label, ours, "hash + compute + write", floor, "≥ 0.87× (≤ 1.15×)"))
+
+    n = 1000 if smoke else 10_000
+    cases = {
+        f"{n} dicts (exact, skipped)": [{"id": i, "name": f"r{i}", "x": i * 0.5} for i in range(n)],
+        f"{n} objects": [Record(i, f"r{i}", i * 0.5) for i in range(n)],
+        f"{size // MiB} MiB array": double(arg),
+    }
+    for case, result in cases.items():
+        stream, buffers = encode(result)
+        digests = [xxhash.xxh3_128_digest(b) for b in buffers]
+
+        def check(r: Any = result, s: bytes = stream, b: Any = buffers, d: Any = digests) -> None:
+            # As the store does it: nothing more when the value is exact by construction.
+            before = digest_or_none(r, b, d)
+            if before is not None:
+                assert digest_or_none(decode(s, b), b, d) == before
+
+        def store(r: Any = result) -> float:
+            pool = Cache(workdir / f"store-{next(counter)}").create_pool("p")
+            return _timed(lambda: pool.store_result(_key(), r, 0.0))
+
+        check_time = statistics.median(_timed(check) for _ in range(5))
+        store_time = statistics.median(store() for _ in range(3))
+        rows.append(
+            Row(
+                "values",
+                f"round-trip check, {case} result",
+                check_time,
+                "whole store (check included)",
+                store_time,
+                "report",
+            )
+        )
+    return rows
+
+
+class Record:
+    """A small object with a ``__dict__``, as results of user code often are."""
+
+    def __init__(self, ident: int, name: str, x: float) -> None:
+        self.ident = ident
+        self.name = name
+        self.x = x
+
+
+def _key() -> Any:
+    from recyclable.callkey import ActionSpec
+
+    spec = ActionSpec(lambda: None, name="bench", plugin="bench", version="1", ignore=())
+    return spec.key_for({})
