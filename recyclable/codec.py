@@ -19,6 +19,7 @@ The codec knows nothing about where bytes go.
 
 from __future__ import annotations
 
+import copyreg
 import importlib
 import io
 import pickle
@@ -53,16 +54,62 @@ def encode(value: Any) -> tuple[bytes, list[memoryview]]:
         buffers.append(view)
         return False
 
-    data = pickle.dumps(value, protocol=5, buffer_callback=keep_large)
+    table = _numpy_dispatch()
+    if table is None:
+        data = pickle.dumps(value, protocol=5, buffer_callback=keep_large)
+    else:
+        out = io.BytesIO()
+        pickler = pickle.Pickler(out, protocol=5, buffer_callback=keep_large)
+        pickler.dispatch_table = table
+        pickler.dump(value)
+        data = out.getvalue()
     if b"__main__" in data:
         main = main_module_name()
         if main != "__main__":
             # Name the script's objects by its module, as `recyclable run` imports it.
             buffers.clear()
             out = io.BytesIO()
-            _ScriptPickler(out, main, buffer_callback=keep_large).dump(value)
+            script_pickler = _ScriptPickler(out, main, buffer_callback=keep_large)
+            if table is not None:
+                script_pickler.dispatch_table = table
+            script_pickler.dump(value)
             data = out.getvalue()
     return data, buffers
+
+
+def _numpy_dispatch() -> dict[type, Callable[[Any], Any]] | None:
+    """Reducers that keep a numpy array's byte order, once numpy is in use.
+
+    numpy pickles an array it cannot hand over as one buffer (not contiguous,
+    or a subclass such as ``np.memmap``) element by element in the native byte
+    order, so ``>i2`` would come back as ``<i2``: such an array (only when its
+    byte order is not native) is stored as its contiguous copy instead, which
+    pickles with its dtype intact, as numpy itself would have copied it.
+    """
+    numpy = sys.modules.get("numpy")
+    if numpy is None:
+        return None
+    table = _dispatch.get(id(numpy))
+    if table is None:
+        ndarray = numpy.ndarray
+        asarray = numpy.asarray
+        ascontiguous = numpy.ascontiguousarray
+
+        def reduce_array(arr: Any) -> Any:
+            if arr.dtype.isnative or (
+                type(arr) is ndarray and (arr.flags.c_contiguous or arr.flags.f_contiguous)
+            ):
+                return arr.__reduce_ex__(5)
+            return (asarray, (ascontiguous(arr),))
+
+        table = dict(copyreg.dispatch_table)
+        table[ndarray] = reduce_array
+        table[numpy.memmap] = reduce_array
+        _dispatch[id(numpy)] = table
+    return table
+
+
+_dispatch: dict[int, dict[type, Callable[[Any], Any]]] = {}
 
 
 class _ScriptPickler(pickle.Pickler):
