@@ -42,6 +42,7 @@ from recyclable.store.local import DamagedBlob
 
 if TYPE_CHECKING:
     from recyclable.cache import Cache, GarbageReport
+    from recyclable.memory import Memory
 
 __all__ = ["Pool", "PoolStats"]
 
@@ -140,6 +141,16 @@ class Pool:
             _previous.set(stack[:-1])
         else:  # exited in another context than it was entered in
             active_pool.set(None)
+
+    def memory(self, **options: Any) -> Memory:
+        """joblib.Memory's interface on this pool: ``Pipeline(..., memory=pool.memory())``.
+
+        Arrays load as this pool's cache loads them unless ``mmap_mode=`` says
+        otherwise; other options are `recyclable.Memory`'s.
+        """
+        from recyclable.memory import Memory
+
+        return Memory(self, **{"mmap_mode": self.cache.mmap, **options})
 
     # --- membership -------------------------------------------------------------------
 
