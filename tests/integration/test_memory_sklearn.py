@@ -1,0 +1,195 @@
+"""scikit-learn's own expectations of ``Pipeline(memory=...)``, met by ``recyclable.Memory``.
+
+The in-process test follows scikit-learn's ``test_pipeline_memory``; the
+others run the pipeline in fresh processes (and GridSearchCV's loky workers)
+and count fits through a log every fitting process appends to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_iris, load_wine
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn_steps import LOG_VAR, CountingPCA, CountingScaler, fits, grid_search, pipeline
+
+import recyclable
+
+REPO = Path(__file__).resolve().parents[2]
+STEPS = REPO / "tests" / "sklearn_steps.py"
+
+
+@pytest.fixture
+def fit_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The file every fit in this test (in any process) is recorded in."""
+    log = tmp_path / "fits.log"
+    monkeypatch.setenv(LOG_VAR, str(log))
+    return log
+
+
+def _child(mode: str, cache: Path, pool: str, *extra: str) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "RECYCLABLE_DISABLE"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "tests")])
+    done = subprocess.run(
+        [sys.executable, str(STEPS), mode, str(cache), pool, *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_cached_pipeline_predicts_like_uncached_and_fits_once(
+    tmp_path: Path, fit_log: Path
+) -> None:
+    """As scikit-learn's test_pipeline_memory: equal predictions, input left unfitted, one fit.
+
+    A second fit loads the transformer, and a pipeline whose step has another
+    name but an equal transformer loads the same fit.
+    """
+    X, y = load_iris(return_X_y=True)
+    memory = recyclable.Memory(tmp_path / "cache")
+    transf = CountingScaler()
+    plain = Pipeline([("transf", clone(transf)), ("clf", LogisticRegression(random_state=0))])
+    cached = Pipeline(
+        [("transf", transf), ("clf", LogisticRegression(random_state=0))], memory=memory
+    )
+
+    cached.fit(X, y)
+    plain.fit(X, y)
+    assert fits(fit_log, "scaler") == 2  # one each
+    assert not hasattr(transf, "mean_"), "the transformer passed in must stay unfitted"
+    first = cached.named_steps["transf"]
+    for fitted in (cached, cached.fit(X, y)):
+        assert_array_equal(plain.predict(X), fitted.predict(X))
+        assert_array_equal(plain.predict_proba(X), fitted.predict_proba(X))
+        assert_array_equal(plain.predict_log_proba(X), fitted.predict_log_proba(X))
+        assert plain.score(X, y) == fitted.score(X, y)
+        assert_array_equal(plain.named_steps["transf"].mean_, fitted.named_steps["transf"].mean_)
+    assert fits(fit_log, "scaler") == 2, "the second fit must load the transformer"
+    assert memory.pool is not None and memory.pool.stats.loaded == 1
+    loaded = cached.named_steps["transf"]
+    assert loaded is not first and type(loaded) is CountingScaler
+    assert loaded.mean_.flags.writeable, "a loaded fit must behave like a computed one"
+
+    renamed = Pipeline(
+        [("transf_2", CountingScaler()), ("clf", LogisticRegression(random_state=0))],
+        memory=memory,
+    ).fit(X, y)
+    assert fits(fit_log, "scaler") == 2, "an equal transformer under another name reuses the fit"
+    assert memory.pool.stats.loaded == 2
+    assert_array_equal(plain.predict_proba(X), renamed.predict_proba(X))
+    assert_array_equal(plain.named_steps["transf"].var_, renamed.named_steps["transf_2"].var_)
+
+
+def test_changed_hyper_parameter_refits_only_that_step(tmp_path: Path, fit_log: Path) -> None:
+    """A changed parameter of one step refits that step; the unchanged step before it loads."""
+    X, y = load_wine(return_X_y=True)
+    memory = recyclable.Memory(tmp_path / "cache")
+    pipeline(memory, components=2).fit(X, y)
+    assert (fits(fit_log, "scaler"), fits(fit_log, "pca")) == (1, 1)
+    changed = pipeline(memory, components=3).fit(X, y)
+    assert (fits(fit_log, "scaler"), fits(fit_log, "pca")) == (1, 2)
+    assert_array_equal(
+        changed.predict_proba(X), pipeline(None, components=3).fit(X, y).predict_proba(X)
+    )
+    before = fits(fit_log, "scaler")  # the uncached reference fitted one too
+    scaler = CountingScaler(with_mean=False)
+    Pipeline([("scale", scaler), ("clf", LogisticRegression(max_iter=500))], memory=memory).fit(
+        X, y
+    )
+    assert fits(fit_log, "scaler") == before + 1, "with_mean=False is another scaler: a new fit"
+
+
+@pytest.mark.slow
+def test_second_process_loads_the_fitted_transformers(tmp_path: Path, fit_log: Path) -> None:
+    """A fresh process fitting the same pipeline loads both transformers instead of fitting.
+
+    Its predictions equal an uncached pipeline's fitted here; a changed
+    n_components refits PCA only, and a renamed step loads.
+    """
+    X, y = load_iris(return_X_y=True)
+    cache = tmp_path / "cache"
+    first = _child("fit", cache, "sk")
+    assert (first["computed"], first["loaded"]) == (2, 0)
+    assert (fits(fit_log, "scaler"), fits(fit_log, "pca")) == (1, 1)
+
+    second = _child("fit", cache, "sk")
+    assert (second["computed"], second["loaded"]) == (0, 2)
+    assert (fits(fit_log, "scaler"), fits(fit_log, "pca")) == (1, 1)
+    plain = pipeline(None).fit(X, y).predict_proba(X)
+    assert_array_equal(np.array(second["predictions"]), plain)
+    assert_array_equal(np.array(first["predictions"]), plain)
+    os.environ.pop(LOG_VAR)  # the plain fit above is not the children's
+    fit_log.unlink()
+    os.environ[LOG_VAR] = str(fit_log)
+
+    changed = _child("fit", cache, "sk", "--components", "3")
+    assert (changed["computed"], changed["loaded"]) == (1, 1)
+    assert (fits(fit_log, "scaler"), fits(fit_log, "pca")) == (0, 1)
+    assert_array_equal(
+        np.array(changed["predictions"]), pipeline(None, components=3).fit(X, y).predict_proba(X)
+    )
+    fit_log.unlink()
+    renamed = _child("fit", cache, "sk", "--step", "reduce")
+    assert (renamed["computed"], renamed["loaded"]) == (0, 2)
+    assert fits(fit_log) == 0
+
+
+@pytest.mark.slow
+def test_grid_search_with_two_workers_fits_each_fold_once(tmp_path: Path, fit_log: Path) -> None:
+    """GridSearchCV(n_jobs=2): each fold's transformers are fitted once for both values of C.
+
+    3 folds + the refit = 4 fits of each transformer instead of 7, across two
+    loky workers racing for the same folds; a second search fits none and
+    finds what an uncached search finds.
+    """
+    X, y = load_iris(return_X_y=True)
+    cache = tmp_path / "cache"
+    first = _child("grid", cache, "grid")
+    assert (fits(fit_log, "scaler"), fits(fit_log, "pca")) == (4, 4)
+    pids = {json.loads(line)["pid"] for line in fit_log.read_text().splitlines()}
+    assert len(pids) >= 2, "the folds were meant to be fitted in worker processes"
+    second = _child("grid", cache, "grid")
+    assert (fits(fit_log, "scaler"), fits(fit_log, "pca")) == (4, 4)
+    assert second["loaded"] == 2  # the refit in the parent; workers' loads are their own
+    fit_log.unlink()
+    plain = grid_search(None).set_params(n_jobs=1).fit(X, y)
+    assert first["best_params"] == second["best_params"] == plain.best_params_
+    assert_array_equal(np.array(second["predictions"]), plain.predict_proba(X))
+
+
+def test_column_transformer_with_a_cached_inner_pipeline(tmp_path: Path, fit_log: Path) -> None:
+    """A memory-backed Pipeline inside a ColumnTransformer loads its fit on the second fit."""
+    X, y = load_wine(return_X_y=True)
+    memory = recyclable.Memory(tmp_path / "cache", pool="inner")
+
+    def model() -> Pipeline:
+        inner = Pipeline(
+            [("scale", CountingScaler()), ("pca", CountingPCA(n_components=2))], memory=memory
+        )
+        columns = ColumnTransformer(
+            [("first", inner, [0, 1, 2, 3, 4]), ("rest", "passthrough", [5, 6])]
+        )
+        return Pipeline([("columns", columns), ("clf", LogisticRegression(max_iter=1000))])
+
+    first = model().fit(X, y)
+    second = model().fit(X, y)
+    assert fits(fit_log, "scaler") == 1
+    assert memory.pool is not None and memory.pool.stats.loaded == 1
+    assert_array_equal(first.predict_proba(X), second.predict_proba(X))
