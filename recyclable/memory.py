@@ -34,8 +34,10 @@ from typing import Any
 from recyclable.cache import Cache, GarbageReport
 from recyclable.errors import ConfigurationError
 from recyclable.handle import PoolHandle
+from recyclable.manifest import Manifest
 from recyclable.memorized import MemorizedFunc, NotMemorizedFunc, Opened, created_at, entry_size
 from recyclable.pool import Pool
+from recyclable.store.local import LocalStore
 
 __all__ = ["MemorizedFunc", "Memory", "NotMemorizedFunc"]
 
@@ -353,7 +355,8 @@ class Memory:
         store = pool.cache.store
         now = time.time()
         entries = sorted(
-            ((created_at(m), entry_size(m), str(m["key"])) for m in pool.entries()), reverse=True
+            ((_stored_at(pool, m), entry_size(m), str(m["key"])) for m in pool.entries()),
+            reverse=True,
         )
         total = 0
         for kept, (created, size, key) in enumerate(entries):
@@ -380,3 +383,15 @@ def _parse_bytes(limit: int | str | None) -> int | None:
         f"reduce_size(bytes_limit=...) got {limit!r}; use a number of bytes >= 0 or a "
         "str such as '500M' (units K, M, G)"
     )
+
+
+def _stored_at(pool: Pool, manifest: Manifest) -> float:
+    """When the pool took the entry: its marker's mtime on a local disk, else when stored."""
+    store = pool.cache.store
+    key = str(manifest["key"])
+    if isinstance(store, LocalStore):
+        try:
+            return os.stat(store.pool_dir(pool.name) / key[:2] / key).st_mtime
+        except OSError:
+            pass
+    return created_at(manifest)

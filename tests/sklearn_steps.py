@@ -125,3 +125,9 @@ if __name__ == "__main__":
     import sklearn_steps
 
     sys.exit(sklearn_steps.main(sys.argv[1:]))
+
+
+def column_means(X: Any) -> Any:
+    """Column means of ``X``, recording the call (a plain function for Memory.cache)."""
+    _record("means", {})
+    return X.mean(axis=0)
