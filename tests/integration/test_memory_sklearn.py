@@ -193,3 +193,29 @@ def test_column_transformer_with_a_cached_inner_pipeline(tmp_path: Path, fit_log
     assert fits(fit_log, "scaler") == 1
     assert memory.pool is not None and memory.pool.stats.loaded == 1
     assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+
+
+@pytest.mark.slow
+def test_cached_function_runs_in_spawned_workers_of_a_signed_cache(
+    tmp_path: Path, fit_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MemorizedFunc sent to spawn workers recycles there; its secret comes from their env.
+
+    The worker that calls second loads what the first stored: one recorded call.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from sklearn_steps import column_means
+
+    monkeypatch.setenv("RECYCLABLE_SECRET", "a-long-shared-secret")
+    memory = recyclable.Memory(tmp_path / "cache", secret="a-long-shared-secret")
+    cached = memory.cache(column_means)
+    X, _ = load_iris(return_X_y=True)
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as executor:
+        first = executor.submit(cached, X).result()
+        second = executor.submit(cached, X).result()
+    assert fits(fit_log, "means") == 1
+    assert_array_equal(first, X.mean(axis=0))
+    assert_array_equal(second, X.mean(axis=0))
+    assert cached.check_call_in_cache(X)
