@@ -4,13 +4,14 @@
     python benchmarks/memory.py --smoke    # tiny sizes: proves the script still runs
 
 Each round gives each memory a new cache directory and fits the same
-pipeline (scale → PCA → Nystroem → ridge; the three transformers cached) in
-two fresh processes, one after the other: the first computes and stores, the
+pipeline (scale → PCA → Nystroem → nearest centroid; the three transformers
+cached) in two fresh processes, one after the other: the first computes and stores, the
 second loads.  The memories take turns going first from round to round.
 Reported, as the median over rounds:
 
-* the second fit's time (transformers loaded; the ridge classifier is fitted
-  again either way), with the floor: the classifier's fit alone;
+* the second fit's time (transformers loaded; the final classifier is fitted
+  again either way), with the floor: the classifier's fit alone; and the
+  same with both memories loading arrays memory-mapped (``mmap_mode="r"``);
 * the first fit's time (computed and stored);
 * the cache's size on disk after both fits.
 
@@ -56,14 +57,17 @@ def child(peer: str, cache: str, size: str) -> dict[str, Any]:
 
     samples, features, kernel = SIZES[size]
     X, y = _data(samples, features)
-    if peer == "joblib":
+    # "joblib-r" / "recyclable-r": the same memory with mmap_mode="r".
+    name, _, mapped = peer.partition("-")
+    mmap_mode = "r" if mapped else None
+    if name == "joblib":
         import joblib
 
-        memory: Any = joblib.Memory(cache, verbose=0)
+        memory: Any = joblib.Memory(cache, mmap_mode=mmap_mode, verbose=0)
     else:
         import recyclable
 
-        memory = recyclable.Memory(cache)
+        memory = recyclable.Memory(cache, mmap_mode=mmap_mode)
     model = memory_steps.pipeline(memory, features, kernel)
     start = time.perf_counter()
     model.fit(X, y)
@@ -73,7 +77,7 @@ def child(peer: str, cache: str, size: str) -> dict[str, Any]:
     start = time.perf_counter()
     model[-1].fit(Xt, y)
     floor = time.perf_counter() - start
-    loaded = None if peer == "joblib" else memory.pool.stats.loaded
+    loaded = None if name == "joblib" else memory.pool.stats.loaded
     return {"fit": fit, "floor": floor, "loaded": loaded, "score": float(model.score(X, y))}
 
 
@@ -147,11 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     size = "smoke" if args.smoke else "full"
     rounds = args.rounds or (1 if args.smoke else 3)
-    results: dict[str, list[dict[str, float]]] = {"joblib": [], "recyclable": []}
+    peers = ["joblib", "recyclable", "joblib-r", "recyclable-r"]
+    results: dict[str, list[dict[str, float]]] = {peer: [] for peer in peers}
     workdir = Path(tempfile.mkdtemp(prefix="recyclable-bench-memory-"))
     try:
         for index in range(rounds):
-            order = ["joblib", "recyclable"] if index % 2 == 0 else ["recyclable", "joblib"]
+            order = peers if index % 2 == 0 else peers[::-1]
             for peer in order:
                 results[peer].append(one_round(peer, workdir, size))
     finally:
@@ -169,12 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{'case':<52} {'recyclable':>12} {'joblib':>12} {'joblib / ours':>14}"
     print(header)
     print("-" * len(header))
-    for case, field, unit in (
-        ("second fit, fresh process (transformers loaded)", "second", "s"),
-        ("first fit, fresh process (computed and stored)", "first", "s"),
-        ("cache size after both fits", "size", "B"),
+    for case, field, unit, suffix in (
+        ("second fit, fresh process (transformers loaded)", "second", "s", ""),
+        ("second fit, mmap_mode='r'", "second", "s", "-r"),
+        ("first fit, fresh process (computed and stored)", "first", "s", ""),
+        ("cache size after both fits", "size", "B", ""),
     ):
-        ours, theirs = median("recyclable", field), median("joblib", field)
+        ours, theirs = median("recyclable" + suffix, field), median("joblib" + suffix, field)
         print(f"{case:<52} {fmt(ours, unit):>12} {fmt(theirs, unit):>12} {theirs / ours:>13.2f}×")
     floor = median("recyclable", "floor")
     ours = median("recyclable", "second")

@@ -179,6 +179,8 @@ class Memory:
         self.verbose = verbose
         self._handle: PoolHandle | None = None
         self._opened = Opened(None)
+        # The same pool opened with another mmap mode, for cache(mmap_mode=...).
+        self._siblings: dict[str | None, Pool] = {}
         if location is None:
             unknown = sorted(set(cache_options) - _CACHE_OPTIONS)
             if unknown:
@@ -210,6 +212,7 @@ class Memory:
         memory.verbose = verbose
         memory._handle = handle
         memory._opened = Opened(handle)
+        memory._siblings = {}
         return memory
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -290,7 +293,10 @@ class Memory:
         if mmap_mode is not _UNSET:
             mode = _check_mmap(mmap_mode, "cache(mmap_mode=...)")
             if mode != handle.mmap:
-                opened = _with_mmap(opened.cache, mode).create_pool(handle.pool, reuse=True)
+                if mode not in self._siblings:
+                    sibling = _with_mmap(opened.cache, mode).create_pool(handle.pool, reuse=True)
+                    self._siblings[mode] = sibling
+                opened = self._siblings[mode]
                 handle = PoolHandle.of(opened)
         return MemorizedFunc(
             func,
@@ -359,12 +365,14 @@ class Memory:
             reverse=True,
         )
         total = 0
-        for kept, (created, size, key) in enumerate(entries):
+        # Newest first: once a limit is passed, every older entry is past it too,
+        # so what stays is the newest run of entries, as in joblib.
+        for kept, (stored, size, key) in enumerate(entries):
             total += size
             if (
                 (items_limit is not None and kept >= items_limit)
                 or (limit is not None and total > limit)
-                or (age_limit is not None and now - created > age_limit.total_seconds())
+                or (age_limit is not None and now - stored > age_limit.total_seconds())
             ):
                 store.remove_marker(pool.name, key)
         return pool.cache.garbage_collect()

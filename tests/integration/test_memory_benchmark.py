@@ -34,6 +34,7 @@ def test_memory_benchmark_smoke_mode_prints_every_row() -> None:
     for case in (
         "second fit, fresh process (transformers loaded)",
         "first fit, fresh process (computed and stored)",
+        "second fit, mmap_mode='r'",
         "cache size after both fits",
     ):
         row = next((line for line in lines if line.startswith(case)), None)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import os
 import pickle
+import time
 from pathlib import Path
 from typing import Any
 
@@ -174,24 +176,39 @@ def test_memory_clear_empties_its_pool_but_not_others(tmp_path: Path) -> None:
     assert calls == ["offset", "offset", "offset"], "the other pool's entry must survive"
 
 
+def _age_markers(memory: Memory, seconds_by_n: dict[int, float]) -> None:
+    """Date each stored big(n)'s marker ``seconds`` ago (when the pool took it)."""
+    pool = memory.pool
+    assert pool is not None
+    store = pool.cache.local_store
+    for n, seconds in seconds_by_n.items():
+        key = memory.cache(big).spec.key_for({"n": n}).key
+        marker = store.pool_dir(pool.name) / key[:2] / key
+        stamp = time.time() - seconds
+        os.utime(marker, (stamp, stamp))
+
+
 def test_reduce_size_keeps_the_newest(memory: Memory) -> None:
-    """reduce_size(items_limit=...) keeps the newest results; bytes and age limits apply too."""
+    """reduce_size keeps the pool's newest results within items, bytes and age limits."""
     cached = memory.cache(big)
-    for n in (10, 20, 30):
+    for n in (30, 20, 10):
         cached(n)
+    _age_markers(memory, {30: 300, 20: 200, 10: 100})  # 10 is the newest and the smallest
     memory.reduce_size(items_limit=2)
     pool = memory.pool
     assert pool is not None and len(pool) == 2
-    cached(30)
+    cached(10)
     cached(20)
     assert calls == ["big"] * 3
-    cached(10)
+    cached(30)
     assert calls == ["big"] * 4, "the oldest result must have been dropped"
+    _age_markers(memory, {30: 3 * 86400, 20: 200, 10: 100})
+    memory.reduce_size(age_limit=datetime.timedelta(days=1))
+    assert len(pool) == 2
+    cached(30)
+    assert calls == ["big"] * 5, "the result older than a day must have been dropped"
     memory.reduce_size(bytes_limit="0K")
     assert len(pool) == 0
-    cached(10)
-    memory.reduce_size(age_limit=datetime.timedelta(days=1))
-    assert len(pool) == 1
     with pytest.raises(ValueError, match="bytes_limit"):
         memory.reduce_size(bytes_limit="lots")
     with pytest.raises(ValueError, match="age_limit"):
