@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime
 import functools
+import inspect
 import logging
 import os
 import time
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,7 +27,7 @@ from recyclable.handle import PoolHandle
 from recyclable.manifest import Manifest, ManifestError, load_manifest
 from recyclable.pool import Pool
 
-__all__ = ["MemorizedFunc", "NotMemorizedFunc"]
+__all__ = ["MemorizedFunc", "MemorizedResult", "NotMemorizedFunc", "NotMemorizedResult"]
 
 logger = logging.getLogger("recyclable")
 
@@ -60,22 +62,22 @@ class MemorizedFunc:
         self._opened = Opened(handle, pool)
         self.cache_validation_callback = cache_validation_callback
         self.verbose = verbose
-        if isinstance(func, RecyclableFunction):
+        self.func = func
+        target, self._lead_args, self._lead_kwargs = _call_target(func)
+        if isinstance(target, RecyclableFunction):
             # Already an action: its own options (name, version, files) stand.
-            self._action: Any = func
-            self.func = func.__wrapped__
+            self._action: Any = target
             if self.ignore:
-                spec: ActionSpec = func.__recyclable__
+                spec: ActionSpec = target.__recyclable__
                 self._action = recyclable(
                     name=spec.action,
                     plugin=spec.plugin,
                     version=spec.version,
                     ignore=sorted(spec.ignore | set(self.ignore)),
                     files=sorted(spec.files),
-                )(self.func)
+                )(target.__wrapped__)
         else:
-            self.func = func
-            self._action = recyclable(ignore=self.ignore)(func)
+            self._action = recyclable(ignore=self.ignore)(target)
         functools.update_wrapper(self, self.func, updated=())
 
     @property
@@ -104,6 +106,7 @@ class MemorizedFunc:
         pool = self._opened.get()
         if self.cache_validation_callback is not None:
             self._validate(pool, args, kwargs)
+        args, kwargs = self._full(args, kwargs)
         if self.spec.is_async:
             return self._call_async(pool, args, kwargs)
         with pool:
@@ -135,6 +138,19 @@ class MemorizedFunc:
             seconds = time.perf_counter() - begin
         pool.store(callkey, output, seconds)
         return output, {"duration": seconds, "time": started, "input_args": _inputs(callkey)}
+
+    def call_and_shelve(self, *args: Any, **kwargs: Any) -> MemorizedResult | NotMemorizedResult:
+        """Make sure the call's result is stored; return a small picklable reference to it.
+
+        A stored result is not loaded; a missing one is computed and stored.
+        ``reference.get()`` loads it (in any process).
+        """
+        if _env.recycling_disabled():
+            return NotMemorizedResult(self.func(*args, **kwargs))
+        callkey = self._callkey(args, kwargs)
+        if _stored(self._opened.get(), callkey) is None:
+            self(*args, **kwargs)
+        return MemorizedResult(self.handle, callkey)
 
     def check_call_in_cache(self, *args: Any, **kwargs: Any) -> bool:
         """True when a result for this call is stored (and passes the validation callback).
@@ -172,9 +188,17 @@ class MemorizedFunc:
                 pool.cache.store.remove_marker(pool.name, str(manifest["key"]))
         return pool.cache.garbage_collect()
 
+    def _full(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The call's arguments with a partial's or a bound method's put in front."""
+        if not self._lead_args and not self._lead_kwargs:
+            return args, kwargs
+        return (*self._lead_args, *args), {**self._lead_kwargs, **kwargs}
+
     def _callkey(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallKey:
         spec = self.spec
-        bound = spec.bind(args, kwargs)
+        bound = spec.bind(*self._full(args, kwargs))
         if bound is None:
             raise TypeError(
                 f"the arguments do not fit {spec.action}{spec.signature}: "
@@ -185,7 +209,7 @@ class MemorizedFunc:
     def _validate(self, pool: Pool, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Drop the stored result of this call if the validation callback rejects it."""
         spec = self.spec
-        bound = spec.bind(args, kwargs)
+        bound = spec.bind(*self._full(args, kwargs))
         if bound is None:
             return  # the call itself raises Python's TypeError
         callkey = spec.key_for(bound)
@@ -193,14 +217,73 @@ class MemorizedFunc:
         callback = self.cache_validation_callback
         if manifest is None or callback is None or callback(_metadata(manifest)):
             return
-        store = pool.cache.store
         logger.info("%s (key %s) rejected by its validation callback", spec.action, callkey.key)
-        # Every pool's marker goes first, so no pool takes the missing manifest
-        # for damage; a reader already loading it keeps its blobs (collected later).
-        for name in pool.cache.pools():
-            if store.has_marker(name, callkey.key):
-                store.remove_marker(name, callkey.key)
-        store.delete_manifest(callkey.key)
+        _drop(pool, callkey.key)
+
+
+class MemorizedResult:
+    """A reference to a stored result, as `MemorizedFunc.call_and_shelve` returns it.
+
+    Attributes:
+        func: the action's name.
+        args_id: the call's key.
+
+    """
+
+    def __init__(self, handle: PoolHandle, callkey: CallKey) -> None:
+        self.handle = handle
+        self._callkey = callkey
+        self.func = callkey.action
+        self.args_id = callkey.key
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MemorizedResult, (self.handle, self._callkey))
+
+    def __repr__(self) -> str:
+        return f"MemorizedResult(func={self.func!r}, args_id={self.args_id!r})"
+
+    def get(self) -> Any:
+        """Load the stored result.
+
+        Raises:
+            KeyError: it is no longer stored (cleared, collected, or damaged and quarantined).
+
+        """
+        hit = self.handle.open().lookup(self._callkey)
+        if hit is None:
+            raise KeyError(
+                f"the stored result of {self.func} (key {self.args_id}) is gone: it was "
+                "cleared, collected or found damaged; call the function again"
+            )
+        return hit.value
+
+    def clear(self) -> None:
+        """Drop the stored result (from every pool)."""
+        _drop(self.handle.open(), self.args_id)
+
+
+class NotMemorizedResult:
+    """What ``call_and_shelve`` returns when nothing is cached: the value itself."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.valid = True
+
+    def get(self) -> Any:
+        """The value.
+
+        Raises:
+            KeyError: after `clear`.
+
+        """
+        if not self.valid:
+            raise KeyError("no value stored: the result was cleared")
+        return self.value
+
+    def clear(self) -> None:
+        """Forget the value."""
+        self.valid = False
+        self.value = None
 
 
 class NotMemorizedFunc:
@@ -229,6 +312,10 @@ class NotMemorizedFunc:
         """Call the function; ``(output, {})``."""
         return self.func(*args, **kwargs), {}
 
+    def call_and_shelve(self, *args: Any, **kwargs: Any) -> NotMemorizedResult:
+        """Call the function; its value, wrapped like a stored result."""
+        return NotMemorizedResult(self.func(*args, **kwargs))
+
     def check_call_in_cache(self, *args: Any, **kwargs: Any) -> bool:
         """Always False: nothing is cached."""
         return False
@@ -255,6 +342,36 @@ class Opened:
         return self.pool
 
 
+def _call_target(func: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    """The function a callable runs, with the arguments it puts in front of the caller's.
+
+    A partial's arguments, a bound method's instance and a callable object
+    itself become arguments of the plain function, so they are keyed by value
+    like any other argument (``obj.f(x)`` keys as ``Class.f(obj, x)``).
+    """
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+    for _ in range(16):  # partials of bound methods of partials... end somewhere
+        if isinstance(func, RecyclableFunction):
+            break
+        if isinstance(func, functools.partial):
+            args = (*func.args, *args)
+            kwargs = {**func.keywords, **kwargs}
+            func = func.func
+        elif inspect.ismethod(func):
+            args = (func.__self__, *args)
+            func = func.__func__
+        elif not inspect.isroutine(func) and not isinstance(func, type):
+            call = inspect.getattr_static(type(func), "__call__", None)
+            if not isinstance(call, types.FunctionType):
+                break  # a ufunc or another object whose call is not Python code
+            args = (func, *args)
+            func = call
+        else:
+            break
+    return func, args, kwargs
+
+
 def _memorized(
     func: Callable[..., Any],
     handle: PoolHandle,
@@ -265,6 +382,18 @@ def _memorized(
     return MemorizedFunc(
         func, handle, ignore=ignore, cache_validation_callback=callback, verbose=verbose
     )
+
+
+def _drop(pool: Pool, key: str) -> None:
+    """Remove a stored call: every pool's marker first, so none takes the gap for damage.
+
+    A reader already loading it keeps its blobs; garbage collection takes them later.
+    """
+    store = pool.cache.store
+    for name in pool.cache.pools():
+        if store.has_marker(name, key):
+            store.remove_marker(name, key)
+    store.delete_manifest(key)
 
 
 def _stored(pool: Pool, callkey: CallKey) -> Manifest | None:

@@ -365,3 +365,86 @@ def test_accepted_joblib_options(tmp_path: Path) -> None:
     assert calls == ["scale"]
     assert memory.location == str(tmp_path / "cache")
     assert "cache" in repr(memory)
+
+
+class Multiplier:
+    """A callable object whose state decides its result."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def __call__(self, x: int) -> int:
+        calls.append(f"call{self.k}")
+        return self.k * x
+
+    def times(self, x: int) -> int:
+        calls.append(f"times{self.k}")
+        return self.k * x
+
+
+def test_bound_methods_partials_and_callable_objects_key_their_state(memory: Memory) -> None:
+    """obj.method, partial(f, a) and a callable object key the instance or partial's arguments.
+
+    Two instances in different states never share a result; the same state does.
+    """
+    import functools
+
+    double, triple = Multiplier(2), Multiplier(3)
+    assert memory.cache(double.times)(5) == 10 == memory.cache(double.times)(5)
+    assert memory.cache(triple.times)(5) == 15
+    assert memory.cache(Multiplier(2).times)(5) == 10  # an equal instance: loaded
+    assert memory.cache(double)(5) == 10 == memory.cache(double)(5)
+    assert memory.cache(triple)(5) == 15
+    assert calls == ["times2", "times3", "call2", "call3"]
+    by_one, by_two = (memory.cache(functools.partial(offset, by=b)) for b in (1.0, 2.0))
+    assert by_one([1.0]) == [2.0] == by_one([1.0])
+    assert by_two([1.0]) == [3.0]
+    assert by_one([1.0], by=5.0) == [6.0], "the caller's keyword overrides the partial's"
+    assert calls[4:] == ["offset", "offset", "offset"]
+    assert pickle.loads(pickle.dumps(by_two))([1.0]) == [3.0]
+    assert len(calls) == 7
+
+
+def test_exceptions_propagate_and_store_nothing(memory: Memory) -> None:
+    """A call that raises is not cached: the next call runs (and raises) again."""
+
+    def fail(x: int) -> int:
+        calls.append("fail")
+        raise ArithmeticError(f"no {x}")
+
+    cached = memory.cache(fail)
+    for _ in range(2):
+        with pytest.raises(ArithmeticError, match="no 1"):
+            cached(1)
+    assert calls == ["fail", "fail"]
+    assert not cached.check_call_in_cache(1)
+
+
+def test_call_and_shelve_returns_a_reference(memory: Memory) -> None:
+    """call_and_shelve stores the result and returns a picklable reference whose get() loads it."""
+    cached = memory.cache(scale)
+    reference = cached.call_and_shelve([4.0])
+    again = cached.call_and_shelve([4.0])
+    assert calls == ["scale"], "a stored result is not computed again"
+    assert again.args_id == reference.args_id
+    assert pickle.loads(pickle.dumps(reference)).get() == [8.0]
+    reference.clear()
+    assert not cached.check_call_in_cache([4.0])
+    with pytest.raises(KeyError, match="gone"):
+        reference.get()
+    plain = Memory(None).cache(scale).call_and_shelve([4.0])
+    assert plain.get() == [8.0]
+    plain.clear()
+    with pytest.raises(KeyError):
+        plain.get()
+
+
+def test_a_cleared_call_is_no_longer_in_cache(memory: Memory) -> None:
+    """After func.clear(), check_call_in_cache is False and the call recomputes."""
+    cached = memory.cache(scale)
+    cached([7.0])
+    assert cached.check_call_in_cache([7.0])
+    cached.clear()
+    assert not cached.check_call_in_cache([7.0])
+    cached([7.0])
+    assert calls == ["scale", "scale"]
