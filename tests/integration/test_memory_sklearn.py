@@ -219,3 +219,26 @@ def test_cached_function_runs_in_spawned_workers_of_a_signed_cache(
     assert_array_equal(first, X.mean(axis=0))
     assert_array_equal(second, X.mean(axis=0))
     assert cached.check_call_in_cache(X)
+
+
+def test_agglomerative_clustering_loads_its_tree(tmp_path: Path) -> None:
+    """AgglomerativeClustering(memory=...) stores the tree once; the next fit loads it.
+
+    Labels equal an uncached fit's, with and without a connectivity graph.
+    """
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.neighbors import kneighbors_graph
+
+    X, _ = load_iris(return_X_y=True)
+    memory = recyclable.Memory(tmp_path / "cache")
+    assert memory.pool is not None
+    graph = kneighbors_graph(X, 30, include_self=False)  # one connected component
+    for connectivity in (None, graph):
+        plain = AgglomerativeClustering(n_clusters=3, connectivity=connectivity).fit(X)
+        before = memory.pool.stats.loaded
+        for _ in range(2):
+            cached = AgglomerativeClustering(
+                n_clusters=3, connectivity=connectivity, memory=memory
+            ).fit(X)
+            assert_array_equal(cached.labels_, plain.labels_)
+        assert memory.pool.stats.loaded == before + 1
