@@ -135,6 +135,8 @@ class Memory:
         pool: the pool that keeps the results (ignored when ``location`` is a Pool).
         mmap_mode: how large stored arrays are loaded: None (into memory,
             joblib's default), ``"r"`` (read-only map) or ``"c"`` (copy-on-write).
+            A `Cache` or `Pool` given as ``location`` keeps its own ``mmap``
+            unless this is given.
         verbose: accepted for joblib compatibility; recyclable never prints,
             it logs to ``logging.getLogger("recyclable")``.
         compress: only False is accepted (results are stored uncompressed).
@@ -166,7 +168,7 @@ class Memory:
         location: str | os.PathLike[str] | Cache | Pool | None = None,
         *,
         pool: str = "memory",
-        mmap_mode: str | None = None,
+        mmap_mode: str | None = _UNSET,
         verbose: int | None = 0,
         compress: bool | int = False,
         backend: str = "local",
@@ -174,6 +176,9 @@ class Memory:
         **cache_options: Any,
     ) -> None:
         _check_joblib_options(compress, backend, backend_options)
+        if mmap_mode is _UNSET:
+            own = location.cache if isinstance(location, Pool) else location
+            mmap_mode = own.mmap if isinstance(own, Cache) else None
         mmap = _check_mmap(mmap_mode, "Memory(mmap_mode=...)")
         self.mmap_mode = mmap
         self.verbose = verbose
@@ -193,7 +198,9 @@ class Memory:
                     f"Memory(location=<Pool>) got Cache options {sorted(cache_options)}; "
                     "they belong to the pool's Cache"
                 )
-            opened = _with_mmap(location.cache, mmap).create_pool(location.name, reuse=True)
+            opened = location
+            if location.cache.mmap != mmap:
+                opened = _with_mmap(location.cache, mmap).create_pool(location.name, reuse=True)
             self.location = location.cache.url
         else:
             cache = _open_cache(location, mmap, cache_options)

@@ -150,7 +150,7 @@ class Pool:
         """
         from recyclable.memory import Memory
 
-        return Memory(self, **{"mmap_mode": self.cache.mmap, **options})
+        return Memory(self, **options)
 
     # --- membership -------------------------------------------------------------------
 

@@ -274,7 +274,10 @@ def test_recycling_switched_off_means_plain_calls(
 
 
 def test_mmap_modes(tmp_path: Path) -> None:
-    """None (joblib's default) loads writable arrays; 'r' maps them read-only; per function too."""
+    """None (joblib's default) loads writable arrays; 'r' maps them read-only; per function too.
+
+    A Cache or Pool given as the location keeps its own mode unless told otherwise.
+    """
     writable = Memory(tmp_path / "cache")
     writable.cache(big)(100_000)
     loaded = writable.cache(big)(100_000)
@@ -282,6 +285,14 @@ def test_mmap_modes(tmp_path: Path) -> None:
     mapped = writable.cache(big, mmap_mode="r")(100_000)
     assert not mapped.flags.writeable
     assert Memory(tmp_path / "cache", mmap_mode="c").cache(big)(100_000).flags.writeable
+    assert calls == ["big"]
+    cache = Cache(tmp_path / "cache")  # mmap="r" by default
+    pool = cache.create_pool("memory", reuse=True)
+    assert writable.mmap_mode is None
+    assert Memory(cache).mmap_mode == "r" == pool.memory().mmap_mode
+    assert pool.memory().pool is pool, "a pool's own loading mode keeps the pool itself"
+    assert not pool.memory().cache(big)(100_000).flags.writeable
+    assert pool.memory(mmap_mode=None).cache(big)(100_000).flags.writeable
     assert calls == ["big"]
 
 
