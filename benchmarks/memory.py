@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             order = peers if index % 2 == 0 else peers[::-1]
             for peer in order:
                 results[peer].append(one_round(peer, workdir, size))
+                figures = ", ".join(f"{k} {v:.3f}" for k, v in results[peer][-1].items())
+                print(f"round {index + 1} {peer}: {figures}", file=sys.stderr)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

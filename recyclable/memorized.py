@@ -14,8 +14,10 @@ import functools
 import inspect
 import logging
 import os
+import threading
 import time
 import types
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -67,24 +69,25 @@ class MemorizedFunc:
         if isinstance(target, RecyclableFunction):
             # Already an action: its own options (name, version, files) stand.
             self._action: Any = target
+            self._spec: ActionSpec = target.__recyclable__
             if self.ignore:
-                spec: ActionSpec = target.__recyclable__
-                self._action = recyclable(
+                spec = self._spec
+                self._action, self._spec = _decorate(
+                    target.__wrapped__,
                     name=spec.action,
                     plugin=spec.plugin,
                     version=spec.version,
                     ignore=sorted(spec.ignore | set(self.ignore)),
                     files=sorted(spec.files),
-                )(target.__wrapped__)
+                )
         else:
-            self._action = recyclable(ignore=self.ignore)(target)
+            self._action, self._spec = _action_for(target, tuple(self.ignore))
         functools.update_wrapper(self, self.func, updated=())
 
     @property
     def spec(self) -> ActionSpec:
         """The action's identity and signature (what `@recyclable` built)."""
-        spec: ActionSpec = self._action.__recyclable__
-        return spec
+        return self._spec
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (
@@ -169,7 +172,7 @@ class MemorizedFunc:
 
     def explain(self, *args: Any, **kwargs: Any) -> str:
         """Say whether this call would be loaded, and if not, why (see `Pool.explain`)."""
-        return self._opened.get().explain(self._action, *args, **kwargs)
+        return self._opened.get().explain_key(self._callkey(args, kwargs))
 
     def clear(self, warn: bool = True) -> GarbageReport:
         """Drop this function's results from the pool (every version of its code).
@@ -340,6 +343,44 @@ class Opened:
             self.pool = self.handle.open()
             self.pid = os.getpid()
         return self.pool
+
+
+# Actions made for plain functions, by (function, ignored names): libraries call
+# memory.cache(func) on every fit, and the code fingerprint is worth taking
+# once per process, as @recyclable takes it once per decoration.  Bounded, as
+# the actions keep their functions alive.
+_ACTIONS_MAX = 256
+_actions: OrderedDict[tuple[Any, tuple[str, ...]], tuple[Any, ActionSpec]] = OrderedDict()
+_actions_lock = threading.Lock()
+
+
+def _decorate(target: Callable[..., Any], **options: Any) -> tuple[Any, ActionSpec]:
+    """``@recyclable(**options)(target)`` and the spec its wrapper keys with."""
+    with _actions_lock:
+        action = recyclable(**options)(target)
+        # Read at once: wrapt passes the attribute through to the function, so a
+        # later decoration of the same function would replace what is read here.
+        spec: ActionSpec = action.__recyclable__
+    return action, spec
+
+
+def _action_for(target: Callable[..., Any], ignore: tuple[str, ...]) -> tuple[Any, ActionSpec]:
+    """The ``@recyclable(ignore=...)`` action of ``target`` and its spec, made once, then reused."""
+    key = (target, ignore)
+    try:
+        with _actions_lock:
+            made = _actions.get(key)
+            if made is not None:
+                _actions.move_to_end(key)
+                return made
+    except TypeError:  # an unhashable callable: made each time
+        return _decorate(target, ignore=list(ignore))
+    made = _decorate(target, ignore=list(ignore))
+    with _actions_lock:
+        _actions[key] = made
+        while len(_actions) > _ACTIONS_MAX:
+            _actions.popitem(last=False)
+    return made
 
 
 def _call_target(func: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:

@@ -459,3 +459,20 @@ def test_a_cleared_call_is_no_longer_in_cache(memory: Memory) -> None:
     assert not cached.check_call_in_cache([7.0])
     cached([7.0])
     assert calls == ["scale", "scale"]
+
+
+def test_one_function_cached_with_different_ignores_keeps_each_key(memory: Memory) -> None:
+    """Caching a function twice with different ignore= lists keeps both keyings apart.
+
+    Each MemorizedFunc checks, explains and calls with its own key.
+    """
+    plain = memory.cache(scale)
+    quiet = memory.cache(scale, ignore=["verbose"])
+    plain([1.0], verbose=True)
+    assert plain.check_call_in_cache([1.0], verbose=True)
+    assert not plain.check_call_in_cache([1.0], verbose=False)
+    assert "verbose" in plain.explain([1.0], verbose=False)
+    quiet([1.0], verbose=False)
+    assert quiet.check_call_in_cache([1.0], verbose=True)
+    assert quiet.explain([1.0], verbose=True) == "stored: the call would be loaded"
+    assert calls == ["scale", "scale"]
