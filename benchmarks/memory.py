@@ -83,6 +83,9 @@ def child(peer: str, cache: str, size: str) -> dict[str, Any]:
 
 def _run_child(peer: str, cache: Path, size: str, log: Path) -> dict[str, Any]:
     env = {**os.environ, "BENCH_FIT_LOG": str(log), "PYTHONPATH": str(REPO)}
+    # One BLAS thread: on a shared machine, threads fighting over the cores
+    # make the fit's own time (PCA's SVD) vary more than the memories differ.
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env.pop("RECYCLABLE_DISABLE", None)
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child", peer, str(cache), size],
