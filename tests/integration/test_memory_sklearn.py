@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -86,6 +87,7 @@ def test_cached_pipeline_predicts_like_uncached_and_fits_once(
     loaded = cached.named_steps["transf"]
     assert loaded is not first and type(loaded) is CountingScaler
     assert loaded.mean_.flags.writeable, "a loaded fit must behave like a computed one"
+    assert joblib.hash(loaded) == joblib.hash(first), "a loaded fit is a faithful copy"
 
     renamed = Pipeline(
         [("transf_2", CountingScaler()), ("clf", LogisticRegression(random_state=0))],
@@ -317,3 +319,19 @@ def test_an_edited_transformer_class_refits_in_the_next_process(
     assert_array_equal(np.array(edited["scale"]), 2.0 * X.std(axis=0))
     assert edited["loaded"] == 0
     assert fits(fit_log, "editable") == 2
+
+
+def test_a_pipeline_cached_in_object_storage(tmp_path: Path, fit_log: Path, s3: Any) -> None:
+    """Memory('s3://...') (a real S3 protocol server on 127.0.0.1) caches a pipeline's fits.
+
+    A second fit through a new memory on the same URL loads both transformers,
+    and its predictions equal an uncached pipeline's.
+    """
+    X, y = load_iris(return_X_y=True)
+    first = pipeline(recyclable.Memory(s3.url("sk"), storage_options=s3.options)).fit(X, y)
+    again = recyclable.Memory(s3.url("sk"), storage_options=s3.options)
+    second = pipeline(again).fit(X, y)
+    assert (fits(fit_log, "scaler"), fits(fit_log, "pca")) == (1, 1)
+    assert again.pool is not None and again.pool.stats.loaded == 2
+    assert_array_equal(second.predict_proba(X), first.predict_proba(X))
+    assert_array_equal(second.predict_proba(X), pipeline(None).fit(X, y).predict_proba(X))
