@@ -363,6 +363,10 @@ def test_bad_arguments_name_the_problem(memory: Memory) -> None:
         Memory(42)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="do not fit"):
         memory.cache(scale).check_call_in_cache(nosuch=1)
+    with pytest.raises(recyclable.PoolNameError):
+        Memory(memory.location, pool="../elsewhere")
+    with pytest.raises(ConfigurationError, match="Cache"):
+        Memory(Cache(memory.location), durable=True)
 
 
 def test_accepted_joblib_options(tmp_path: Path) -> None:
