@@ -66,6 +66,10 @@ class MemorizedFunc:
         self.verbose = verbose
         self.func = func
         target, self._lead_args, self._lead_kwargs = _call_target(func)
+        # A plain function's action is rebuilt if its code object is replaced
+        # (func.__code__ = ...): the code digest is taken once per action.
+        self._target: Any = None
+        self._code: Any = None
         if isinstance(target, RecyclableFunction):
             # Already an action: its own options (name, version, files) stand.
             self._action: Any = target
@@ -81,13 +85,26 @@ class MemorizedFunc:
                     files=sorted(spec.files),
                 )
         else:
+            self._target, self._code = target, getattr(target, "__code__", None)
             self._action, self._spec = _action_for(target, tuple(self.ignore))
         functools.update_wrapper(self, self.func, updated=())
 
     @property
     def spec(self) -> ActionSpec:
         """The action's identity and signature (what `@recyclable` built)."""
+        self._refresh()
         return self._spec
+
+    @property
+    def mmap_mode(self) -> str | None:
+        """How large stored arrays of this function load (None, ``"r"`` or ``"c"``)."""
+        return self.handle.mmap
+
+    def _refresh(self) -> None:
+        target = self._target
+        if target is not None and getattr(target, "__code__", None) is not self._code:
+            self._code = getattr(target, "__code__", None)
+            self._action, self._spec = _action_for(target, tuple(self.ignore))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (
@@ -110,7 +127,7 @@ class MemorizedFunc:
         if self.cache_validation_callback is not None:
             self._validate(pool, args, kwargs)
         args, kwargs = self._full(args, kwargs)
-        if self.spec.is_async:
+        if self.spec.is_async:  # (refreshes the action if the function's code changed)
             return self._call_async(pool, args, kwargs)
         with pool:
             return self._action(*args, **kwargs)
@@ -350,7 +367,7 @@ class Opened:
 # once per process, as @recyclable takes it once per decoration.  Bounded, as
 # the actions keep their functions alive.
 _ACTIONS_MAX = 256
-_actions: OrderedDict[tuple[Any, tuple[str, ...]], tuple[Any, ActionSpec]] = OrderedDict()
+_actions: OrderedDict[tuple[Any, tuple[str, ...]], tuple[Any, ActionSpec, Any]] = OrderedDict()
 _actions_lock = threading.Lock()
 
 
@@ -367,20 +384,22 @@ def _decorate(target: Callable[..., Any], **options: Any) -> tuple[Any, ActionSp
 def _action_for(target: Callable[..., Any], ignore: tuple[str, ...]) -> tuple[Any, ActionSpec]:
     """The ``@recyclable(ignore=...)`` action of ``target`` and its spec, made once, then reused."""
     key = (target, ignore)
+    code = getattr(target, "__code__", None)
     try:
         with _actions_lock:
             made = _actions.get(key)
-            if made is not None:
+            if made is not None and made[2] is code:
                 _actions.move_to_end(key)
-                return made
+                return made[0], made[1]
     except TypeError:  # an unhashable callable: made each time
         return _decorate(target, ignore=list(ignore))
-    made = _decorate(target, ignore=list(ignore))
+    action, spec = _decorate(target, ignore=list(ignore))
     with _actions_lock:
-        _actions[key] = made
+        _actions[key] = (action, spec, code)
+        _actions.move_to_end(key)
         while len(_actions) > _ACTIONS_MAX:
             _actions.popitem(last=False)
-    return made
+    return action, spec
 
 
 def _call_target(func: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:

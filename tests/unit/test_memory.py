@@ -480,3 +480,30 @@ def test_one_function_cached_with_different_ignores_keeps_each_key(memory: Memor
     assert quiet.check_call_in_cache([1.0], verbose=True)
     assert quiet.explain([1.0], verbose=True) == "stored: the call would be loaded"
     assert calls == ["scale", "scale"]
+
+
+def _replaceable(a: int, b: int) -> int:
+    return a + b
+
+
+def _product(a: int, b: int) -> int:
+    return a * b
+
+
+def test_replacing_a_function_code_recomputes(
+    memory: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Assigning func.__code__ after caching it changes the key: the new code runs.
+
+    Putting the old code back loads the first result again.
+    """
+    cached = memory.cache(_replaceable)
+    assert cached(2, 5) == 7
+    original = _replaceable.__code__
+    monkeypatch.setattr(_replaceable, "__code__", _product.__code__)
+    assert cached(2, 5) == 10
+    assert memory.cache(_replaceable)(2, 5) == 10
+    monkeypatch.setattr(_replaceable, "__code__", original)
+    assert cached(2, 5) == 7
+    assert memory.pool is not None
+    assert (memory.pool.stats.computed, memory.pool.stats.loaded) == (2, 2)
