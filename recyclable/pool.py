@@ -143,10 +143,18 @@ class Pool:
             active_pool.set(None)
 
     def memory(self, **options: Any) -> Memory:
-        """joblib.Memory's interface on this pool: ``Pipeline(..., memory=pool.memory())``.
+        """joblib.Memory's interface on this pool, for code that takes a ``memory=``.
 
-        Arrays load as this pool's cache loads them unless ``mmap_mode=`` says
-        otherwise; other options are `recyclable.Memory`'s.
+        Args:
+            **options: `recyclable.Memory` options; arrays load as this pool's
+                cache loads them unless ``mmap_mode=`` says otherwise.
+
+        Returns:
+            A `recyclable.Memory` whose loads and stores count in ``pool.stats``.
+
+        Example:
+            >>> pipe = Pipeline(steps, memory=pool.memory())   # doctest: +SKIP
+
         """
         from recyclable.memory import Memory
 
