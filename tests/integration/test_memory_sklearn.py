@@ -284,6 +284,9 @@ def _fit_editable(tmp_path: Path, factor: str, comment: str = "") -> dict[str, A
     )
     env = {k: v for k, v in os.environ.items() if k != "RECYCLABLE_DISABLE"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(tmp_path)])
+    # No .pyc: an edit within the same second that keeps the file's size would
+    # otherwise be read from a stale one.
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     done = subprocess.run(
         [sys.executable, "-c", _FIT_EDITABLE, str(tmp_path / "cache")],
         env=env,
@@ -335,3 +338,80 @@ def test_a_pipeline_cached_in_object_storage(tmp_path: Path, fit_log: Path, s3: 
     assert again.pool is not None and again.pool.stats.loaded == 2
     assert_array_equal(second.predict_proba(X), first.predict_proba(X))
     assert_array_equal(second.predict_proba(X), pipeline(None).fit(X, y).predict_proba(X))
+
+
+_FEATURIZE = '''
+import json, os
+
+
+def scale_by(X):
+    return X * FACTOR
+
+
+def featurize(X):
+    """Features of X."""
+    with open(os.environ["RECYCLABLE_TEST_FIT_LOG"], "a") as log:
+        log.write(json.dumps({"step": "featurize"}) + "\\n")
+    return scale_by(X) + 1.0
+'''
+
+_CALL_FEATURIZE = """
+import json, sys
+import recyclable
+from sklearn.datasets import load_iris
+from featurize_steps import featurize
+
+X, _ = load_iris(return_X_y=True)
+memory = recyclable.Memory(sys.argv[1])
+out = memory.cache(featurize)(X)
+print(json.dumps({"loaded": memory.pool.stats.loaded, "sum": float(out.sum())}))
+"""
+
+
+def _featurize_in_child(tmp_path: Path, source: str) -> dict[str, Any]:
+    (tmp_path / "featurize_steps.py").write_text(source)
+    env = {k: v for k, v in os.environ.items() if k != "RECYCLABLE_DISABLE"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(tmp_path)])
+    # No .pyc: an edit within the same second that keeps the file's size would
+    # otherwise be read from a stale one.
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", _CALL_FEATURIZE, str(tmp_path / "cache")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.slow
+def test_an_edited_cached_function_or_helper_recomputes_in_the_next_process(
+    tmp_path: Path, fit_log: Path
+) -> None:
+    """A function cached through Memory, or a helper it calls, edited between processes recomputes.
+
+    Each result equals what the code on disk computes now; cosmetic edits
+    (a docstring, a comment) and an unchanged re-run load.
+    """
+    X, _ = load_iris(return_X_y=True)
+    original = _FEATURIZE.replace("FACTOR", "2.0")
+    first = _featurize_in_child(tmp_path, original)
+    rerun = _featurize_in_child(tmp_path, original)
+    cosmetic = _featurize_in_child(
+        tmp_path, original.replace('"""Features of X."""', '"""The features."""  # note')
+    )
+    assert (first["loaded"], rerun["loaded"], cosmetic["loaded"]) == (0, 1, 1)
+    assert first["sum"] == float((X * 2.0 + 1.0).sum())
+    helper_edited = _featurize_in_child(tmp_path, _FEATURIZE.replace("FACTOR", "3.0"))
+    assert helper_edited["loaded"] == 0
+    assert helper_edited["sum"] == float((X * 3.0 + 1.0).sum())
+    body_edited = _featurize_in_child(
+        tmp_path, _FEATURIZE.replace("FACTOR", "3.0").replace("+ 1.0", "+ 2.0")
+    )
+    assert body_edited["loaded"] == 0
+    assert body_edited["sum"] == float((X * 3.0 + 2.0).sum())
+    assert fits(fit_log, "featurize") == 3
