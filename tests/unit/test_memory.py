@@ -507,3 +507,35 @@ def test_replacing_a_function_code_recomputes(
     assert cached(2, 5) == 7
     assert memory.pool is not None
     assert (memory.pool.stats.computed, memory.pool.stats.loaded) == (2, 2)
+
+
+def test_threads_share_the_memory_and_compute_once(memory: Memory) -> None:
+    """Threads calling the same cached call together: one computes, the others load its result.
+
+    The threads need no pool of their own, and none is left active in them.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow(x: int) -> int:
+        calls.append("slow")
+        started.set()
+        release.wait(10)
+        return x * 2
+
+    cached = memory.cache(slow)
+
+    def call_then_report(x: int) -> tuple[int, bool]:
+        return cached(x), current_pool() is None
+
+    with ThreadPoolExecutor(3) as executor:
+        first = executor.submit(call_then_report, 4)
+        assert started.wait(10)
+        others = [executor.submit(call_then_report, 4) for _ in range(2)]
+        release.set()
+        results = [first.result(), *(f.result() for f in others)]
+    assert results == [(8, True)] * 3
+    assert calls == ["slow"]
