@@ -415,3 +415,25 @@ def test_an_edited_cached_function_or_helper_recomputes_in_the_next_process(
     assert body_edited["loaded"] == 0
     assert body_edited["sum"] == float((X * 3.0 + 2.0).sum())
     assert fits(fit_log, "featurize") == 3
+
+
+@pytest.mark.slow
+def test_the_grid_search_example_resumes(tmp_path: Path) -> None:
+    """examples/sklearn_pipeline.py run twice: the second run loads the transformers it refits."""
+    script = REPO / "examples" / "sklearn_pipeline.py"
+    env = {k: v for k, v in os.environ.items() if k != "RECYCLABLE_DISABLE"}
+    env["PYTHONPATH"] = str(REPO)
+    outputs = [
+        subprocess.run(
+            [sys.executable, str(script), "--cache", str(tmp_path / "cache")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=True,
+        ).stdout
+        for _ in range(2)
+    ]
+    assert "loaded 0 and fitted 2 transformer(s)" in outputs[0]
+    assert "loaded 2 and fitted 0 transformer(s)" in outputs[1]
+    assert outputs[0].split(",")[:2] == outputs[1].split(",")[:2]  # same best C and accuracy
