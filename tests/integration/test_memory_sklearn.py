@@ -437,3 +437,22 @@ def test_the_grid_search_example_resumes(tmp_path: Path) -> None:
     assert "loaded 0 and fitted 2 transformer(s)" in outputs[0]
     assert "loaded 2 and fitted 0 transformer(s)" in outputs[1]
     assert outputs[0].split(",")[:2] == outputs[1].split(",")[:2]  # same best C and accuracy
+
+
+# Their logistic regression stops at max_iter on raw iris, as in scikit-learn's own runs.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_scikit_learns_own_pipeline_memory_tests_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scikit-learn's own Pipeline memory tests, run as shipped with joblib.Memory swapped out.
+
+    They assert equal predictions, an unfitted input, a fit loaded on the
+    second fit (its timestamp unchanged), a renamed step reusing it, and a
+    cached scaler skipped by callbacks on a second fit.
+    """
+    import types
+
+    from sklearn.tests import test_pipeline as upstream
+
+    monkeypatch.setattr(upstream, "joblib", types.SimpleNamespace(Memory=recyclable.Memory))
+    upstream.test_pipeline_memory()
+    upstream.test_make_pipeline_memory()
+    upstream.test_pipeline_memory_callbacks_second_fit_same_pipeline()
