@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from recyclable.cache import Cache, GarbageReport
-from recyclable.errors import ConfigurationError
+from recyclable.errors import CacheLocationError, ConfigurationError
 from recyclable.handle import PoolHandle
 from recyclable.manifest import Manifest
 from recyclable.memorized import MemorizedFunc, NotMemorizedFunc, Opened, created_at, entry_size
@@ -106,7 +106,18 @@ def _open_cache(location: object, mmap: str | None, options: dict[str, Any]) -> 
             f"Memory(location=...) expects None, a path, a Cache or a Pool, got "
             f"{type(location).__name__} {location!r}; e.g. Memory('cache_path')"
         )
-    return Cache(location, mmap=mmap, **options)
+    try:
+        return Cache(location, mmap=mmap, **options)
+    except CacheLocationError as exc:
+        if isinstance(location, (str, os.PathLike)) and os.path.isdir(
+            os.path.join(location, "joblib")
+        ):
+            raise CacheLocationError(
+                f"{exc}. It holds a joblib.Memory cache (its joblib/ folder): give "
+                f"recyclable.Memory a directory of its own, e.g. "
+                f"{os.path.join(location, 'recyclable')!r}"
+            ) from None
+        raise
 
 
 def _with_mmap(cache: Cache, mmap: str | None) -> Cache:

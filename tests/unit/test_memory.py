@@ -363,6 +363,10 @@ def test_bad_arguments_name_the_problem(memory: Memory) -> None:
         Memory(42)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="do not fit"):
         memory.cache(scale).check_call_in_cache(nosuch=1)
+    joblib_dir = Path(memory.location).parent / "joblib-user"
+    (joblib_dir / "joblib").mkdir(parents=True)
+    with pytest.raises(recyclable.CacheLocationError, match="joblib-user/recyclable"):
+        Memory(joblib_dir)
     with pytest.raises(recyclable.PoolNameError):
         Memory(memory.location, pool="../elsewhere")
     with pytest.raises(ConfigurationError, match="Cache"):
