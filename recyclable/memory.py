@@ -1,8 +1,9 @@
 """`Memory`: joblib.Memory's interface on a pool, for libraries that take a ``memory=``.
 
-scikit-learn's ``Pipeline``, ``FeatureUnion`` and ``ColumnTransformer``, and
-many scientific packages built the same way, accept any object with a
-``cache`` method and call ``memory.cache(func)(...)``.  A `Memory` answers
+scikit-learn's ``Pipeline`` (also nested in a ``FeatureUnion`` or a
+``ColumnTransformer``), ``AgglomerativeClustering`` and ``OPTICS``, and many
+scientific packages built the same way, accept any object with a ``cache``
+method and call ``memory.cache(func)(...)``.  A `Memory` answers
 those calls from a recyclable pool::
 
     pipe = Pipeline([...], memory=recyclable.Memory("cache_path"))
