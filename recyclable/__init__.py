@@ -39,6 +39,7 @@ from recyclable.errors import (
 from recyclable.files import InputFile
 from recyclable.fingerprint import fingerprint, register_fingerprint
 from recyclable.handle import PoolHandle
+from recyclable.memory import Memory
 from recyclable.parallel import bind, recycling
 from recyclable.pool import Pool, PoolStats
 from recyclable.resultfile import load, save
@@ -53,6 +54,7 @@ __all__ = [
     "FingerprintError",
     "GarbageReport",
     "InputFile",
+    "Memory",
     "MissingCodeError",
     "MissingDependencyError",
     "NotRecyclableWarning",

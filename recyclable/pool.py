@@ -44,6 +44,7 @@ from recyclable.store.local import DamagedBlob, LocalStore
 
 if TYPE_CHECKING:
     from recyclable.cache import Cache, GarbageReport
+    from recyclable.memory import Memory
 
 __all__ = ["Pool", "PoolStats"]
 
@@ -146,6 +147,24 @@ class Pool:
             _previous.set(stack[:-1])
         else:  # exited in another context than it was entered in
             active_pool.set(None)
+
+    def memory(self, **options: Any) -> Memory:
+        """joblib.Memory's interface on this pool, for code that takes a ``memory=``.
+
+        Args:
+            **options: `recyclable.Memory` options; arrays load as this pool's
+                cache loads them unless ``mmap_mode=`` says otherwise.
+
+        Returns:
+            A `recyclable.Memory` whose loads and stores count in ``pool.stats``.
+
+        Example:
+            >>> pipe = Pipeline(steps, memory=pool.memory())   # doctest: +SKIP
+
+        """
+        from recyclable.memory import Memory
+
+        return Memory(self, **options)
 
     # --- membership -------------------------------------------------------------------
 
