@@ -159,6 +159,11 @@ class ActionSpec:
             )
         self.files = frozenset(files) | _annotated_files(func, params)
         self.mutates = tuple(dict.fromkeys(mutates))
+        # False for joblib.Memory-style functions (recyclable.Memory): the key is
+        # the arguments as passed, and changes the call makes to them are not
+        # looked for (scikit-learn fits the clone it passes and uses the one
+        # returned).
+        self.checks_arguments = True
         unknown = sorted(set(self.mutates) - set(self.parameter_names))
         if unknown:
             raise ValueError(

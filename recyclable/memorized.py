@@ -378,6 +378,9 @@ def _decorate(target: Callable[..., Any], **options: Any) -> tuple[Any, ActionSp
         # Read at once: wrapt passes the attribute through to the function, so a
         # later decoration of the same function would replace what is read here.
         spec: ActionSpec = action.__recyclable__
+    # As with joblib.Memory, a cached function may change its arguments (a
+    # Pipeline's _fit_transform_one fits the clone it is given and returns it).
+    spec.checks_arguments = False
     return action, spec
 
 

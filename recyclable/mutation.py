@@ -115,11 +115,15 @@ class Watch:
         self._spec = spec
         self._action = callkey.action
         bound = callkey.bound
-        self._todo = [
-            (name, digest, bound[name])
-            for name, digest in callkey.digests
-            if name not in spec.mutates and name in bound and not _cannot_change(bound[name])
-        ]
+        self._todo = (
+            [
+                (name, digest, bound[name])
+                for name, digest in callkey.digests
+                if name not in spec.mutates and name in bound and not _cannot_change(bound[name])
+            ]
+            if spec.checks_arguments
+            else []
+        )
         self._changed: list[str] | None = None
         self._done: threading.Event | None = None
         if any(_large(value) for _, _, value in self._todo):

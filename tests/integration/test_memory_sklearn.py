@@ -301,11 +301,6 @@ def _fit_editable(tmp_path: Path, factor: str, comment: str = "") -> dict[str, A
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="classes are keyed by module and qualified name until the code identity of "
-    "classes of user code enters their fingerprint; then this passes and the mark goes",
-)
 def test_an_edited_transformer_class_refits_in_the_next_process(
     tmp_path: Path, fit_log: Path
 ) -> None:
