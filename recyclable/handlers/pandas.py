@@ -62,11 +62,12 @@ def handler_for(cls: type) -> Reducer | None:
 def frame_standin(df: pd.DataFrame) -> Any:
     """Columns, index, per-column dtype and values, attrs, flags, subclass metadata."""
     mgr = df._mgr
-    arrays = (
-        mgr.column_arrays
-        if hasattr(mgr, "column_arrays")
-        else [df._ixs(i, axis=1)._values for i in range(df.shape[1])]
-    )
+    # Each column as pandas stores it (a view of its block, or its extension
+    # array): equal frames with other block layouts share a key.
+    if hasattr(mgr, "iget_values"):
+        arrays = [mgr.iget_values(i) for i in range(df.shape[1])]
+    else:  # pragma: no cover - every supported pandas has iget_values
+        arrays = [df._ixs(i, axis=1)._values for i in range(df.shape[1])]
     columns = [(dtype_standin(arr.dtype), values_standin(arr)) for arr in arrays]
     return (
         index_standin(df.columns),

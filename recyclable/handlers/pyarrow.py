@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import xxhash
 
 from recyclable.handlers._base import HashSink, Reducer, buffers_digest, standin
 
@@ -73,51 +74,71 @@ def batch_standin(batch: pa.RecordBatch) -> Any:
 
 
 def chunked_standin(chunked: pa.ChunkedArray) -> Any:
-    """Type and each chunk's content (empty chunks carry no value and are skipped)."""
-    chunks = [array_standin(chunk) for chunk in chunked.chunks if len(chunk)]
-    return (type_identity(chunked.type), len(chunked), chunks)
+    """Type and content; how the content is split into chunks is layout, not value."""
+    return content_standin(chunked.type, [chunk for chunk in chunked.chunks if len(chunk)])
 
 
 def array_standin(arr: pa.Array) -> Any:
-    """One array: type, length, validity when it has nulls, and its data."""
-    arrow_type = arr.type
-    length = len(arr)
-    validity = None
-    if arr.null_count:
-        validity = np.asarray(arr.is_null().to_numpy(zero_copy_only=False))
-    return (type_identity(arrow_type), length, validity, _data_digest(arr))
+    """Type and content of one array."""
+    return content_standin(arr.type, [arr])
 
 
-def _data_digest(arr: pa.Array) -> Any:
-    arrow_type = arr.type
-    length, offset = len(arr), arr.offset
-    buffers = arr.buffers()
-    if length == 0 or pa.types.is_null(arrow_type):
+def content_standin(arrow_type: pa.DataType, chunks: list[pa.Array]) -> Any:
+    """Type, length, null positions and data of a sequence of chunks, as if they were one.
+
+    Each part streams into its own hasher chunk by chunk, so one array and the
+    same values in several chunks (or slices of a larger array) share a key.
+    """
+    length = sum(len(chunk) for chunk in chunks)
+    nulls = xxhash.xxh3_128()
+    base = 0
+    for chunk in chunks:
+        if chunk.null_count:
+            is_null = np.asarray(chunk.is_null().to_numpy(zero_copy_only=False))
+            nulls.update(np.flatnonzero(is_null).astype(np.int64) + base)
+        base += len(chunk)
+    return (type_identity(arrow_type), length, nulls.digest(), _data_digest(arrow_type, chunks))
+
+
+def _varlen_kind(arrow_type: pa.DataType) -> Any:
+    if pa.types.is_string(arrow_type):
+        return np.int32
+    if pa.types.is_binary(arrow_type):
+        return np.int32
+    if pa.types.is_large_string(arrow_type) or pa.types.is_large_binary(arrow_type):
+        return np.int64
+    return None
+
+
+def _data_digest(arrow_type: pa.DataType, chunks: list[pa.Array]) -> Any:
+    if not chunks or pa.types.is_null(arrow_type):
         return None
-    if isinstance(arrow_type, pa.ExtensionType) or pa.types.is_dictionary(arrow_type):
-        return _ipc_digest(arr)
-    width = _byte_width(arrow_type)
-    if width is not None and len(buffers) == 2 and buffers[1] is not None:
-        return ("fixed", buffers_digest(buffers[1].slice(offset * width, length * width)))
-    if len(buffers) == 3 and (
-        pa.types.is_string(arrow_type)
-        or pa.types.is_binary(arrow_type)
-        or pa.types.is_large_string(arrow_type)
-        or pa.types.is_large_binary(arrow_type)
-    ):
-        index = (
-            np.int64
-            if pa.types.is_large_string(arrow_type) or pa.types.is_large_binary(arrow_type)
-            else np.int32
-        )
-        offsets = np.frombuffer(
-            buffers[1], dtype=index, count=length + 1, offset=offset * np.dtype(index).itemsize
-        )
-        start, end = int(offsets[0]), int(offsets[-1])
-        lengths = offsets - offsets[0] if start else offsets
-        data = buffers[2].slice(start, end - start) if buffers[2] is not None else b""
-        return ("varlen", buffers_digest(lengths, data))
-    return _ipc_digest(arr)
+    width = None
+    if not isinstance(arrow_type, pa.ExtensionType) and not pa.types.is_dictionary(arrow_type):
+        width = _byte_width(arrow_type)
+    index = _varlen_kind(arrow_type)
+    if width is not None and all(len(c.buffers()) == 2 and c.buffers()[1] for c in chunks):
+        data = xxhash.xxh3_128()
+        for chunk in chunks:
+            data.update(chunk.buffers()[1].slice(chunk.offset * width, len(chunk) * width))
+        return ("fixed", data.digest())
+    if index is not None:
+        lengths, data = xxhash.xxh3_128(), xxhash.xxh3_128()
+        for chunk in chunks:
+            buffers = chunk.buffers()
+            offsets = np.frombuffer(
+                buffers[1],
+                dtype=index,
+                count=len(chunk) + 1,
+                offset=chunk.offset * np.dtype(index).itemsize,
+            )
+            lengths.update(np.diff(offsets))
+            start, end = int(offsets[0]), int(offsets[-1])
+            if end > start:
+                data.update(buffers[2].slice(start, end - start))
+        return ("varlen", lengths.digest(), data.digest())
+    whole = chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+    return _ipc_digest(whole)
 
 
 def _byte_width(arrow_type: pa.DataType) -> int | None:
