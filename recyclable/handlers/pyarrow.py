@@ -22,7 +22,7 @@ nullability, nested types, extension names and all key/value metadata.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -95,7 +95,7 @@ def content_standin(arrow_type: pa.DataType, chunks: list[pa.Array]) -> Any:
     for chunk in chunks:
         if chunk.null_count:
             is_null = np.asarray(chunk.is_null().to_numpy(zero_copy_only=False))
-            nulls.update(np.flatnonzero(is_null).astype(np.int64) + base)
+            nulls.update(cast(Any, np.flatnonzero(is_null).astype(np.int64) + base))
         base += len(chunk)
     return (type_identity(arrow_type), length, nulls.digest(), _data_digest(arrow_type, chunks))
 
@@ -132,7 +132,7 @@ def _data_digest(arrow_type: pa.DataType, chunks: list[pa.Array]) -> Any:
                 count=len(chunk) + 1,
                 offset=chunk.offset * np.dtype(index).itemsize,
             )
-            lengths.update(np.diff(offsets))
+            lengths.update(cast(Any, np.diff(offsets)))
             start, end = int(offsets[0]), int(offsets[-1])
             if end > start:
                 data.update(buffers[2].slice(start, end - start))
