@@ -95,10 +95,15 @@ def pandas_multiindex(rows: int) -> Any:
     import pandas as pd
 
     rng = np.random.default_rng(1)
+    n = rows * 4
     index = pd.MultiIndex.from_arrays(
-        [rng.integers(0, 1000, rows), [f"k{i % 300}" for i in range(rows)]], names=["a", "b"]
+        [
+            rng.integers(0, 1000, n),
+            np.array([f"k{i}" for i in range(300)], dtype=object)[np.arange(n) % 300],
+        ],
+        names=["a", "b"],
     )
-    return pd.DataFrame({"x": rng.random(rows), "y": rng.random(rows)}, index=index)
+    return pd.DataFrame({"x": rng.random(n), "y": rng.random(n)}, index=index)
 
 
 def numpy_strings(rows: int) -> Any:
@@ -136,9 +141,10 @@ def xarray_dataset(rows: int) -> Any:
 
     rng = np.random.default_rng(4)
     cols = 100
+    times = rows * 12 // cols  # 12.5 M float64 values: 100 MB
     return xr.Dataset(
-        {"t": (("time", "site"), rng.random((rows // cols, cols)))},
-        coords={"time": np.arange(rows // cols), "site": [f"s{i}" for i in range(cols)]},
+        {"t": (("time", "site"), rng.random((times, cols)))},
+        coords={"time": np.arange(times), "site": [f"s{i}" for i in range(cols)]},
         attrs={"source": "model"},
     )
 
@@ -146,7 +152,7 @@ def xarray_dataset(rows: int) -> Any:
 def scipy_csr(rows: int) -> Any:
     import scipy.sparse as sp
 
-    nnz = rows
+    nnz = rows * 8  # 8 M stored values: float64 data + int32 indices ≈ 100 MB
     rng = np.random.default_rng(5)
     n = max(10, rows // 10)
     return sp.csr_matrix(

@@ -17,6 +17,9 @@ own output would depend on something other than the value:
 * other objects → their ``__reduce_ex__(5)`` output, canonicalised in turn.
 * registered types and ``__recyclable_fingerprint__`` → the stand-in value
   they return, tagged with the type's qualified name.
+* types of libraries the program has imported (pandas, pyarrow, polars,
+  xarray, scipy.sparse, torch, anndata, scikit-bio, numpy's newer dtypes) →
+  their handler in `recyclable.handlers`, looked up lazily.
 
 The pickler runs in "fast" mode (no memo), so an object that appears twice
 hashes the same as two equal copies.
