@@ -75,7 +75,7 @@ def batch_standin(batch: pa.RecordBatch) -> Any:
 
 def chunked_standin(chunked: pa.ChunkedArray) -> Any:
     """Type and content; how the content is split into chunks is layout, not value."""
-    return content_standin(chunked.type, [chunk for chunk in chunked.chunks if len(chunk)])
+    return content_standin(chunked.type, chunked.chunks)
 
 
 def array_standin(arr: pa.Array) -> Any:
@@ -89,6 +89,7 @@ def content_standin(arrow_type: pa.DataType, chunks: list[pa.Array]) -> Any:
     Each part streams into its own hasher chunk by chunk, so one array and the
     same values in several chunks (or slices of a larger array) share a key.
     """
+    chunks = [chunk for chunk in chunks if len(chunk)]  # empty ones hold no value
     length = sum(len(chunk) for chunk in chunks)
     nulls = xxhash.xxh3_128()
     base = 0
