@@ -17,22 +17,28 @@ read from the buffers where they lie:
   slicing offsets, streamed into the hasher.
 
 A type, field or schema is keyed by its serialised IPC schema: names,
-nullability, nested types, extension names and all key/value metadata.
+nullability, nested types, extension names and all key/value metadata.  A
+``pyarrow.dataset.Dataset`` names files rather than holding data and is refused
+(pass ``dataset.to_table()``).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
 import xxhash
 
-from recyclable.handlers._base import HashSink, Reducer, buffers_digest, standin
+from recyclable.handlers._base import HashSink, Reducer, buffers_digest, refuse, standin
 
 
 def handler_for(cls: type) -> Reducer | None:
     """The reducer for pyarrow types this module covers."""
+    dataset = sys.modules.get("pyarrow.dataset")
+    if dataset is not None and issubclass(cls, dataset.Dataset):
+        return standin("pyarrow.dataset.Dataset", _refuse_dataset)
     if issubclass(cls, pa.Table):
         return standin("pyarrow.Table", table_standin)
     if issubclass(cls, pa.RecordBatch):
@@ -162,3 +168,11 @@ def _ipc_digest(arr: pa.Array) -> Any:
 
 def _scalar_standin(scalar: pa.Scalar) -> Any:
     return array_standin(pa.array([scalar], type=scalar.type))
+
+
+def _refuse_dataset(dataset: Any) -> Any:
+    raise refuse(
+        dataset,
+        "a pyarrow Dataset names the files it will read, not their content, so its key "
+        "could not see an edited file; pass dataset.to_table() instead",
+    )

@@ -70,3 +70,15 @@ def test_read_only_buffers_digest_like_writable_ones() -> None:
     frozen.flags.writeable = False
     read_only = pa.table({"i": pa.Array.from_buffers(pa.int64(), N, [None, pa.py_buffer(frozen)])})
     assert fingerprint(writable) == fingerprint(read_only)
+
+
+def test_file_dataset_is_refused_with_the_fix(tmp_path) -> None:
+    """A pyarrow Dataset over files is refused: its key could not see an edited file."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from recyclable import FingerprintError
+
+    pq.write_table(pa.table({"a": [1, 2]}), tmp_path / "part.parquet")
+    with pytest.raises(FingerprintError, match=r"to_table\(\)"):
+        fingerprint(ds.dataset(tmp_path), where="argument 'data'")
