@@ -9,6 +9,11 @@ torch = pytest.importorskip("torch", reason="torch (CPU wheel) is not installed"
 from recyclable.testing import check_fingerprint_contract  # noqa: E402
 
 
+def _model(seed: int = 0) -> object:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(30, 40), torch.nn.ReLU(), torch.nn.Linear(40, 1))
+
+
 def equal_pairs() -> list[tuple[object, object]]:
     base = torch.arange(40_000, dtype=torch.float32).reshape(200, 200)
     return [
@@ -18,6 +23,7 @@ def equal_pairs() -> list[tuple[object, object]]:
         (torch.zeros(0), torch.zeros(0)),
         (torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))),
         (torch.tensor([1 + 2j]).conj(), torch.tensor([1 - 2j])),
+        (_model(), _model()),
         (torch.nn.Linear(3, 2).requires_grad_(False).weight.detach().zero_(), torch.zeros(2, 3)),
     ]
 
@@ -26,6 +32,7 @@ def different_pairs() -> list[tuple[object, object]]:
     base = torch.arange(6, dtype=torch.float32).reshape(2, 3)
     return [
         (base, base + 1),
+        (_model(0), _model(1)),
         (base, base.to(torch.float64)),
         (base, base.reshape(3, 2)),
         (base.t(), base.t().contiguous()),  # strides a step can read
