@@ -61,3 +61,20 @@ def test_reading_attrs_and_encoding_keeps_the_key() -> None:
     assert a.attrs == {} and a.encoding == {}
     assert a.x.attrs == {}
     assert fingerprint(a) == before
+
+
+def test_file_backed_data_is_keyed_by_the_file_content(tmp_path) -> None:
+    """A dataset opened lazily from a file is keyed by what it reads: an edited file misses."""
+    pytest.importorskip("scipy", reason="the netCDF3 writer of xarray needs scipy")
+    path = tmp_path / "data.nc"
+    xr.Dataset({"v": ("x", np.arange(5.0))}).to_netcdf(path, engine="scipy")
+    with xr.open_dataset(path, engine="scipy", cache=False) as opened:
+        first = fingerprint(opened)
+    xr.Dataset({"v": ("x", np.array([0.0, 1.0, 2.0, 3.0, 4.5]))}).to_netcdf(path, engine="scipy")
+    with xr.open_dataset(path, engine="scipy", cache=False) as opened:
+        edited = fingerprint(opened)
+    xr.Dataset({"v": ("x", np.arange(5.0))}).to_netcdf(path, engine="scipy")
+    with xr.open_dataset(path, engine="scipy", cache=False) as opened:
+        restored = fingerprint(opened)
+    assert edited != first
+    assert restored == first
