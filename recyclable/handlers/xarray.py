@@ -56,7 +56,7 @@ def _data(var: xr.Variable) -> Any:
     index = getattr(data, "array", None)
     pandas = type(index).__module__.startswith("pandas") if index is not None else False
     if pandas:
-        return ("pandas", index, str(var.dtype))
+        return ("pandas", index, str(var.dtype), getattr(data, "level", None))
     return np.asarray(var.values)
 
 
