@@ -55,11 +55,13 @@ _pending_plugins: list[Any] | None = None
 def find_handler(cls: type) -> Reducer | None:
     """The reducer for ``cls`` from a library handler, or ``None``.
 
-    Called once per type (the caller caches the answer).  Entry-point plugins
-    whose module has been imported are loaded first, so that their
-    registrations take precedence over the handlers shipped here.
+    Called once per type (the caller caches the answer), before the caller
+    looks the type up among registered functions.  For a type no shipped
+    handler covers, entry-point plugins whose module has been imported are
+    loaded then, so that what they register is found.  (Reading the installed
+    entry points costs about 0.1 s, paid once per process and only by programs
+    that pass other types than builtins and the libraries' types.)
     """
-    _load_plugins()
     for library, module_name in _LIBRARIES.items():
         if library not in sys.modules:
             continue
@@ -67,6 +69,7 @@ def find_handler(cls: type) -> Reducer | None:
         reducer: Reducer | None = module.handler_for(cls)
         if reducer is not None:
             return reducer
+    _load_plugins()
     return None
 
 
