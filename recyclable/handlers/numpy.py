@@ -11,6 +11,7 @@ identity, and by their elements.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,8 @@ def handler_for(cls: type) -> Reducer | None:
     """The reducer for numpy types this module covers."""
     if cls is np.ndarray or cls is np.memmap:
         return _array_reducer
-    if issubclass(cls, np.ma.MaskedArray):
+    ma = sys.modules.get("numpy.ma")  # imported lazily by numpy; a MaskedArray implies it
+    if ma is not None and issubclass(cls, ma.MaskedArray):
         return standin("numpy.ma.MaskedArray", _masked_standin)
     if issubclass(cls, np.dtype):
         return standin("numpy.dtype", dtype_identity)

@@ -40,7 +40,7 @@ def test_no_library_is_imported_to_fingerprint() -> None:
         from recyclable import fingerprint
         fingerprint({"a": np.arange(3), "b": [1.5, "x"], "c": np.array(["s"], dtype=object)})
         watched = ["pandas", "pyarrow", "polars", "xarray", "scipy", "torch", "skbio", "anndata",
-                   "recyclable.handlers.pandas", "recyclable.handlers.torch"]
+                   "numpy.ma", "recyclable.handlers.pandas", "recyclable.handlers.torch"]
         print(json.dumps({"imported": [m for m in watched if m in sys.modules]}))
         """
     )
