@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,7 @@ _LIBRARIES: dict[str, str] = {
 
 Reducer = Callable[[Any], Any]
 _pending_plugins: list[Any] | None = None
+_plugins_lock = threading.RLock()
 
 
 def find_handler(cls: type) -> Reducer | None:
@@ -76,13 +78,14 @@ def find_handler(cls: type) -> Reducer | None:
 def _load_plugins() -> None:
     """Call each ``recyclable.fingerprints`` entry point whose module is imported."""
     global _pending_plugins  # noqa: PLW0603 - read once per process, then consumed
-    if _pending_plugins is None:
-        from importlib.metadata import entry_points
+    with _plugins_lock:  # threads fingerprinting at once load each plugin once
+        if _pending_plugins is None:
+            from importlib.metadata import entry_points
 
-        _pending_plugins = list(entry_points(group=ENTRY_POINT_GROUP))
-    if not _pending_plugins:
-        return
-    ready = [ep for ep in _pending_plugins if ep.name in sys.modules]
-    for ep in ready:
-        _pending_plugins.remove(ep)
-        ep.load()()
+            _pending_plugins = list(entry_points(group=ENTRY_POINT_GROUP))
+        if not _pending_plugins:
+            return
+        ready = [ep for ep in _pending_plugins if ep.name in sys.modules]
+        for ep in ready:
+            _pending_plugins.remove(ep)
+            ep.load()()
