@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import xxhash
@@ -13,9 +13,10 @@ from recyclable.errors import FingerprintError
 from recyclable.fingerprint import _LIBRARY, _canon
 
 Reducer = Callable[[Any], Any]
+_quiet_lock = threading.RLock()
 
 
-def standin(tag: str, func: Callable[[Any], object], *, quiet: bool = False) -> Reducer:
+def standin(tag: str, func: Callable[[Any], object], *, quiet: bool = True) -> Reducer:
     """A reducer that keys an object by the stand-in value ``func`` returns.
 
     The stand-in is canonicalised and pickled like any other value, tagged by
@@ -28,7 +29,9 @@ def standin(tag: str, func: Callable[[Any], object], *, quiet: bool = False) -> 
 
     def reduce(obj: Any) -> Any:
         if quiet:
-            with warnings.catch_warnings():
+            # catch_warnings swaps the process-wide filters: two threads
+            # interleaving it could leave "ignore" in place for good.
+            with _quiet_lock, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 value = func(obj)
         else:
@@ -37,14 +40,6 @@ def standin(tag: str, func: Callable[[Any], object], *, quiet: bool = False) -> 
 
     reduce.keys_whole = True  # type: ignore[attr-defined]
     return reduce
-
-
-@contextmanager
-def no_warnings() -> Iterator[None]:
-    """Suppress library warnings around calls that only read a value."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 def type_name(cls: type) -> str:

@@ -24,7 +24,7 @@ _MAPPINGS = ("obsm", "varm", "obsp", "varp", "layers")
 def handler_for(cls: type) -> Reducer | None:
     """The reducer for anndata types this module covers."""
     if issubclass(cls, anndata.AnnData):
-        return standin("anndata.AnnData", anndata_standin, quiet=True)
+        return standin("anndata.AnnData", anndata_standin)
     return None
 
 

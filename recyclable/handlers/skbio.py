@@ -29,15 +29,15 @@ from recyclable.handlers._base import Reducer, standin, type_name
 def handler_for(cls: type) -> Reducer | None:
     """The reducer for scikit-bio types this module covers."""
     if issubclass(cls, skbio.Sequence):
-        return standin("skbio.Sequence", sequence_standin, quiet=True)
+        return standin("skbio.Sequence", sequence_standin)
     if issubclass(cls, skbio.TabularMSA):
-        return standin("skbio.TabularMSA", msa_standin, quiet=True)
+        return standin("skbio.TabularMSA", msa_standin)
     if issubclass(cls, skbio.TreeNode):
-        return standin("skbio.TreeNode", tree_standin, quiet=True)
+        return standin("skbio.TreeNode", tree_standin)
     if issubclass(cls, skbio.metadata.IntervalMetadata):
-        return standin("skbio.IntervalMetadata", interval_metadata_standin, quiet=True)
+        return standin("skbio.IntervalMetadata", interval_metadata_standin)
     if issubclass(cls, skbio.metadata.Interval):
-        return standin("skbio.Interval", interval_standin, quiet=True)
+        return standin("skbio.Interval", interval_standin)
     return None
 
 

@@ -22,7 +22,7 @@ from recyclable.handlers._base import Reducer, refuse, standin
 def handler_for(cls: type) -> Reducer | None:
     """The reducer for torch types this module covers."""
     if issubclass(cls, torch.Tensor):
-        return standin("torch.Tensor", tensor_standin, quiet=True)
+        return standin("torch.Tensor", tensor_standin)
     return None
 
 

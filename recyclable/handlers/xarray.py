@@ -24,11 +24,11 @@ from recyclable.handlers._base import Reducer, refuse, standin, type_name
 def handler_for(cls: type) -> Reducer | None:
     """The reducer for xarray types this module covers."""
     if issubclass(cls, xr.Dataset):
-        return standin("xarray.Dataset", dataset_standin, quiet=True)
+        return standin("xarray.Dataset", dataset_standin)
     if issubclass(cls, xr.DataArray):
-        return standin("xarray.DataArray", dataarray_standin, quiet=True)
+        return standin("xarray.DataArray", dataarray_standin)
     if issubclass(cls, xr.Variable):
-        return standin("xarray.Variable", variable_standin, quiet=True)
+        return standin("xarray.Variable", variable_standin)
     return None
 
 
