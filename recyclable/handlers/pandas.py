@@ -30,8 +30,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas._libs.lib import is_string_array
 from pandas.api.extensions import ExtensionArray, ExtensionDtype
 
+from recyclable.fingerprint import _LIBRARY, _Canonical
 from recyclable.handlers._base import Reducer, standin, type_name
 
 try:  # private locations; fall back to isinstance checks by name where they move
@@ -217,4 +219,9 @@ def masked_parts(data: np.ndarray[Any, Any], mask: np.ndarray[Any, Any]) -> tupl
 
 def object_values(arr: np.ndarray[Any, Any]) -> Any:
     """An object array's elements (str, None, NaN, pd.NA keep their identity), pickled in C."""
-    return ("objects", arr.shape, arr.tolist())
+    items = arr.tolist()
+    if arr.ndim == 1 and is_string_array(arr, skipna=False):
+        # Only strings: already canonical, so the pickler takes the list as it
+        # is instead of the element-by-element canonicalisation walk.
+        return _Canonical(_LIBRARY, ("strings", arr.shape, items))
+    return ("objects", arr.shape, items)

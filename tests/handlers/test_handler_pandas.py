@@ -42,6 +42,7 @@ def equal_pairs() -> list[tuple[object, object]]:
         (frame["tz"], frame["tz"].copy()),
         (frame.index, pd.RangeIndex(N, name="row")),
         (masked_garbage, masked_clean),  # what lies under the mask is not a value
+        (pd.Index(["x", "y"] * 50_000, dtype=object), pd.Index(["x", "y"] * 50_000, dtype=object)),
         (pd.CategoricalDtype(["a", "b"]), pd.CategoricalDtype(["a", "b"])),
         (
             pd.Series(["x", None], dtype="string[python]"),
@@ -108,6 +109,8 @@ def different_pairs() -> list[tuple[object, object]]:
         (pd.Series([1, 2], name="x"), pd.Series([1, 2], name="y")),
         (pd.Series([0.0]), pd.Series([-0.0])),
         (pd.Series(["a", None], dtype=object), pd.Series(["a", np.nan], dtype=object)),
+        (pd.Series(["ab", "c"], dtype=object), pd.Series(["a", "bc"], dtype=object)),
+        (pd.Series(["a", "b"], dtype=object), pd.Series([["a"], "b"], dtype=object)),
         (pd.arrays.SparseArray([0, 1, 0]), pd.arrays.SparseArray([0, 1, 0], fill_value=1)),
     ]
 
