@@ -27,6 +27,9 @@ own output would depend on something other than the value:
   module, qualified name and the version of the distribution providing them.
 * registered types and ``__recyclable_fingerprint__`` → the stand-in value
   they return, tagged with the type's qualified name.
+* types of libraries the program has imported (pandas, pyarrow, polars,
+  xarray, scipy.sparse, torch, anndata, scikit-bio, numpy's newer dtypes) →
+  their handler in `recyclable.handlers`, looked up lazily.
 
 Aliasing is part of the key: a mutable object (list, dict, set, any object
 reduced through its state, an array) met a second time inside one value is
@@ -345,7 +348,7 @@ _NDARRAY = _tag("_canonical_ndarray")
 _OBJECT_NDARRAY = _tag("_canonical_object_ndarray")
 _FUNCTION = _tag("_canonical_function")
 _REGISTERED = _tag("_canonical_registered")
-_PANDAS = _tag("_canonical_pandas")
+_LIBRARY = _tag("_canonical_library")
 _FILE = _tag("_canonical_file")
 _CLASS = _tag("_canonical_class")
 _REF = _tag("_canonical_reference")
@@ -499,6 +502,9 @@ def _find_handler(cls: type) -> _Handler | None:
         return _class_handler  # classes, whatever their metaclass
     if issubclass(cls, _WRAPT_PROXY):
         return _function_handler  # a decorated function: by what it wraps
+    # Library handlers (recyclable.handlers, entry points), only for libraries
+    # the program has imported; registered functions still take precedence.
+    library = _library_handler(cls)
     for base in cls.__mro__:
         func = _registry.get(base)
         if func is not None:
@@ -515,14 +521,11 @@ def _find_handler(cls: type) -> _Handler | None:
         return _builtin_handler
     if cls is types.UnionType:
         return _union_handler
+    if library is not None:
+        return library
     numpy = sys.modules.get("numpy")
     if numpy is not None and (cls is numpy.ndarray or cls is numpy.memmap):
         return _ndarray_handler
-    pandas = sys.modules.get("pandas")
-    if (pandas is not None and cls in (pandas.DataFrame, pandas.Series)) or (
-        pandas is not None and issubclass(cls, pandas.Index)
-    ):
-        return _pandas_handler
     if issubclass(cls, io.IOBase):
         return _refuse("an open file or stream has no value to fingerprint; pass its path")
     if issubclass(cls, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)):
@@ -757,43 +760,10 @@ def _remember(arr: Any, digest: bytes) -> None:
     _propagated[key] = (weakref.ref(arr, forget), digest)
 
 
-def _pandas_handler(obj: Any) -> Any:
-    pandas = sys.modules["pandas"]
-    if isinstance(obj, pandas.DataFrame):
-        columns = [(_canon_index(obj.columns))]
-        blocks = [
-            (str(dtype), _column_values(obj.iloc[:, i])) for i, dtype in enumerate(obj.dtypes)
-        ]
-        return (_PANDAS, ("DataFrame", columns, _canon_index(obj.index), blocks))
-    if isinstance(obj, pandas.Series):
-        return (
-            _PANDAS,
-            (
-                "Series",
-                _canon(obj.name),
-                str(obj.dtype),
-                _canon_index(obj.index),
-                _column_values(obj),
-            ),
-        )
-    return (_PANDAS, ("Index", _canon_index(obj)))
+def _library_handler(cls: type) -> _Handler | None:
+    from recyclable.handlers import find_handler
 
-
-def _canon_index(index: Any) -> Any:
-    return (
-        _qualified(type(index)),
-        str(index.dtype),
-        _canon(list(index.names)),
-        _column_values(index),
-    )
-
-
-def _column_values(column: Any) -> Any:
-    numpy = sys.modules["numpy"]
-    values = column.to_numpy()
-    if isinstance(values, numpy.ndarray) and not values.dtype.hasobject:
-        return values
-    return _canon(list(values))
+    return find_handler(cls)
 
 
 def _reduce_handler(obj: Any) -> Any:
@@ -858,6 +828,8 @@ def _locate_failure(value: Any, path: list[str], seen: set[int]) -> None:
 
 def _children(value: Any) -> list[tuple[str, Any]]:
     cls = type(value)
+    if getattr(_handler_for(cls), "keys_whole", False):
+        return []  # a library handler keys it whole; its own error is the innermost
     if cls is dict:
         return [(f"[{k!r}]", v) for k, v in value.items()] + [(f"key {k!r}", k) for k in value]
     if cls is list or cls is tuple:
