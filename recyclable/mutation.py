@@ -95,7 +95,10 @@ def _read_only_map(arr: Any) -> bool:
 
 
 def _large(value: Any) -> bool:
-    nbytes = getattr(value, "nbytes", 0)
+    try:
+        nbytes = getattr(value, "nbytes", 0)
+    except Exception:  # noqa: BLE001 - a library's property may refuse (torch sparse tensors)
+        nbytes = 0
     if isinstance(nbytes, int) and nbytes >= _LARGE_BYTES:
         return True
     try:

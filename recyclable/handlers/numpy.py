@@ -57,7 +57,7 @@ def _array_standin(arr: Any) -> Any:
     if dtype.hasobject or _has_new_dtype(dtype):
         # Elements are Python objects (StringDType: str or its NA object):
         # a list of str pickles in C and stays exact.
-        return (identity, arr.shape, _canon(arr.tolist()))
+        return (identity, arr.shape, arr.tolist())  # canonicalised once, by the caller
     # A classic memory layout under a dtype that only adds metadata.
     plain = arr.view(np.dtype(dtype.descr) if dtype.fields is not None else np.dtype(dtype.str))
     return (identity, arr.shape, array_digest(plain))
