@@ -66,58 +66,84 @@ def _recycled_call(
     """The path of one call while a pool is active (see the module docstring)."""
     if _env.recycling_disabled():
         return wrapped(*args, **kwargs)
-    callkey = _key(spec, instance, args, kwargs)
-    if callkey is None:
+    keyed = _key(spec, instance, args, kwargs)
+    if keyed is None:
         return wrapped(*args, **kwargs)
+    callkey, bound = keyed
     if spec.is_async:
-        return _call_async(pool, callkey, wrapped, args, kwargs)
-    hit = pool.lookup(callkey)
-    if hit is not None:
-        _log_hit(pool, callkey, hit.manifest)
-        return hit.value
-    claim = pool.claim(callkey)
-    if claim.result is not None:
-        _log_hit(pool, callkey, claim.result.manifest)
-        return claim.result.value
+        return _call_async(pool, callkey, bound, wrapped, args, kwargs)
+    steps = pool.steps
+    step, token = steps.begin(callkey, bound)
     try:
-        _log_miss(pool, callkey)
-        start = time.perf_counter()
-        result = wrapped(*args, **kwargs)
-        pool.store(callkey, result, time.perf_counter() - start)
+        hit = pool.lookup(callkey)
+        if hit is not None:
+            steps.loaded(step, hit.value, hit.manifest)
+            _log_hit(pool, callkey, hit.manifest)
+            return hit.value
+        claim = pool.claim(callkey)
+        if claim.result is not None:
+            steps.loaded(step, claim.result.value, claim.result.manifest)
+            _log_hit(pool, callkey, claim.result.manifest)
+            return claim.result.value
+        try:
+            _log_miss(pool, callkey)
+            start = time.perf_counter()
+            result = wrapped(*args, **kwargs)
+            seconds = time.perf_counter() - start
+            steps.returned(step, result, seconds)
+            pool.store(callkey, result, seconds)
+        finally:
+            pool.release(claim)
+        return result
+    except BaseException as exc:
+        steps.failed(step, exc)
+        raise
     finally:
-        pool.release(claim)
-    return result
+        steps.end(step, token)
 
 
 async def _call_async(
     pool: Pool,
     callkey: CallKey,
+    bound: dict[str, Any],
     wrapped: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    hit = pool.lookup(callkey)
-    if hit is not None:
-        _log_hit(pool, callkey, hit.manifest)
-        return hit.value
-    # Waiting for another caller blocks: do it off the event loop.
-    claim = await asyncio.to_thread(pool.claim, callkey)
-    if claim.result is not None:
-        _log_hit(pool, callkey, claim.result.manifest)
-        return claim.result.value
+    steps = pool.steps
+    step, token = steps.begin(callkey, bound)
     try:
-        _log_miss(pool, callkey)
-        start = time.perf_counter()
-        result = await wrapped(*args, **kwargs)
-        pool.store(callkey, result, time.perf_counter() - start)
+        hit = pool.lookup(callkey)
+        if hit is not None:
+            steps.loaded(step, hit.value, hit.manifest)
+            _log_hit(pool, callkey, hit.manifest)
+            return hit.value
+        # Waiting for another caller blocks: do it off the event loop.
+        claim = await asyncio.to_thread(pool.claim, callkey)
+        if claim.result is not None:
+            steps.loaded(step, claim.result.value, claim.result.manifest)
+            _log_hit(pool, callkey, claim.result.manifest)
+            return claim.result.value
+        try:
+            _log_miss(pool, callkey)
+            start = time.perf_counter()
+            result = await wrapped(*args, **kwargs)
+            seconds = time.perf_counter() - start
+            steps.returned(step, result, seconds)
+            pool.store(callkey, result, seconds)
+        finally:
+            pool.release(claim)
+        return result
+    except BaseException as exc:
+        steps.failed(step, exc)
+        raise
     finally:
-        pool.release(claim)
-    return result
+        steps.end(step, token)
 
 
 def _key(
     spec: ActionSpec, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> CallKey | None:
+) -> tuple[CallKey, dict[str, Any]] | None:
     # wrapt hands methods over with their instance (or class, for class
     # methods) split off; put it back so the arguments bind to the plain
     # function's signature and `obj.f(x)` and `Class.f(obj, x)` share a key.
@@ -126,7 +152,7 @@ def _key(
     bound = spec.bind(args, kwargs)
     if bound is None:
         return None  # the call itself raises Python's TypeError
-    return spec.key_for(bound)
+    return spec.key_for(bound), bound
 
 
 # True until the first call without an active pool in this process has been
@@ -163,6 +189,10 @@ def _log_miss(pool: Pool, callkey: CallKey) -> None:
         # Comparing with stored calls reads manifests: bounded, and only when
         # someone is listening.
         why = pool.explain_key(callkey, limit=2000)
+        if why.startswith("new call"):
+            # On a resume the pipeline's own call was never stored (it failed):
+            # say that its stored steps still load, lest it read as a full recompute.
+            why += "; the recyclable steps it calls are still loaded where stored"
         logger.info("computing %s (key %s): %s", callkey.action, callkey.key[:12], why)
 
 
