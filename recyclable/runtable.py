@@ -17,7 +17,15 @@ if TYPE_CHECKING:
     from recyclable.pool import Pool, PoolStats
     from recyclable.steps import Step
 
-__all__ = ["human_bytes", "human_seconds", "render_table", "run_data", "totals"]
+__all__ = [
+    "counts_text",
+    "human_bytes",
+    "human_seconds",
+    "render_table",
+    "run_data",
+    "step_table",
+    "totals",
+]
 
 #: Above this many steps the table groups them by action and state.
 MAX_ROWS = 40
@@ -82,12 +90,27 @@ def run_data(stats: PoolStats) -> dict[str, Any]:
     }
 
 
+def step_table(steps: Sequence[Step]) -> list[str]:
+    """The table's lines: a header and one row per step (grouped by action when there are many)."""
+    rows = _rows(steps) if len(steps) <= MAX_ROWS else _grouped_rows(steps)
+    headers = ("STEP", "STATE", "TIME", "SAVED", "SIZE")
+    return _align(rows, headers) if rows else ["(no recyclable step ran)"]
+
+
+def counts_text(t: dict[str, Any]) -> str:
+    """``4 step(s) loaded, 1 computed`` (and failed), saying which enclosing steps are left out."""
+    text = f"{t['loaded']} step(s) loaded, {t['computed']} computed"
+    if t["failed"]:
+        text += f", {t['failed']} failed"
+    if t["enclosing"]:
+        text += f" (not counting {', '.join(t['enclosing'])}, which ran them)"
+    return text
+
+
 def render_table(pool: Pool, *, elapsed: float | None = None, failed: bool = False) -> str:
     """The table of a pool object's steps, with a totals line (and, on failure, what was kept)."""
     steps = pool.steps.snapshot()
-    rows = _rows(steps) if len(steps) <= MAX_ROWS else _grouped_rows(steps)
-    headers = ("STEP", "STATE", "TIME", "SAVED", "SIZE")
-    lines = _align(rows, headers) if rows else ["(no recyclable step ran)"]
+    lines = step_table(steps)
     t = totals(steps)
     summary = (
         f"{t['steps']} step(s): {t['loaded']} loaded (saved {human_seconds(t['seconds_saved'])}), "
