@@ -186,8 +186,14 @@ def render(
     """The whole HTML page for ``nodes`` (see the module docstring)."""
     edges, width, height = layout(nodes)
     data = {"nodes": nodes, "edges": edges, "width": width, "height": height}
-    # "</" would end the script element early: an argument's text is user data.
-    payload = json.dumps(data, separators=(",", ":"), default=str).replace("</", "<\\/")
+    # "</script" or "<!--" would end or derail the script element: an argument's
+    # text is user data, so no "<", ">" or "&" appears raw in the JSON.
+    payload = (
+        json.dumps(data, separators=(",", ":"), default=str)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
     summary = _summary_html(nodes, steps)
     slowest = sorted(nodes, key=lambda n: n["seconds"], reverse=True)[:SLOWEST]
     slow_rows = "".join(
@@ -293,8 +299,8 @@ _SCRIPT = r"""
     if (n.values.length) { lines.push("arguments:"); }
     n.values.forEach(function (v) { lines.push("  " + v[0] + " = " + v[1]); });
     n.inputs.forEach(function (i) {
-      var src = byKey[i[2]];
-      var from = src ? src.action : "entry " + i[2].slice(0, 12);
+      var producer = byKey[i[2]];
+      var from = producer ? producer.action : "entry " + i[2].slice(0, 12);
       lines.push("  " + i[0] + i[1] + " \u2190 " + from);
     });
     if (n.parent && byKey[n.parent]) { lines.push("called by " + byKey[n.parent].action); }
