@@ -86,7 +86,7 @@ def _recycled_call(
             _log_hit(pool, callkey, claim.result.manifest)
             return claim.result.value
         try:
-            _log_miss(pool, callkey)
+            _log_miss(pool, callkey, step.depth)
             start = time.perf_counter()
             result = wrapped(*args, **kwargs)
             seconds = time.perf_counter() - start
@@ -125,7 +125,7 @@ async def _call_async(
             _log_hit(pool, callkey, claim.result.manifest)
             return claim.result.value
         try:
-            _log_miss(pool, callkey)
+            _log_miss(pool, callkey, step.depth)
             start = time.perf_counter()
             result = await wrapped(*args, **kwargs)
             seconds = time.perf_counter() - start
@@ -184,12 +184,12 @@ def _log_hit(pool: Pool, callkey: CallKey, manifest: Mapping[str, Any]) -> None:
         )
 
 
-def _log_miss(pool: Pool, callkey: CallKey) -> None:
+def _log_miss(pool: Pool, callkey: CallKey, depth: int = 0) -> None:
     if logger.isEnabledFor(logging.INFO):
         # Comparing with stored calls reads manifests: bounded, and only when
         # someone is listening.
         why = pool.explain_key(callkey, limit=2000)
-        if why.startswith("new call"):
+        if depth == 0 and why.startswith("new call"):
             # On a resume the pipeline's own call was never stored (it failed):
             # say that its stored steps still load, lest it read as a full recompute.
             why += "; the recyclable steps it calls are still loaded where stored"

@@ -12,7 +12,7 @@ running and, once it has run for a few seconds, shows::
 the pool.  On a terminal the line is rewritten in place and cleared when the
 step ends; anywhere else (a log file, a pipe) a line is written each time the
 step passes another ``RECYCLABLE_PROGRESS_EVERY`` seconds (default 60).
-``RECYCLABLE_PROGRESS_AFTER`` (default 5) is how long a step runs before a
+``RECYCLABLE_PROGRESS_AFTER`` (default 2) is how long a step runs before a
 terminal shows it.
 """
 
@@ -93,7 +93,7 @@ class Progress:
     ) -> None:
         self.pool = pool
         self.stream = stream
-        self.after = after if after is not None else _seconds_from_env(AFTER_VAR, 5.0)
+        self.after = after if after is not None else _seconds_from_env(AFTER_VAR, 2.0)
         self.every = every if every is not None else _seconds_from_env(EVERY_VAR, 60.0)
         self.tick = min(tick, self.every)
         isatty = getattr(stream, "isatty", None)

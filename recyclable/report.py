@@ -4,9 +4,9 @@ The page holds its data as JSON in a ``<script type="application/json">``
 element and a small inline script that draws the graph as SVG: one node per
 step (coloured loaded / computed / failed, or stored for a pool's entries),
 one edge per lineage link (an argument that another step returned).  Nodes
-are laid out by level -- a step sits one column right of the latest step
-that fed it -- and a column taller than `COLUMN_ROWS` wraps, so a run of
-thousands of steps stays a scrollable page.  Hovering a node shows its time,
+are laid out by level -- a step sits one row below the latest step that fed
+it -- and a level wider than `ROW_NODES` wraps onto further rows, so a run
+of thousands of steps stays a page that scrolls down.  Hovering a node shows its time,
 size and argument values; clicking it pins them in a side panel and
 highlights the steps it came from.  The totals, the time saved and the
 slowest steps are plain HTML.  Nothing is fetched from the network: no CDN,
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from recyclable.steps import Step
 
 __all__ = [
-    "COLUMN_ROWS",
+    "ROW_NODES",
     "layout",
     "nodes_from_entries",
     "nodes_from_steps",
@@ -39,9 +39,9 @@ __all__ = [
     "write_report",
 ]
 
-#: Nodes per column before a level wraps into another column.
-COLUMN_ROWS = 40
-NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 180, 30, 50, 10, 20
+#: Nodes side by side before a level wraps onto another row.
+ROW_NODES = 6
+NODE_W, NODE_H, GAP_X, GAP_Y, GAP_LEVEL, MARGIN = 180, 30, 14, 12, 22, 20
 #: How many of the slowest steps the page lists.
 SLOWEST = 10
 
@@ -152,28 +152,33 @@ def layout(nodes: list[dict[str, Any]]) -> tuple[list[list[str]], int, int]:
                 stack.pop()
                 visiting.discard(key)
                 level[key] = 1 + max((level[s] for s in sources(key) if s in level), default=-1)
-    columns: dict[int, list[dict[str, Any]]] = {}
+    rows: dict[int, list[dict[str, Any]]] = {}
     for node in nodes:
         node["level"] = level[node["key"]]
-        columns.setdefault(node["level"], []).append(node)
-    x = MARGIN
-    height = 0
-    for lvl in sorted(columns):
-        members = columns[lvl]
-        for start in range(0, len(members), COLUMN_ROWS):
-            chunk = members[start : start + COLUMN_ROWS]
-            for row, node in enumerate(chunk):
-                node["x"] = x
-                node["y"] = MARGIN + row * (NODE_H + GAP_Y)
-            height = max(height, MARGIN * 2 + len(chunk) * (NODE_H + GAP_Y))
-            x += NODE_W + GAP_X
+        rows.setdefault(node["level"], []).append(node)
+    # Levels run top to bottom (a page scrolls down); a level wider than
+    # ROW_NODES wraps onto further rows.
+    y = MARGIN
+    widest = 1
+    for lvl in sorted(rows):
+        members = rows[lvl]
+        for start in range(0, len(members), ROW_NODES):
+            chunk = members[start : start + ROW_NODES]
+            widest = max(widest, len(chunk))
+            for column, node in enumerate(chunk):
+                node["x"] = MARGIN + column * (NODE_W + GAP_X)
+                node["y"] = y
+            y += NODE_H + GAP_Y
+        y += GAP_LEVEL
+    width = MARGIN * 2 + widest * (NODE_W + GAP_X) - GAP_X
+    height = y - GAP_LEVEL - GAP_Y + MARGIN
     edges = [
         [src, node["key"], argument + (part or "")]
         for node in nodes
         for argument, part, src in node["inputs"]
         if src in by_key and src != node["key"]
     ]
-    return edges, x + MARGIN - GAP_X, height
+    return edges, width, height
 
 
 def render(
@@ -195,11 +200,12 @@ def render(
         .replace("&", "\\u0026")
     )
     summary = _summary_html(nodes, steps)
-    slowest = sorted(nodes, key=lambda n: n["seconds"], reverse=True)[:SLOWEST]
+    # Ranked by compute time: a loaded step's is the time it saved.
+    slowest = sorted(nodes, key=_compute_time, reverse=True)[:SLOWEST]
     slow_rows = "".join(
         f"<tr><td>{_e(n['action'])}</td><td>{_e(n['state'])}</td>"
-        f"<td class=num>{_e(human_seconds(n['seconds']))}</td>"
-        f"<td class=num>{_e(_size(n['size']))}</td><td><code>{_e(n['key'][:12])}</code></td></tr>"
+        f"<td class=num>{_e(human_seconds(_compute_time(n)))}</td>"
+        f"<td class=num>{_e(_size(n['size']))}</td><td><code>{_e(n['key'][:8])}</code></td></tr>"
         for n in slowest
     )
     return _PAGE.format(
@@ -233,6 +239,10 @@ def _summary_html(nodes: list[dict[str, Any]], steps: Sequence[Step]) -> str:
     return " · ".join(parts)
 
 
+def _compute_time(node: dict[str, Any]) -> float:
+    return float(node["saved"] if node["state"] == "loaded" else node["seconds"])
+
+
 def _size(size: int | None) -> str:
     return human_bytes(size) if isinstance(size, int) else "-"
 
@@ -248,7 +258,7 @@ h1{font-size:18px;margin:0 0 4px}
 .sub{color:#666;font-size:12px}
 main{display:flex;gap:12px;padding:12px 20px;align-items:flex-start}
 #graphbox{flex:1;overflow:auto;max-height:75vh;background:#fff;border:1px solid #ddd}
-aside{width:340px;flex:none}
+aside{width:400px;flex:none}
 #details{background:#fff;border:1px solid #ddd;padding:10px;min-height:80px;white-space:pre-wrap;
 font:12px ui-monospace,monospace;overflow-wrap:anywhere}
 .chip{padding:1px 6px;border-radius:8px;color:#fff}
@@ -261,7 +271,8 @@ font:12px ui-monospace,monospace;overflow-wrap:anywhere}
 .node.dim{opacity:.25}.node.sel rect{stroke:#000;stroke-width:3}
 .edge{fill:none;stroke:#999;stroke-width:1.2}.edge.hot{stroke:#000;stroke-width:2}
 table{border-collapse:collapse;background:#fff;margin-top:10px;width:100%}
-td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;font-size:12px}
+td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;font-size:12px;
+white-space:nowrap}
 .num{text-align:right}
 """
 
@@ -310,8 +321,8 @@ _SCRIPT = r"""
   var edgeLayer = el("g", {"class": "edges"}, svg);
   data.edges.forEach(function (e) {
     var a = byKey[e[0]], b = byKey[e[1]];
-    var x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, mx = (x1 + x2) / 2;
-    var d = "M" + x1 + "," + y1 + " C" + mx + "," + y1 + " " + mx + "," + y2 + " " + x2 + "," + y2;
+    var x1 = a.x + W / 2, y1 = a.y + H, x2 = b.x + W / 2, y2 = b.y, my = (y1 + y2) / 2;
+    var d = "M" + x1 + "," + y1 + " C" + x1 + "," + my + " " + x2 + "," + my + " " + x2 + "," + y2;
     var p = el("path", {"class": "edge", "data-from": e[0], "data-to": e[1],
       "data-argument": e[2], "d": d}, edgeLayer);
     edgeEls.push(p);
@@ -323,7 +334,8 @@ _SCRIPT = r"""
     el("title", {}, g).textContent = describe(n);
     el("rect", {"width": W, "height": H, "rx": 5}, g);
     var label = n.action.length > 22 ? n.action.slice(0, 21) + "\u2026" : n.action;
-    el("text", {"x": 8, "y": 19}, g).textContent = label + "  " + secs(n.seconds);
+    var time = n.state === "loaded" ? "saved " + secs(n.saved) : secs(n.seconds);
+    el("text", {"x": 8, "y": 19}, g).textContent = label + "  " + time;
     groups[n.key] = g;
     g.addEventListener("click", function () { select(n.key); });
   });
@@ -372,7 +384,7 @@ aria-label="step graph"></svg></div>
 Colours: <span class="chip loaded">loaded</span> <span class="chip computed">computed</span> \
 <span class="chip failed">failed</span> <span class="chip stored">stored</span></div>
 <table><thead><tr><th colspan=5>slowest steps</th></tr>
-<tr><th>step</th><th>state</th><th class=num>time</th><th class=num>size</th><th>key</th></tr>
+<tr><th>step</th><th>state</th><th class=num>compute</th><th class=num>size</th><th>key</th></tr>
 </thead><tbody>{slow_rows}</tbody></table></aside>
 </main>
 <script type="application/json" id="recyclable-data">{payload}</script>
