@@ -101,7 +101,8 @@ class EntrySummary:
         created: when it was stored (ISO 8601).
         values: ``(name, short text)`` of each argument (a scalar's repr, else its
             type), from the entry's lineage; empty for entries stored without it.
-        inputs: ``(argument, part, key)`` of each argument another stored call produced.
+        inputs: ``(argument, part, key, result part)`` of each argument another stored
+            call produced (see `recyclable.steps.Step`).
 
     """
 
@@ -113,7 +114,7 @@ class EntrySummary:
     compute_seconds: float
     created: str
     values: tuple[tuple[str, str], ...] = ()
-    inputs: tuple[tuple[str, str, str], ...] = ()
+    inputs: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,8 @@ def list_entries(cache: Cache, pool: str) -> list[EntrySummary]:
                 created=str(manifest.get("created", "")),
                 values=tuple((str(n), str(t)) for n, t in _lineage(manifest).get("values", [])),
                 inputs=tuple(
-                    (str(a), str(p), str(k)) for a, p, k in _lineage(manifest).get("inputs", [])
+                    tuple(str(part) for part in item)
+                    for item in _lineage(manifest).get("inputs", [])
                 ),
             )
         )

@@ -95,9 +95,13 @@ def _node(cache: Cache, key: str, seen: set[str], depth: int) -> dict[str, Any]:
     if key in seen:
         return {**node, "seen": True, "inputs": []}
     seen.add(key)
-    for argument, part, source in lineage.get("inputs", []):
+    for item in lineage.get("inputs", []):
+        argument, part, source = item[0], item[1], item[2]
+        of = item[3] if len(item) > 3 else ""
         entry = None if depth >= MAX_DEPTH else _node(cache, source, seen, depth + 1)
-        node["inputs"].append({"argument": argument, "part": part, "key": source, "entry": entry})
+        node["inputs"].append(
+            {"argument": argument, "part": part, "key": source, "of": of, "entry": entry}
+        )
     return node
 
 
@@ -133,6 +137,8 @@ def _lines(node: dict[str, Any], lead: str, child_lead: str, label: str | None) 
         branch = "└─ " if last else "├─ "
         below = "   " if last else "│  "
         name = item["argument"] + (item["part"] or "")
+        if item.get("of"):
+            name += f" (its {item['of']})"
         yield from _lines(
             item["entry"] if item["entry"] is not None else {"key": item["key"], "missing": True},
             child_lead + branch,

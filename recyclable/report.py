@@ -130,7 +130,7 @@ def layout(nodes: list[dict[str, Any]]) -> tuple[list[list[str]], int, int]:
     by_key = {node["key"]: node for node in nodes}
 
     def sources(key: str) -> list[str]:
-        return [src for _, _, src in by_key[key]["inputs"] if src in by_key and src != key]
+        return [i[2] for i in by_key[key]["inputs"] if i[2] in by_key and i[2] != key]
 
     # Depth-first and iterative, so a chain of thousands of steps does not
     # hit the recursion limit; a (hand-made) cycle's back edge is ignored.
@@ -173,10 +173,10 @@ def layout(nodes: list[dict[str, Any]]) -> tuple[list[list[str]], int, int]:
     width = MARGIN * 2 + widest * (NODE_W + GAP_X) - GAP_X
     height = y - GAP_LEVEL - GAP_Y + MARGIN
     edges = [
-        [src, node["key"], argument + (part or "")]
+        [item[2], node["key"], item[0] + (item[1] or "")]
         for node in nodes
-        for argument, part, src in node["inputs"]
-        if src in by_key and src != node["key"]
+        for item in node["inputs"]
+        if item[2] in by_key and item[2] != node["key"]
     ]
     return edges, width, height
 
@@ -312,7 +312,7 @@ _SCRIPT = r"""
     n.inputs.forEach(function (i) {
       var producer = byKey[i[2]];
       var from = producer ? producer.action : "entry " + i[2].slice(0, 12);
-      lines.push("  " + i[0] + i[1] + " \u2190 " + from);
+      lines.push("  " + i[0] + i[1] + " \u2190 " + from + (i[3] ? i[3] : ""));
     });
     if (n.parent && byKey[n.parent]) { lines.push("called by " + byKey[n.parent].action); }
     if (n.error) { lines.push("error: " + n.error); }

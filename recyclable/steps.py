@@ -7,16 +7,17 @@ the size of its stored result and its *lineage*: which of its arguments (or
 which element of a list, tuple or dict argument) is a value another step of
 the same run returned.
 
-Lineage is found by digest.  Each result a step returns (loaded or computed)
-is fingerprinted with the same hasher that keys the calls, and so is each
-element of a dict, list or tuple result; an argument whose digest (already
-computed for the call's key) equals one of them was produced by that step.
-Read-only arrays loaded from the store carry their blob's digest (see
-`recyclable.fingerprint.remember_loaded_arrays`), so a resumed run pays
-nothing extra to know where its loaded inputs came from.
+Lineage is found by identity first: each result a step returns (loaded or
+computed), and each element of a dict, list or tuple result, is remembered
+weakly (a dict, list or tuple, which cannot be weakly referenced, by weak
+references to its elements), so an argument that *is* a result names its
+step and a recycled object id is never taken for one.  A result that can be
+remembered neither way (a list of numbers) is fingerprinted, when its pickle
+stream is small, and matched against the argument digests the call's key
+already holds.  No argument is hashed twice.
 
 The manifest of every stored entry gets an optional ``lineage`` field:
-``{"inputs": [[argument, part, key], ...], "values": [[argument, text], ...],
+``{"inputs": [[argument, part, key, result part], ...], "values": [[argument, text], ...],
 "parent": key | null}``.  Readers that do not know the field ignore it.
 """
 
@@ -26,6 +27,7 @@ import contextvars
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,10 +49,18 @@ MAX_STEPS = 20_000
 #: Elements of a container result (or argument) looked at for lineage.
 MAX_PARTS = 64
 
+#: Results whose pickle stream (without out-of-band buffers) is larger than
+#: this and that cannot be linked by identity are not hashed for lineage.
+DIGEST_LIMIT = 1 << 20
+
+#: Identity records kept before dead ones are pruned.
+MAX_IDENTITIES = 100_000
+
 #: Longest text kept for a scalar argument's value.
 MAX_VALUE_TEXT = 80
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
 
 # The step running in this thread or asyncio task, so a step knows its parent.
 _current: contextvars.ContextVar[Step | None] = contextvars.ContextVar(
@@ -58,7 +68,7 @@ _current: contextvars.ContextVar[Step | None] = contextvars.ContextVar(
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     """One recyclable call of a run, as the pool saw it.
 
@@ -74,8 +84,9 @@ class Step:
         saved: for a load, the compute time it saved (as originally recorded).
         size: bytes of its stored result (stream and buffers), None if not stored.
         stored: whether a computed result was kept in the pool.
-        inputs: ``(argument, part, producing key)`` for each argument (or part,
-            e.g. ``[0]`` or ``['reads']``) another step of the run returned.
+        inputs: ``(argument, part, producing key, result part)`` for each
+            argument (or part of it, e.g. ``[0]``) that another step of the run
+            returned (or that is part of what it returned, e.g. ``['reads']``).
         values: ``(argument, short text)`` of every argument; scalars by repr.
         error: for a failed step, the exception's type and message.
 
@@ -92,10 +103,11 @@ class Step:
     saved: float = 0.0
     size: int | None = None
     stored: bool = False
-    inputs: list[tuple[str, str, str]] = field(default_factory=list)
+    inputs: list[tuple[str, str, str, str]] = field(default_factory=list)
     values: list[tuple[str, str]] = field(default_factory=list)
     error: str | None = None
     _clock: float = field(default=0.0, repr=False, compare=False)
+    _pending: tuple[Any] | None = field(default=None, repr=False, compare=False)
 
     def elapsed(self) -> float:
         """Seconds since the step started (its final time once it ended)."""
@@ -133,6 +145,8 @@ class StepLog:
         # Result (or result element) digest → (producing key, part of the result).
         self._producers: dict[bytes, tuple[str, str]] = {}
         self._by_key: dict[str, Step] = {}
+        # id of a result (or element) → (producing key, part, guard against a recycled id).
+        self._by_id: dict[int, tuple[str, str, Any]] = {}
         #: Called with a step when it stops running (a progress display clears its line).
         self.on_end: Callable[[Step], None] | None = None
 
@@ -150,7 +164,8 @@ class StepLog:
             started=time.time(),
             _clock=time.perf_counter(),
         )
-        step.inputs = self._inputs(callkey, bound)
+        if self._by_id or self._producers:
+            step.inputs = self._inputs(callkey, bound)
         # Only the arguments in the key: an ignored one (a logger, a thread count) stays out.
         step.values = [(name, short_value(bound.get(name))) for name, _ in callkey.digests]
         with self._lock:
@@ -167,14 +182,16 @@ class StepLog:
         step.saved = float(manifest.get("compute_seconds", 0.0) or 0.0)
         step.size = _entry_size(manifest)
         self._finish(step)
-        self._produced(step.key, value)
+        self._produced(step.key, value, _stream_size(manifest))
 
     def returned(self, step: Step, value: Any, seconds: float) -> None:
         """The step computed its result (before it is stored)."""
         step.state = "computed"
         step.seconds = seconds
         self._notify(step)
-        self._produced(step.key, value)
+        # Linked once its size is known (`annotate`), or when the call ends
+        # if it is not stored; held only until then.
+        step._pending = (value,)
 
     def failed(self, step: Step, exc: BaseException) -> None:
         """The step raised (or was interrupted)."""
@@ -192,6 +209,12 @@ class StepLog:
             _current.set(None)
         if step.state == "running":
             self._finish(step)
+        if step._pending is not None:
+            value = step._pending[0]
+            step._pending = None
+            self._produced(step.key, value, None)
+        if self._by_key.get(step.key) is step:
+            del self._by_key[step.key]  # only steps in flight are looked up by key
 
     def annotate(self, body: dict[str, Any]) -> None:
         """Add the lineage of the entry about to be written to its manifest ``body``."""
@@ -201,6 +224,10 @@ class StepLog:
             return
         step.stored = True
         step.size = _entry_size(body)
+        if step._pending is not None:
+            value = step._pending[0]
+            step._pending = None
+            self._produced(step.key, value, _stream_size(body))
         body[LINEAGE_FIELD] = {
             "inputs": [list(item) for item in step.inputs],
             "values": [list(item) for item in step.values],
@@ -232,36 +259,79 @@ class StepLog:
         if callback is not None:
             callback(step)
 
-    def _produced(self, key: str, value: Any) -> None:
+    def _produced(self, key: str, value: Any, stream_size: int | None) -> None:
+        """Remember a result (and its elements) so later arguments can name its step."""
+        known = self._remember(key, "", value)
+        for part, item in _parts(value):
+            self._remember(key, part, item)
+        if known or isinstance(value, _SCALARS):
+            return
+        # Not linkable by identity (a plain container of scalars, say): by digest,
+        # when hashing it again is cheap.  A large pickled object graph (a list
+        # of a million ints) is not hashed twice just for its lineage.
+        if stream_size is None:
+            if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) > 1000:
+                return
+        elif stream_size > DIGEST_LIMIT:
+            return
         digest = _digest(value)
         if digest is not None:
             self._producers.setdefault(digest, (key, ""))
-        for part, item in _parts(value):
-            digest = _digest(item)
-            if digest is not None:
-                self._producers.setdefault(digest, (key, part))
 
-    def _inputs(self, callkey: CallKey, bound: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-        producers = self._producers
-        if not producers:
+    def _remember(self, key: str, part: str, value: Any) -> bool:
+        """Record ``value`` by identity, guarded so a recycled id is never taken for it."""
+        if isinstance(value, _SCALARS):
+            return False
+        try:
+            guard: Any = weakref.ref(value)
+        except TypeError:
+            guard = _container_guard(value)
+            if guard is None:
+                return False
+        if len(self._by_id) >= MAX_IDENTITIES:
+            self._by_id = {i: e for i, e in self._by_id.items() if _alive(e[2])}
+        self._by_id[id(value)] = (key, part, guard)
+        return True
+
+    def _match(self, value: Any) -> tuple[str, str] | None:
+        entry = self._by_id.get(id(value))
+        if entry is None:
+            return None
+        key, part, guard = entry
+        if isinstance(guard, weakref.ref):
+            return (key, part) if guard() is value else None
+        cls, length, refs = guard
+        if type(value) is not cls or len(value) != length:
+            return None
+        items = list(value.values()) if cls is dict else value
+        return (key, part) if all(items[i] is ref() for i, ref in refs) else None
+
+    def _inputs(
+        self, callkey: CallKey, bound: Mapping[str, Any]
+    ) -> list[tuple[str, str, str, str]]:
+        if not self._by_id and not self._producers:
             return []
-        found: list[tuple[str, str, str]] = []
+        found: list[tuple[str, str, str, str]] = []
         for name, digest in callkey.digests:
-            hit = producers.get(digest)
+            value = bound.get(name)
+            hit = self._match(value) or self._producers.get(digest)
             if hit is not None:
-                found.append((name, hit[1], hit[0]))
+                found.append((name, "", hit[0], hit[1]))
                 continue
-            # A list, tuple or dict built from results: look one level in.
-            for part, item in _parts(bound.get(name)):
-                item_digest = _digest(item)
-                hit = producers.get(item_digest) if item_digest is not None else None
+            # A list, tuple or dict built from results: look one level in (by identity,
+            # so this costs no hashing).
+            for part, item in _parts(value):
+                hit = self._match(item)
                 if hit is not None:
-                    found.append((name, part + hit[1], hit[0]))
+                    found.append((name, part, hit[0], hit[1]))
         return found
 
 
 def short_value(value: Any) -> str:
     """A short text for an argument: the repr of a scalar (bounded), else its type."""
+    if type(value) in _SCALAR_TYPES:
+        text = repr(value)
+        return text if len(text) <= MAX_VALUE_TEXT else text[: MAX_VALUE_TEXT - 1] + "…"
     if isinstance(value, (*_SCALARS, os.PathLike)):
         text = repr(value)
         if len(text) > MAX_VALUE_TEXT:
@@ -292,6 +362,39 @@ def _parts(value: Any) -> Iterable[tuple[str, Any]]:
     return ()
 
 
+def _container_guard(value: Any) -> tuple[type, int, tuple[tuple[int, Any], ...]] | None:
+    """For a dict, list or tuple (not weakly referable): weak references to its elements.
+
+    The same id, type and length holding the very same element objects is the
+    same container as far as lineage is concerned; a container with no
+    weakly referable element gets no guard (it is linked by digest instead).
+    """
+    cls = type(value)
+    if cls not in (dict, list, tuple) or len(value) > MAX_PARTS:
+        return None
+    items = list(value.values()) if cls is dict else value
+    refs = []
+    for index, item in enumerate(items):
+        try:
+            refs.append((index, weakref.ref(item)))
+        except TypeError:
+            continue
+    return (cls, len(value), tuple(refs)) if refs else None
+
+
+def _alive(guard: Any) -> bool:
+    if isinstance(guard, weakref.ref):
+        return guard() is not None
+    return all(ref() is not None for _, ref in guard[2])
+
+
+def _stream_size(manifest: Mapping[str, Any]) -> int | None:
+    try:
+        return int(manifest["stream"]["size"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _digest(value: Any) -> bytes | None:
     if isinstance(value, _SCALARS):
         # A scalar "result" (a count, a flag) equal to a literal argument is
@@ -305,7 +408,9 @@ def _digest(value: Any) -> bytes | None:
 
 def _entry_size(manifest: Mapping[str, Any]) -> int | None:
     try:
-        stream = manifest["stream"]
-        return int(stream["size"]) + sum(int(info["size"]) for info in manifest["buffers"])
+        size = int(manifest["stream"]["size"])
+        for info in manifest["buffers"]:
+            size += int(info["size"])
     except (KeyError, TypeError, ValueError):
         return None
+    return size

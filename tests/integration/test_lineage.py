@@ -68,8 +68,8 @@ def test_failed_then_resumed_run_records_who_fed_whom(tmp_path: Path) -> None:
     entries = _entries(tmp_path)
     assert set(entries) == {"source", "left", "right"}
     src = entries["source"]["key"]
-    assert entries["left"]["lineage"]["inputs"] == [["data", "", src]]
-    assert entries["right"]["lineage"]["inputs"] == [["data", "", src]]
+    assert entries["left"]["lineage"]["inputs"] == [["data", "", src, ""]]
+    assert entries["right"]["lineage"]["inputs"] == [["data", "", src, ""]]
     assert ["factor", "3.0"] in entries["left"]["lineage"]["values"]
     assert entries["source"]["lineage"]["values"] == [["n", "50"], ["label", "'reads'"]]
     assert "3 finished step(s) kept" in first.stderr
@@ -83,7 +83,7 @@ def test_failed_then_resumed_run_records_who_fed_whom(tmp_path: Path) -> None:
     entries = _entries(tmp_path)
     combine = entries["combine"]["lineage"]
     assert sorted(combine["inputs"]) == sorted(
-        [["a", "", entries["left"]["key"]], ["b", "", entries["right"]["key"]]]
+        [["a", "", entries["left"]["key"], ""], ["b", "", entries["right"]["key"], ""]]
     )
     assert combine["parent"] == entries["pipeline"]["key"]
     # The pipeline's own call, not a step of its own steps, is not counted.

@@ -129,7 +129,7 @@ def _expected(run: dict[str, Any]) -> tuple[dict[str, str], set[tuple[str, str]]
     edges = {
         (source, step["key"])
         for step in run["steps"]
-        for _, _, source in step["inputs"]
+        for _, _, source, _ in step["inputs"]
         if source in states
     }
     return states, edges
