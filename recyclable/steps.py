@@ -288,9 +288,15 @@ class StepLog:
             guard = _container_guard(value)
             if guard is None:
                 return False
-        if len(self._by_id) >= MAX_IDENTITIES:
-            self._by_id = {i: e for i, e in self._by_id.items() if _alive(e[2])}
-        self._by_id[id(value)] = (key, part, guard)
+        with self._lock:
+            if len(self._by_id) >= MAX_IDENTITIES:
+                # Drop the dead; if most are alive, forget the older half, so a
+                # run of a million live results costs no more than a bounded map.
+                alive = [(i, e) for i, e in self._by_id.items() if _alive(e[2])]
+                self._by_id = dict(
+                    alive[len(alive) // 2 :] if len(alive) > MAX_IDENTITIES // 2 else alive
+                )
+            self._by_id[id(value)] = (key, part, guard)
         return True
 
     def _match(self, value: Any) -> tuple[str, str] | None:

@@ -173,3 +173,52 @@ def test_report_of_a_failed_and_a_resumed_run_in_chromium(tmp_path: Path) -> Non
     header = shot.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", header[16:24]) == (1200, 700)
+
+
+def test_thousand_step_page_renders_every_node_in_chromium(tmp_path: Path) -> None:
+    """A pool of 1,000 entries (100 chains of 10) renders 1,000 nodes and 900 edges."""
+    browser = _browser()
+    code = (
+        "import sys\n"
+        "from recyclable import Cache, recyclable\n"
+        "@recyclable\n"
+        "def start(s): return [s]\n"
+        "@recyclable\n"
+        "def stage(prev, i): return [*prev, i]\n"
+        "cache = Cache(sys.argv[1])\n"
+        "with cache.create_pool('big'):\n"
+        "    for s in range(100):\n"
+        "        v = start(s)\n"
+        "        for i in range(1, 10):\n"
+        "            v = stage(v, i)\n"
+    )
+    script = tmp_path / "big.py"
+    script.write_text(code)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "c")], check=True, timeout=300)
+    page = tmp_path / "big.html"
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "recyclable",
+            "report",
+            "big",
+            "--use-cache",
+            str(tmp_path / "c"),
+            "-o",
+            str(page),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    dom = _dom(browser, tmp_path, page)
+    assert len(dom.nodes) == 1000
+    assert {v["state"] for v in dom.nodes.values()} == {"stored"}
+    assert len(dom.edges) == 900
+    shot = tmp_path / "big.png"
+    proc = _chromium(browser, tmp_path, f"--screenshot={shot}", "--window-size=1200,800",
+                     page.as_uri())  # fmt: skip
+    assert proc.returncode == 0 and shot.stat().st_size > 10_000
