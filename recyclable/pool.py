@@ -123,6 +123,7 @@ class Pool:
         #: Show a progress line on stderr (or on this stream) for steps that run long.
         self.progress: bool | TextIO = False
         self._progress: Any = None
+        self._progress_owner = 0
         self._store = cache.store
         self._warned: set[str] = set()
         # Keys this object has seen marked in the pool: a repeated hit need
@@ -140,12 +141,14 @@ class Pool:
     def __enter__(self) -> Pool:
         # Parse the switch now, so a bad value is reported at the `with` line.
         _env.recycling_disabled()
-        _previous.set((*_previous.get(), active_pool.get()))
-        active_pool.set(self)
         if self.progress and self._progress is None:
+            # Started before the pool is active, so a bad setting leaves nothing active.
             from recyclable.progress import Progress
 
             self._progress = Progress.start(self, self.progress)
+            self._progress_owner = len(_previous.get())
+        _previous.set((*_previous.get(), active_pool.get()))
+        active_pool.set(self)
         return self
 
     def __exit__(
@@ -160,7 +163,8 @@ class Pool:
             _previous.set(stack[:-1])
         else:  # exited in another context than it was entered in
             active_pool.set(None)
-        if self._progress is not None:
+        # Only the `with` that started the display stops it (the pool may be entered again inside).
+        if self._progress is not None and len(_previous.get()) == self._progress_owner:
             self._progress.stop()
             self._progress = None
 

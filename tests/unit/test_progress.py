@@ -134,3 +134,28 @@ def test_pool_progress_thread_prints_in_a_real_process(tmp_path: Path) -> None:
     assert any("(took 1.0" in line and "last time)" in line for line in second.splitlines())
     quiet = run(7, "0")
     assert "running for" not in quiet
+
+
+def test_progress_thread_lives_exactly_as_long_as_the_outer_with(cache: Cache) -> None:
+    """pool.progress starts one thread at the outer `with`; re-entering does not stop it early."""
+    pool = cache.create_pool("p")
+    pool.progress = io.StringIO()
+    with pool:
+        started = pool._progress
+        assert started is not None and started._thread.is_alive()
+        with pool:
+            assert pool._progress is started
+        assert pool._progress is started and started._thread.is_alive()
+    assert pool._progress is None and not started._thread.is_alive()
+
+
+def test_bad_setting_leaves_no_pool_active(cache: Cache, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad RECYCLABLE_PROGRESS_AFTER fails at the `with` line and activates nothing."""
+    from recyclable import current_pool
+
+    monkeypatch.setenv("RECYCLABLE_PROGRESS_AFTER", "-1")
+    pool = cache.create_pool("p")
+    pool.progress = True
+    with pytest.raises(ConfigurationError, match="RECYCLABLE_PROGRESS_AFTER"), pool:
+        pass
+    assert current_pool() is None
