@@ -83,7 +83,7 @@ class PoolStats:
     bytes_read: int = 0
     bytes_written: int = 0
     keys: set[str] = field(default_factory=set)
-    steps: list[Step] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The numbers and the steps as JSON-able data (what ``recyclable run --json`` gives)."""
