@@ -168,21 +168,25 @@ class StepLog:
             step.inputs = self._inputs(callkey, bound)
         # Only the arguments in the key: an ignored one (a logger, a thread count) stays out.
         step.values = [(name, short_value(bound.get(name))) for name, _ in callkey.digests]
-        with self._lock:
-            if len(self.steps) < MAX_STEPS:
-                self.steps.append(step)
-            else:
-                self.dropped += 1
-            self._by_key[step.key] = step
+        # list.append and a dict store are atomic: no lock on the hot path.
+        if len(self.steps) < MAX_STEPS:
+            self.steps.append(step)
+        else:
+            self.dropped += 1
+        self._by_key[step.key] = step
         return step, _current.set(step)
 
     def loaded(self, step: Step, value: Any, manifest: Mapping[str, Any]) -> None:
         """The step's result was loaded from the store."""
         step.state = "loaded"
-        step.saved = float(manifest.get("compute_seconds", 0.0) or 0.0)
+        try:
+            step.saved = float(manifest["compute_seconds"] or 0.0)
+        except (KeyError, TypeError, ValueError):
+            step.saved = 0.0
         step.size = _entry_size(manifest)
         self._finish(step)
-        self._produced(step.key, value, _stream_size(manifest))
+        if not isinstance(value, _SCALARS):  # a number or a string is never linked
+            self._produced(step.key, value, _stream_size(manifest))
 
     def returned(self, step: Step, value: Any, seconds: float) -> None:
         """The step computed its result (before it is stored)."""
