@@ -83,3 +83,35 @@ def test_a_container_whose_elements_changed_is_not_the_result(cache: Cache) -> N
     [inputs] = _inputs(pool.steps, "consume")
     # Only the element that is still the result's own array is linked.
     assert inputs == [("value", "['b']", pool.steps.snapshot()[0].key, "['b']")]
+
+
+@recyclable
+async def fetch(n: int) -> list[np.ndarray]:
+    """An async step."""
+    return [np.arange(n)]
+
+
+@recyclable
+async def reduce_async(parts: list[np.ndarray]) -> float:
+    """An async step fed by another."""
+    return float(parts[0].sum())
+
+
+def test_async_steps_are_recorded_with_state_nesting_and_lineage(cache: Cache) -> None:
+    """Async steps get states and lineage as sync ones do, also when loaded on a second run."""
+    import asyncio
+
+    async def flow() -> float:
+        return await reduce_async(await fetch(4))
+
+    pool = cache.create_pool("p", reuse=True)
+    with pool:
+        assert asyncio.run(flow()) == 6.0
+    again = Cache(cache.path).create_pool("p", reuse=True)
+    with again:
+        assert asyncio.run(flow()) == 6.0
+    for log, state in ((pool.steps, "computed"), (again.steps, "loaded")):
+        steps = log.snapshot()
+        assert [(s.action, s.state) for s in steps] == [("fetch", state), ("reduce_async", state)]
+        assert steps[1].inputs == [("parts", "", steps[0].key, "")]
+    assert again.stats.loaded == 2
