@@ -12,6 +12,11 @@ being computed again::
     python examples/pipeline.py --fail-at beta_diversity   # fails part-way
     python examples/pipeline.py                            # resumes
 
+Each run shows a progress line for a step that runs for more than a few
+seconds, a table of the steps on stderr when it ends (or fails), and writes
+``amplicon-report.html``: the step graph with what each step fed, which steps
+were loaded, computed or failed, and their times, sizes and arguments.
+
 Killing the first run (Ctrl-C or ``kill -9``) works the same way: whatever
 finished before the kill is reused.  Change ``--min-quality`` and only the
 steps downstream of the quality filter run again.
@@ -28,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recyclable import Cache, recyclable
+from recyclable import Cache, Pool, recyclable
 
 # The step that raises, to show a failed run (--fail-at).  Kept in the
 # environment on purpose: module-level values a step reads are part of its key,
@@ -168,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=12)
     parser.add_argument("--reads", type=int, default=40_000, help="reads per sample")
     parser.add_argument("--depth", type=int, default=None, help="rarefaction depth (reads / 2)")
+    parser.add_argument("--report", default="amplicon-report.html", help="HTML report page")
     args = parser.parse_args(argv)
     if args.fail_at:
         os.environ[_FAIL_AT] = args.fail_at
@@ -182,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cache = Cache(Path(args.cache))
     pool = cache.create_pool(args.pool, reuse=True)
+    pool.progress = True  # a progress line on stderr for steps that run long
     print(f"pipeline run in pool {pool.name!r} of cache {cache.path}")
     start = time.perf_counter()
     try:
@@ -193,28 +200,25 @@ def main(argv: list[str] | None = None) -> int:
                 depth=args.depth or args.reads // 2,
             )
     except SimulatedFailure as exc:
-        stats = pool.stats
         print(f"FAILED: {exc}")
-        print(
-            f"{stats.computed} finished step(s) were kept in pool {pool.name!r}; "
-            "run the same command again (without --fail-at) to resume."
-        )
+        _finish(pool, args.report, time.perf_counter() - start, failed=True)
+        print("run the same command again (without --fail-at) to resume.")
         return 1
     except KeyboardInterrupt:
-        print(
-            f"INTERRUPTED: {pool.stats.computed} finished step(s) were kept in pool "
-            f"{pool.name!r}; run the same command again to resume."
-        )
+        _finish(pool, args.report, time.perf_counter() - start, failed=True)
+        print("INTERRUPTED: run the same command again to resume.")
         return 130
-    elapsed = time.perf_counter() - start
-    stats = pool.stats
     print(f"Shannon diversity per sample: {np.round(result['alpha'], 3).tolist()}")
     print(f"first sample on PCoA axes 1-2: {np.round(result['coordinates'][0], 4).tolist()}")
-    print(
-        f"done in {elapsed:.2f} s: {stats.loaded} step(s) loaded from the pool "
-        f"(they had taken {stats.seconds_saved:.2f} s), {stats.computed} computed."
-    )
+    _finish(pool, args.report, time.perf_counter() - start, failed=False)
     return 0
+
+
+def _finish(pool: Pool, report: str, elapsed: float, *, failed: bool) -> None:
+    """The end-of-run table on stderr, and the report page."""
+    sys.stdout.flush()
+    print(pool.summary(elapsed=elapsed, failed=failed), file=sys.stderr)
+    print(f"report: {pool.report(report)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -89,22 +89,35 @@ def _recycled_call(
         return wrapped(*args, **kwargs)
     if spec.is_async:
         return _call_async(spec, pool, callkey, wrapped, args, kwargs)
-    hit = pool.lookup(callkey)
-    if hit is not None:
-        _log_hit(pool, callkey, hit.manifest)
-        return mutation.replay(spec, callkey.bound, hit.value)
-    claim = pool.claim(callkey)
-    if claim.result is not None:
-        _log_hit(pool, callkey, claim.result.manifest)
-        return mutation.replay(spec, callkey.bound, claim.result.value)
+    steps = pool.steps
+    step, token = steps.begin(callkey, callkey.bound)
     try:
-        _log_miss(pool, callkey)
-        start = time.perf_counter()
-        result = wrapped(*args, **kwargs)
-        result = _keep(spec, pool, callkey, result, time.perf_counter() - start)
+        hit = pool.lookup(callkey)
+        if hit is not None:
+            steps.loaded(step, hit.value, hit.manifest)
+            _log_hit(pool, callkey, hit.manifest)
+            return mutation.replay(spec, callkey.bound, hit.value)
+        claim = pool.claim(callkey)
+        if claim.result is not None:
+            steps.loaded(step, claim.result.value, claim.result.manifest)
+            _log_hit(pool, callkey, claim.result.manifest)
+            return mutation.replay(spec, callkey.bound, claim.result.value)
+        try:
+            _log_miss(pool, callkey, step.depth)
+            start = time.perf_counter()
+            result = wrapped(*args, **kwargs)
+            seconds = time.perf_counter() - start
+            steps.returned(step, result, seconds)
+            result = _keep(spec, pool, callkey, result, seconds)
+            steps.handed_back(step, result)
+        finally:
+            pool.release(claim)
+        return result
+    except BaseException as exc:
+        steps.failed(step, exc)
+        raise
     finally:
-        pool.release(claim)
-    return result
+        steps.end(step, token)
 
 
 def _keep(spec: ActionSpec, pool: Pool, callkey: CallKey, result: Any, seconds: float) -> Any:
@@ -127,23 +140,36 @@ async def _call_async(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    hit = pool.lookup(callkey)
-    if hit is not None:
-        _log_hit(pool, callkey, hit.manifest)
-        return mutation.replay(spec, callkey.bound, hit.value)
-    # Waiting for another caller blocks: do it off the event loop.
-    claim = await asyncio.to_thread(pool.claim, callkey)
-    if claim.result is not None:
-        _log_hit(pool, callkey, claim.result.manifest)
-        return mutation.replay(spec, callkey.bound, claim.result.value)
+    steps = pool.steps
+    step, token = steps.begin(callkey, callkey.bound)
     try:
-        _log_miss(pool, callkey)
-        start = time.perf_counter()
-        result = await wrapped(*args, **kwargs)
-        result = _keep(spec, pool, callkey, result, time.perf_counter() - start)
+        hit = pool.lookup(callkey)
+        if hit is not None:
+            steps.loaded(step, hit.value, hit.manifest)
+            _log_hit(pool, callkey, hit.manifest)
+            return mutation.replay(spec, callkey.bound, hit.value)
+        # Waiting for another caller blocks: do it off the event loop.
+        claim = await asyncio.to_thread(pool.claim, callkey)
+        if claim.result is not None:
+            steps.loaded(step, claim.result.value, claim.result.manifest)
+            _log_hit(pool, callkey, claim.result.manifest)
+            return mutation.replay(spec, callkey.bound, claim.result.value)
+        try:
+            _log_miss(pool, callkey, step.depth)
+            start = time.perf_counter()
+            result = await wrapped(*args, **kwargs)
+            seconds = time.perf_counter() - start
+            steps.returned(step, result, seconds)
+            result = _keep(spec, pool, callkey, result, seconds)
+            steps.handed_back(step, result)
+        finally:
+            pool.release(claim)
+        return result
+    except BaseException as exc:
+        steps.failed(step, exc)
+        raise
     finally:
-        pool.release(claim)
-    return result
+        steps.end(step, token)
 
 
 def _key(
@@ -197,11 +223,15 @@ def _log_hit(pool: Pool, callkey: CallKey, manifest: Mapping[str, Any]) -> None:
         )
 
 
-def _log_miss(pool: Pool, callkey: CallKey) -> None:
+def _log_miss(pool: Pool, callkey: CallKey, depth: int = 0) -> None:
     if logger.isEnabledFor(logging.INFO):
         # Comparing with stored calls reads manifests: bounded, and only when
         # someone is listening.
         why = pool.explain_key(callkey, limit=2000)
+        if depth == 0 and why.startswith("new call"):
+            # On a resume the pipeline's own call was never stored (it failed):
+            # say that its stored steps still load, lest it read as a full recompute.
+            why += "; the recyclable steps it calls are still loaded where stored"
         logger.info("computing %s (key %s): %s", callkey.action, callkey.key[:12], why)
 
 

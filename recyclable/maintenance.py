@@ -99,6 +99,10 @@ class EntrySummary:
         bytes: stored bytes (manifest and data).
         compute_seconds: how long the call took when it was computed.
         created: when it was stored (ISO 8601).
+        values: ``(name, short text)`` of each argument (a scalar's repr, else its
+            type), from the entry's lineage; empty for entries stored without it.
+        inputs: ``(argument, part, key, result part)`` of each argument another stored
+            call produced (see `recyclable.steps.Step`).
 
     """
 
@@ -109,6 +113,8 @@ class EntrySummary:
     bytes: int
     compute_seconds: float
     created: str
+    values: tuple[tuple[str, str], ...] = ()
+    inputs: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -239,6 +245,11 @@ def list_entries(cache: Cache, pool: str) -> list[EntrySummary]:
                 bytes=_entry_bytes(store, key, manifest, sizes),
                 compute_seconds=float(manifest.get("compute_seconds", 0.0)),
                 created=str(manifest.get("created", "")),
+                values=tuple((str(n), str(t)) for n, t in _lineage(manifest).get("values", [])),
+                inputs=tuple(
+                    tuple(str(part) for part in item)
+                    for item in _lineage(manifest).get("inputs", [])
+                ),
             )
         )
     found.sort(key=lambda entry: (entry.created, entry.action, entry.key))
@@ -488,3 +499,8 @@ def check_entry(store: Any, key: str, data: bytes) -> str | None:
         if actual != size:
             return f"data {digest} has {actual} bytes, expected {size}"
     return None
+
+
+def _lineage(manifest: Any) -> dict[str, Any]:
+    value = manifest.get("lineage")
+    return value if isinstance(value, dict) else {}

@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import xxhash
 
@@ -40,6 +41,8 @@ from recyclable.fingerprint import SCHEMA_VERSION, remember_loaded_arrays
 from recyclable.lease import Claim
 from recyclable.manifest import Manifest, ManifestError, dump_manifest, load_manifest, mac
 from recyclable.roundtrip import digest_or_none, survives
+from recyclable.runtable import run_data
+from recyclable.steps import Step, StepLog
 from recyclable.store.local import DamagedBlob, LocalStore
 
 if TYPE_CHECKING:
@@ -76,6 +79,8 @@ class PoolStats:
         bytes_read: bytes of stored data loaded.
         bytes_written: bytes of data written (blobs already present not counted).
         keys: the keys this pool object touched, loaded or computed.
+        steps: each call in order, with nesting, state, time, size and lineage
+            (`recyclable.steps.Step`); what the end-of-run table shows.
 
     """
 
@@ -85,6 +90,11 @@ class PoolStats:
     bytes_read: int = 0
     bytes_written: int = 0
     keys: set[str] = field(default_factory=set)
+    steps: list[Step] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The numbers and the steps as JSON-able data (what ``recyclable run --json`` gives)."""
+        return run_data(self)
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,13 @@ class Pool:
         self.cache = cache
         self.name = name
         self.stats = PoolStats()
+        #: The calls of this pool object, for the end-of-run table, progress and the report.
+        self.steps = StepLog()
+        self.stats.steps = self.steps.steps
+        #: Show a progress line on stderr (or on this stream) for steps that run long.
+        self.progress: bool | TextIO = False
+        self._progress: Any = None
+        self._progress_owner = 0
         self._store = cache.store
         self._warned: set[str] = set()
         # Keys this object has seen marked in the pool: a repeated hit need
@@ -131,6 +148,12 @@ class Pool:
     def __enter__(self) -> Pool:
         # Parse the switch now, so a bad value is reported at the `with` line.
         _env.recycling_disabled()
+        if self.progress and self._progress is None:
+            # Started before the pool is active, so a bad setting leaves nothing active.
+            from recyclable.progress import Progress
+
+            self._progress = Progress.start(self, self.progress)
+            self._progress_owner = len(_previous.get())
         _previous.set((*_previous.get(), active_pool.get()))
         active_pool.set(self)
         return self
@@ -147,6 +170,30 @@ class Pool:
             _previous.set(stack[:-1])
         else:  # exited in another context than it was entered in
             active_pool.set(None)
+        # Only the `with` that started the display stops it (the pool may be entered again inside).
+        if self._progress is not None and len(_previous.get()) == self._progress_owner:
+            self._progress.stop()
+            self._progress = None
+
+    # --- seeing a run -----------------------------------------------------------------
+
+    def summary(self, *, elapsed: float | None = None, failed: bool = False) -> str:
+        """The end-of-run table: each step with nesting, state, time or time saved, size; totals."""
+        from recyclable.runtable import render_table
+
+        return render_table(self, elapsed=elapsed, failed=failed)
+
+    def report(self, path: str | os.PathLike[str]) -> Path:
+        """Write a self-contained HTML page of this run's steps (before any: the pool's entries).
+
+        The page shows the step graph with its lineage edges, each step
+        coloured loaded / computed / failed, its time, size and argument
+        values on hover or click, the time saved and the slowest steps.  It
+        loads nothing from the network.
+        """
+        from recyclable.report import write_report
+
+        return write_report(self, path)
 
     def memory(self, **options: Any) -> Memory:
         """joblib.Memory's interface on this pool, for code that takes a ``memory=``.
@@ -567,6 +614,7 @@ class Pool:
             "writer": {"host": socket.gethostname(), "pid": os.getpid()},
             "library": _library_version(),
         }
+        self.steps.annotate(body)
         store.add_marker(self.name, callkey.key)
         crash_point("after-marker")
         # Refresh every blob just before publishing: garbage collection keeps
@@ -593,7 +641,7 @@ class Pool:
         self.stats.bytes_written += written
         if logger.isEnabledFor(logging.INFO):
             logger.info(
-                "stored %s (key %s, %s in %.3f s%s) in pool %s",
+                "stored %s (key %s, %s; computed in %.3f s%s) in pool %s",
                 callkey.action,
                 callkey.key[:12],
                 _human_bytes(written),

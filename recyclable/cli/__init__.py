@@ -6,6 +6,7 @@
                    [--recycle-pool NAME | --no-recycle] [--output PATH] [-q | -v]
     recyclable run module:function ...        recyclable run path/to/file.py:function ...
     recyclable cache info|pools|show|explain|remove|gc|verify [--use-cache PATH] [--json]
+    recyclable report POOL [--use-cache PATH] [-o PATH]
 
 Exit codes: 0 success, 1 the action (or a cache check) failed, 2 usage error,
 130 interrupted.  See ``docs/cli.md``.
@@ -45,6 +46,7 @@ def _top_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run TARGET in a pool (recyclable run --help)", add_help=False)
     sub.add_parser("cache", help="look after a cache (recyclable cache --help)", add_help=False)
+    sub.add_parser("report", help="an HTML page of a pool's step graph", add_help=False)
     return parser
 
 
@@ -64,13 +66,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_command(args[1:])
         if args and args[0] == "cache":
             return cache_command(args[1:])
+        if args and args[0] == "report":
+            from recyclable.cli.report import report_command
+
+            return report_command(args[1:])
         parser = _top_parser()
         if not args or args[0] in ("-h", "--help"):
             stdout().write(parser.format_help())
             return EXIT_OK if args else EXIT_USAGE
         if args[0] == "--version":
             parser.parse_args(args)
-        raise UsageError(f"unknown command {args[0]!r} (commands: run, cache)")
+        raise UsageError(f"unknown command {args[0]!r} (commands: run, cache, report)")
     except TargetImportError as exc:
         cause = exc.__cause__ if exc.__cause__ is not None else exc
         stderr().write(format_failure(cause, verbose="-v" in args or "--verbose" in args))

@@ -50,8 +50,15 @@ def build_parser() -> ArgumentParser:
     )
     sub.add_parser("info", parents=[common], help="location, format, size, entry and pool counts")
     sub.add_parser("pools", parents=[common], help="every pool: entries, bytes, last used")
-    show = sub.add_parser("show", parents=[common], help="the entries of one pool")
-    show.add_argument("pool", metavar="POOL")
+    show = sub.add_parser(
+        "show", parents=[common], help="the entries of one pool; with --provenance, one entry's"
+    )
+    show.add_argument("pool", metavar="POOL|KEY")
+    show.add_argument(
+        "--provenance",
+        action="store_true",
+        help="take KEY (or a unique prefix of it) and print the tree of calls that produced it",
+    )
     sub.add_parser(
         "explain",
         parents=[common],
@@ -157,6 +164,10 @@ def _runs_text(live: int, unfinished: int) -> str:
 
 
 def _show(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if options.provenance:
+        from recyclable.cli.provenance import show_provenance
+
+        return show_provenance(cache, options.pool, as_json=options.json, out=out)
     try:
         entries = maintenance.list_entries(cache, options.pool)
     except (PoolNameError, PoolNotFoundError) as exc:
@@ -169,21 +180,23 @@ def _show(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -
         return EXIT_OK
     rows = [
         (
+            e.key[:12],
             e.action,
-            _arguments_text(e.arguments),
+            _arguments_text(e.values or e.arguments, digests=not e.values),
             human_bytes(e.bytes),
             human_seconds(e.compute_seconds),
             e.created,
         )
         for e in entries
     ]
-    out.write(table(rows, ["ACTION", "ARGUMENTS", "SIZE", "COMPUTE", "CREATED"]) + "\n")
+    out.write(table(rows, ["KEY", "ACTION", "ARGUMENTS", "SIZE", "COMPUTE", "CREATED"]) + "\n")
     return EXIT_OK
 
 
-def _arguments_text(arguments: tuple[tuple[str, str], ...]) -> str:
-    # Manifests keep argument digests, not values: show each name with a short digest.
-    text = ", ".join(f"{name}={digest[:8]}" for name, digest in arguments)
+def _arguments_text(arguments: tuple[tuple[str, str], ...], *, digests: bool) -> str:
+    # Entries stored with lineage keep short argument values; older ones only
+    # digests: show each name with a short digest then.
+    text = ", ".join(f"{name}={value[:8] if digests else value}" for name, value in arguments)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -125,7 +125,7 @@ def print_json(data: Any, out: TextIO) -> None:
 # and miss explanations.  Any other message is shown as it is.
 _LOADED = "loaded %s (key %s) from pool %s: computed %s in %.3f s"
 _COMPUTING = "computing %s (key %s): %s"
-_STORED = "stored %s (key %s, %s in %.3f s%s) in pool %s"
+_STORED = "stored %s (key %s, %s; computed in %.3f s%s) in pool %s"
 
 
 class ProgressFormatter(logging.Formatter):
@@ -151,7 +151,7 @@ class ProgressFormatter(logging.Formatter):
         if record.msg == _COMPUTING and len(args) == 3:
             return f"computing {args[0]}"
         if record.msg == _STORED and len(args) == 6:
-            return f"stored {args[0]} ({args[2]}, took {human_seconds(_number(args[3]))})"
+            return f"stored {args[0]} ({args[2]}; computed in {human_seconds(_number(args[3]))})"
         return record.getMessage()
 
 

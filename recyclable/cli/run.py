@@ -26,6 +26,7 @@ from recyclable.cli.console import (
     format_failure,
     human_bytes,
     human_seconds,
+    print_json,
     progress_lines,
     stderr,
     stdout,
@@ -40,6 +41,7 @@ from recyclable.errors import (
 from recyclable.pool import Pool
 from recyclable.resultfile import save, write_bytes_atomically
 from recyclable.runs import ReleaseReport, RunRecord, call_identity
+from recyclable.runtable import counts_text, step_table, totals
 
 #: Run options that take a value (used to find TARGET among the arguments).
 _VALUE_OPTIONS = frozenset({"--use-cache", "--recycle-pool", "--output"})
@@ -100,7 +102,18 @@ def _base_parser(prog: str, description: str | None) -> ArgumentParser:
         help="write the result here: JSON for JSON-able values, .npy for numpy arrays, "
         "otherwise a recyclable result file (read it with recyclable.load)",
     )
-    out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    out.add_argument(
+        "--report",
+        metavar="PATH",
+        type=Path,
+        help="write an HTML page of the run: step graph with lineage, states, times, sizes",
+    )
+    out.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result and the run's steps and totals as one JSON document on stdout",
+    )
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress lines, no table")
     out.add_argument(
         "-v", "--verbose", action="store_true", help="keys, miss explanations, full tracebacks"
     )
@@ -292,28 +305,26 @@ def run_command(argv: Sequence[str]) -> int:
     release = opts.recycle_pool is None
     started = time.perf_counter()
     report: ReleaseReport | None = None
+    if not opts.quiet:
+        pool.progress = err
     try:
         with progress_lines(quiet=opts.quiet, verbose=opts.verbose, stream=err), record, pool:
             result = _call(target.func, kwargs)
             written = write_result(result, opts.output)
             report = record.finish(release=release)
     except KeyboardInterrupt:
-        _summary(err, pool, time.perf_counter() - started, None, opts)
-        err.write(_kept_line(pool, record, "interrupted") + "\n")
-        return EXIT_INTERRUPTED
+        return _end_early(pool, record, opts, (out, err), started, "interrupted", EXIT_INTERRUPTED)
     except OutputError as exc:
-        _summary(err, pool, time.perf_counter() - started, None, opts)
-        err.write(
-            f"recyclable: {exc}\n" + _kept_line(pool, record, "could not save its result") + "\n"
-        )
-        return EXIT_FAILED
+        what = "could not save its result"
+        return _end_early(pool, record, opts, (out, err), started, what, EXIT_FAILED, f"{exc}")
     except Exception as exc:  # noqa: BLE001 - the action's own failure, reported as exit 1
         err.write(format_failure(exc, verbose=opts.verbose))
-        _summary(err, pool, time.perf_counter() - started, None, opts)
-        err.write(_kept_line(pool, record, "failed") + "\n")
-        return EXIT_FAILED
-    _show_result(result, written, opts.output, out, err)
-    _summary(err, pool, time.perf_counter() - started, report, opts)
+        return _end_early(pool, record, opts, (out, err), started, "failed", EXIT_FAILED)
+    elapsed = time.perf_counter() - started
+    if not opts.json:
+        _show_result(result, written, opts.output, out, err)
+    _summary(err, pool, elapsed, report, opts)
+    _after_run(pool, opts, out, err, elapsed, (result, written), ok=True)
     return EXIT_OK
 
 
@@ -363,11 +374,33 @@ def _call(func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     return func(**kwargs)
 
 
-def _kept_line(pool: Pool, record: RunRecord, what: str) -> str:
+def _end_early(
+    pool: Pool,
+    record: RunRecord,
+    opts: argparse.Namespace,
+    streams: tuple[TextIO, TextIO],
+    started: float,
+    what: str,
+    code: int,
+    note: str | None = None,
+) -> int:
+    """Report a run that failed or was interrupted: table, elapsed time, what was kept."""
+    out, err = streams
+    elapsed = time.perf_counter() - started
+    _summary(err, pool, elapsed, None, opts)
+    if note is not None:
+        err.write(f"recyclable: {note}\n")
+    err.write(_kept_line(pool, record, what, elapsed) + "\n")
+    _after_run(pool, opts, out, err, elapsed, None, ok=False)
+    return code
+
+
+def _kept_line(pool: Pool, record: RunRecord, what: str, elapsed: float) -> str:
     store = pool.cache.local_store
     kept = sum(1 for key in record.keys if store.manifest_path(key).exists())
     return (
-        f"recyclable: run {what}; {kept} finished step(s) kept in pool {pool.name} of cache "
+        f"recyclable: run {what} after {human_seconds(elapsed)}; {kept} finished step(s) kept "
+        f"in pool {pool.name} of cache "
         f"{pool.cache.path}; re-run the same command to resume"
     )
 
@@ -391,14 +424,59 @@ def _summary(
             f"kept: {report.remaining} entr{'y' if report.remaining == 1 else 'ies'} still "
             "needed by other runs (running, or unfinished with other parameters)"
         )
+    steps = pool.steps.snapshot()
+    if steps and not opts.quiet and not opts.json:
+        err.write("\n".join(step_table(steps)) + "\n")
+    counted = totals(steps)
+    if report is None:
+        # A failed run: the table above says what each step did; the kept line follows.
+        err.write(
+            f"recyclable: {counts_text(counted)}; time saved "
+            f"{human_seconds(counted['seconds_saved'])}\n"
+        )
+        return
     err.write(
-        f"recyclable: done in {human_seconds(seconds)}: {stats.loaded} step(s) loaded, "
-        f"{stats.computed} computed; time saved {human_seconds(stats.seconds_saved)}; "
+        f"recyclable: done in {human_seconds(seconds)}: {counts_text(counted)}; time saved "
+        f"{human_seconds(counted['seconds_saved'])}; "
         f"read {human_bytes(stats.bytes_read)}, wrote {human_bytes(stats.bytes_written)}; "
         f"pool {pool.name} in cache {pool.cache.path}: {fate}\n"
     )
     if opts.verbose and stats.keys:
         err.write(f"recyclable: keys used: {' '.join(sorted(stats.keys))}\n")
+
+
+def _after_run(
+    pool: Pool,
+    opts: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    elapsed: float,
+    outcome: tuple[Any, str | None] | None,
+    *,
+    ok: bool,
+) -> None:
+    """Write the --report page and the --json document, if asked for."""
+    if opts.report is not None:
+        try:
+            path = pool.report(opts.report)
+        except OSError as exc:
+            err.write(f"recyclable: could not write the report to {opts.report} ({exc})\n")
+        else:
+            err.write(f"recyclable: wrote the run's report to {path}\n")
+    if opts.json:
+        data: dict[str, Any] = {
+            "ok": ok,
+            "elapsed": round(elapsed, 6),
+            "pool": pool.name,
+            "cache": str(pool.cache.path),
+            "run": pool.stats.as_dict(),
+        }
+        if outcome is not None:
+            result, written = outcome
+            data["output"] = str(opts.output) if written is not None else None
+            data["result"] = result if written is None and _json_able(result) else None
+            data["result_repr"] = None if written is not None else repr(result)[:500]
+        print_json(data, out)
 
 
 # --- the result -------------------------------------------------------------------------------

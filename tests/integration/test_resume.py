@@ -148,7 +148,11 @@ def test_decorated_function_through_a_spawn_process_pool(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_example_pipeline_fails_then_resumes(tmp_path: Path) -> None:
-    """The README's example: a failed run keeps finished steps, the re-run loads them."""
+    """The README's example: a failed run keeps finished steps, the re-run loads them.
+
+    Both runs end with the step table on stderr and write the report page,
+    whose nodes are the run's steps with their states.
+    """
     script = REPO / "examples" / "pipeline.py"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     small = ["--samples", "4", "--reads", "5000"]
@@ -162,7 +166,12 @@ def test_example_pipeline_fails_then_resumes(tmp_path: Path) -> None:
         timeout=300,
     )
     assert failed.returncode == 1
-    assert "6 finished step(s) were kept" in failed.stdout
+    assert "6 finished step(s) kept in pool amplicon-example" in failed.stderr
+    assert "run failed after " in failed.stderr
+    failed_rows = [line.split() for line in failed.stderr.splitlines() if line.startswith("  ")]
+    assert failed_rows[-1][:2] == ["beta_diversity", "failed"]
+    page = (tmp_path / "amplicon-report.html").read_text()
+    assert page.count('"state":"failed"') == 2  # beta_diversity and analyze, which ran it
     resumed = subprocess.run(
         [sys.executable, str(script), *small],
         cwd=tmp_path,
@@ -172,6 +181,12 @@ def test_example_pipeline_fails_then_resumes(tmp_path: Path) -> None:
         timeout=300,
         check=True,
     )
-    assert "6 step(s) loaded from the pool" in resumed.stdout
+    assert "6 loaded" in resumed.stderr and "2 computed" in resumed.stderr
+    assert "not counted: analyze, which ran them" in resumed.stderr
+    rows = {line.split()[0]: line.split()[1] for line in resumed.stderr.splitlines()
+            if line.startswith("  ")}  # fmt: skip
+    assert rows["dereplicate"] == "loaded" and rows["ordinate"] == "computed"
     assert "loaded dereplicate" in resumed.stdout
+    page = (tmp_path / "amplicon-report.html").read_text()
+    assert page.count('"state":"loaded"') == 6
     assert "computing beta_diversity" in resumed.stdout

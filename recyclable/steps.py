@@ -1,0 +1,438 @@
+"""The steps of a run: what each recyclable call did, which steps fed it, and how long it took.
+
+Every pool object keeps a `StepLog`.  Each decorated call that reaches the
+pool becomes a `Step`: its nesting (the step that called it), its state
+(running, loaded, computed, failed), its time, the compute time a load saved,
+the size of its stored result and its *lineage*: which of its arguments (or
+which element of a list, tuple or dict argument) is a value another step of
+the same run returned.
+
+Lineage is found by identity first: each result a step returns (loaded or
+computed), and each element of a dict, list or tuple result, is remembered
+weakly (a dict, list or tuple, which cannot be weakly referenced, by weak
+references to its elements), so an argument that *is* a result names its
+step and a recycled object id is never taken for one.  A result that can be
+remembered neither way (a list of numbers) is fingerprinted, when its pickle
+stream is small, and matched against the argument digests the call's key
+already holds.  No argument is hashed twice.
+
+The manifest of every stored entry gets an optional ``lineage`` field:
+``{"inputs": [[argument, part, key, result part], ...], "values": [[argument, text], ...],
+"parent": key | null}``.  Readers that do not know the field ignore it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from recyclable.fingerprint import digest_value
+
+if TYPE_CHECKING:
+    from recyclable.callkey import CallKey
+
+__all__ = ["LINEAGE_FIELD", "Step", "StepLog", "short_value"]
+
+#: The manifest field that holds an entry's lineage.
+LINEAGE_FIELD = "lineage"
+
+#: Steps kept in detail per pool object; later ones are only counted, so a
+#: loop of a million hits does not grow memory without bound.
+MAX_STEPS = 20_000
+
+#: Elements of a container result (or argument) looked at for lineage.
+MAX_PARTS = 64
+
+#: Results whose pickle stream (without out-of-band buffers) is larger than
+#: this and that cannot be linked by identity are not hashed for lineage.
+DIGEST_LIMIT = 1 << 20
+
+#: Identity records kept before dead ones are pruned.
+MAX_IDENTITIES = 100_000
+
+#: Longest text kept for a scalar argument's value.
+MAX_VALUE_TEXT = 80
+
+_SCALARS = (bool, int, float, complex, str, bytes, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
+
+# The step running in this thread or asyncio task, so a step knows its parent.
+_current: contextvars.ContextVar[Step | None] = contextvars.ContextVar(
+    "recyclable_current_step", default=None
+)
+
+
+@dataclass(slots=True)
+class Step:
+    """One recyclable call of a run, as the pool saw it.
+
+    Attributes:
+        key: the call's key.
+        action: the action's name.
+        plugin: the action's plugin.
+        parent: the key of the step that made this call, or None at top level.
+        depth: how deeply it is nested (0 at top level).
+        state: ``running``, ``loaded``, ``computed`` or ``failed``.
+        started: wall-clock start (seconds since the epoch).
+        seconds: the time it took in this run (computing, or loading).
+        saved: for a load, the compute time it saved (as originally recorded).
+        size: bytes of its stored result (stream and buffers), None if not stored.
+        stored: whether a computed result was kept in the pool.
+        inputs: ``(argument, part, producing key, result part)`` for each
+            argument (or part of it, e.g. ``[0]``) that another step of the run
+            returned (or that is part of what it returned, e.g. ``['reads']``).
+        values: ``(argument, short text)`` of every argument; scalars by repr.
+        error: for a failed step, the exception's type and message.
+
+    """
+
+    key: str
+    action: str
+    plugin: str
+    parent: str | None = None
+    depth: int = 0
+    state: str = "running"
+    started: float = 0.0
+    seconds: float = 0.0
+    saved: float = 0.0
+    size: int | None = None
+    stored: bool = False
+    inputs: list[tuple[str, str, str, str]] = field(default_factory=list)
+    values: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+    _clock: float = field(default=0.0, repr=False, compare=False)
+    _pending: tuple[Any] | None = field(default=None, repr=False, compare=False)
+
+    def elapsed(self) -> float:
+        """Seconds since the step started (its final time once it ended)."""
+        if self.state == "running":
+            return time.perf_counter() - self._clock
+        return self.seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        """The step as JSON-able data (what ``recyclable run --json`` prints)."""
+        return {
+            "key": self.key,
+            "action": self.action,
+            "plugin": self.plugin,
+            "parent": self.parent,
+            "depth": self.depth,
+            "state": self.state,
+            "started": self.started,
+            "seconds": round(self.seconds, 6),
+            "saved": round(self.saved, 6),
+            "size": self.size,
+            "stored": self.stored,
+            "inputs": [list(item) for item in self.inputs],
+            "values": [list(item) for item in self.values],
+            "error": self.error,
+        }
+
+
+class StepLog:
+    """The steps one pool object has seen, and the digests of the results they returned."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.dropped = 0
+        self._lock = threading.Lock()
+        # Result (or result element) digest → (producing key, part of the result).
+        self._producers: dict[bytes, tuple[str, str]] = {}
+        self._by_key: dict[str, Step] = {}
+        # id of a result (or element) → (producing key, part, guard against a recycled id).
+        self._by_id: dict[int, tuple[str, str, Any]] = {}
+        #: Called with a step when it stops running (a progress display clears its line).
+        self.on_end: Callable[[Step], None] | None = None
+
+    # --- recording ----------------------------------------------------------------------
+
+    def begin(self, callkey: CallKey, bound: Mapping[str, Any]) -> tuple[Step, Any]:
+        """A call reached the pool: record it as running; returns the step and a token for `end`."""
+        parent = _current.get()
+        step = Step(
+            key=callkey.key,
+            action=callkey.action,
+            plugin=callkey.plugin,
+            parent=parent.key if parent is not None else None,
+            depth=parent.depth + 1 if parent is not None else 0,
+            started=time.time(),
+            _clock=time.perf_counter(),
+        )
+        if self._by_id or self._producers:
+            step.inputs = self._inputs(callkey, bound)
+        # Only the arguments in the key: an ignored one (a logger, a thread count) stays out.
+        step.values = [(name, short_value(bound.get(name))) for name, _ in callkey.digests]
+        # list.append and a dict store are atomic: no lock on the hot path.
+        if len(self.steps) < MAX_STEPS:
+            self.steps.append(step)
+        else:
+            self.dropped += 1
+        self._by_key[step.key] = step
+        return step, _current.set(step)
+
+    def loaded(self, step: Step, value: Any, manifest: Mapping[str, Any]) -> None:
+        """The step's result was loaded from the store."""
+        step.state = "loaded"
+        try:
+            step.saved = float(manifest["compute_seconds"] or 0.0)
+        except (KeyError, TypeError, ValueError):
+            step.saved = 0.0
+        step.size = _entry_size(manifest)
+        self._finish(step)
+        if not isinstance(value, _SCALARS):  # a number or a string is never linked
+            self._produced(step.key, value, _stream_size(manifest))
+
+    def returned(self, step: Step, value: Any, seconds: float) -> None:
+        """The step computed its result (before it is stored)."""
+        step.state = "computed"
+        step.seconds = seconds
+        self._notify(step)
+        # Linked once its size is known (`annotate`), or when the call ends
+        # if it is not stored; held only until then.
+        step._pending = (value,)
+
+    def handed_back(self, step: Step, value: Any) -> None:
+        """The caller receives ``value``: what a hit would give, often a decoded copy.
+
+        Linked to the step too, so a later step given this object (not the
+        one the function returned) names its producer.
+        """
+        pending = step._pending
+        if pending is not None and pending[0] is value:
+            return
+        if not isinstance(value, _SCALARS):
+            self._produced(step.key, value, None)
+
+    def failed(self, step: Step, exc: BaseException) -> None:
+        """The step raised (or was interrupted)."""
+        if step.state != "running":
+            return  # it had finished; what raised came after (e.g. storing was interrupted)
+        step.state = "failed"
+        step.error = f"{type(exc).__name__}: {exc}"[:300]
+        self._finish(step)
+
+    def end(self, step: Step, token: Any) -> None:
+        """The call returned or raised: the enclosing step is current again."""
+        try:
+            _current.reset(token)
+        except ValueError:  # ended in another context than it began in
+            _current.set(None)
+        if step.state == "running":
+            self._finish(step)
+        if step._pending is not None:
+            value = step._pending[0]
+            step._pending = None
+            self._produced(step.key, value, None)
+        if self._by_key.get(step.key) is step:
+            del self._by_key[step.key]  # only steps in flight are looked up by key
+
+    def annotate(self, body: dict[str, Any]) -> None:
+        """Add the lineage of the entry about to be written to its manifest ``body``."""
+        key = body.get("key")
+        step = self._by_key.get(key) if isinstance(key, str) else None
+        if step is None:
+            return
+        step.stored = True
+        step.size = _entry_size(body)
+        if step._pending is not None:
+            value = step._pending[0]
+            step._pending = None
+            self._produced(step.key, value, _stream_size(body))
+        body[LINEAGE_FIELD] = {
+            "inputs": [list(item) for item in step.inputs],
+            "values": [list(item) for item in step.values],
+            "parent": step.parent,
+        }
+
+    # --- reading ------------------------------------------------------------------------
+
+    def running(self) -> list[Step]:
+        """The steps still running, outermost first."""
+        with self._lock:
+            return [step for step in self.steps if step.state == "running"]
+
+    def snapshot(self) -> list[Step]:
+        """A copy of the step list."""
+        with self._lock:
+            return list(self.steps)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _finish(self, step: Step) -> None:
+        if step.state == "running":
+            step.state = "failed" if step.error else "computed"
+        step.seconds = time.perf_counter() - step._clock
+        self._notify(step)
+
+    def _notify(self, step: Step) -> None:
+        callback = self.on_end
+        if callback is not None:
+            callback(step)
+
+    def _produced(self, key: str, value: Any, stream_size: int | None) -> None:
+        """Remember a result (and its elements) so later arguments can name its step."""
+        known = self._remember(key, "", value)
+        for part, item in _parts(value):
+            self._remember(key, part, item)
+        if known or isinstance(value, _SCALARS):
+            return
+        # Not linkable by identity (a plain container of scalars, say): by digest,
+        # when hashing it again is cheap.  A large pickled object graph (a list
+        # of a million ints) is not hashed twice just for its lineage.
+        if stream_size is None:
+            if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) > 1000:
+                return
+        elif stream_size > DIGEST_LIMIT:
+            return
+        digest = _digest(value)
+        if digest is not None:
+            self._producers.setdefault(digest, (key, ""))
+
+    def _remember(self, key: str, part: str, value: Any) -> bool:
+        """Record ``value`` by identity, guarded so a recycled id is never taken for it."""
+        if isinstance(value, _SCALARS):
+            return False
+        try:
+            guard: Any = weakref.ref(value)
+        except TypeError:
+            guard = _container_guard(value)
+            if guard is None:
+                return False
+        with self._lock:
+            if len(self._by_id) >= MAX_IDENTITIES:
+                # Drop the dead; if most are alive, forget the older half, so a
+                # run of a million live results costs no more than a bounded map.
+                alive = [(i, e) for i, e in self._by_id.items() if _alive(e[2])]
+                self._by_id = dict(
+                    alive[len(alive) // 2 :] if len(alive) > MAX_IDENTITIES // 2 else alive
+                )
+            self._by_id[id(value)] = (key, part, guard)
+        return True
+
+    def _match(self, value: Any) -> tuple[str, str] | None:
+        entry = self._by_id.get(id(value))
+        if entry is None:
+            return None
+        key, part, guard = entry
+        if isinstance(guard, weakref.ref):
+            return (key, part) if guard() is value else None
+        cls, length, refs = guard
+        if type(value) is not cls or len(value) != length:
+            return None
+        items = list(value.values()) if cls is dict else value
+        return (key, part) if all(items[i] is ref() for i, ref in refs) else None
+
+    def _inputs(
+        self, callkey: CallKey, bound: Mapping[str, Any]
+    ) -> list[tuple[str, str, str, str]]:
+        if not self._by_id and not self._producers:
+            return []
+        found: list[tuple[str, str, str, str]] = []
+        for name, digest in callkey.digests:
+            value = bound.get(name)
+            hit = self._match(value) or self._producers.get(digest)
+            if hit is not None:
+                found.append((name, "", hit[0], hit[1]))
+                continue
+            # A list, tuple or dict built from results: look one level in (by identity,
+            # so this costs no hashing).
+            for part, item in _parts(value):
+                hit = self._match(item)
+                if hit is not None:
+                    found.append((name, part, hit[0], hit[1]))
+        return found
+
+
+def short_value(value: Any) -> str:
+    """A short text for an argument: the repr of a scalar (bounded), else its type."""
+    if type(value) in _SCALAR_TYPES:
+        text = repr(value)
+        return text if len(text) <= MAX_VALUE_TEXT else text[: MAX_VALUE_TEXT - 1] + "…"
+    if isinstance(value, (*_SCALARS, os.PathLike)):
+        text = repr(value)
+        if len(text) > MAX_VALUE_TEXT:
+            text = text[: MAX_VALUE_TEXT - 1] + "…"
+        return text
+    cls = type(value)
+    shape = getattr(value, "shape", None)
+    name = (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+    if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
+        return f"<{name} shape {shape}>"
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
+        return f"<{name} of {len(value)}>"
+    return f"<{name}>"
+
+
+def _parts(value: Any) -> Iterable[tuple[str, Any]]:
+    cls = type(value)
+    if cls is dict:
+        if len(value) > MAX_PARTS:
+            return ()
+        return ((f"[{k!r}]", v) for k, v in value.items() if isinstance(k, (str, int)))
+    if cls is list or cls is tuple:
+        if len(value) > MAX_PARTS:
+            return ()
+        return ((f"[{i}]", v) for i, v in enumerate(value))
+    return ()
+
+
+def _container_guard(value: Any) -> tuple[type, int, tuple[tuple[int, Any], ...]] | None:
+    """For a dict, list or tuple (not weakly referable): weak references to its elements.
+
+    The same id, type and length holding the very same element objects is the
+    same container as far as lineage is concerned; a container with no
+    weakly referable element gets no guard (it is linked by digest instead).
+    """
+    cls = type(value)
+    if cls not in (dict, list, tuple) or len(value) > MAX_PARTS:
+        return None
+    items = list(value.values()) if cls is dict else value
+    refs = []
+    for index, item in enumerate(items):
+        try:
+            refs.append((index, weakref.ref(item)))
+        except TypeError:
+            continue
+    return (cls, len(value), tuple(refs)) if refs else None
+
+
+def _alive(guard: Any) -> bool:
+    if isinstance(guard, weakref.ref):
+        return guard() is not None
+    return all(ref() is not None for _, ref in guard[2])
+
+
+def _stream_size(manifest: Mapping[str, Any]) -> int | None:
+    try:
+        return int(manifest["stream"]["size"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _digest(value: Any) -> bytes | None:
+    if isinstance(value, _SCALARS):
+        # A scalar "result" (a count, a flag) equal to a literal argument is
+        # no evidence of lineage: 0, True and "" are everywhere.
+        return None
+    try:
+        return digest_value(value)
+    except Exception:  # noqa: BLE001 - a value we cannot fingerprint just has no lineage
+        return None
+
+
+def _entry_size(manifest: Mapping[str, Any]) -> int | None:
+    try:
+        size = int(manifest["stream"]["size"])
+        for info in manifest["buffers"]:
+            size += int(info["size"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return size
