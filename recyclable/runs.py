@@ -344,26 +344,32 @@ class RunRecord:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             return ReleaseReport(0, 0, 0, _count(store.iter_markers(pool.name)), False, None)
-        protect: set[str] = set()
-        superseded: list[RunInfo] = []
-        for run in list_runs(pool):
-            if run.path == path:
-                continue
-            if not run.live and self.identity is not None and run.identity == self.identity:
-                superseded.append(run)
-            else:
-                protect |= run.keys
+        superseded = [
+            run
+            for run in list_runs(pool)
+            if run.path != path
+            and not run.live
+            and self.identity is not None
+            and run.identity == self.identity
+        ]
         candidates = set(self._keys)
         for run in superseded:
             candidates |= run.keys
-        release_keys = candidates - protect
-        for key in release_keys:
-            store.remove_marker(pool.name, key)
         for run in superseded:
             with contextlib.suppress(FileNotFoundError):
                 run.path.unlink()
+        # Our record goes before the records are read: of two runs finishing
+        # at once, each sharing keys with the other, at least the later one
+        # then reads no record of the other and removes the shared markers.
+        # (Read before unlinking, each would spare them for the other.)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+        protect: set[str] = set()
+        for run in list_runs(pool):
+            protect |= run.keys
+        release_keys = candidates - protect
+        for key in release_keys:
+            store.remove_marker(pool.name, key)
         # A run that noted one of these keys after `list_runs` above may just
         # have lost its marker; garbage collection still spares the entry (it
         # is in a live record), and that run re-adds the marker if it ends
