@@ -29,6 +29,7 @@ import xxhash
 
 from recyclable import verdict
 from recyclable._env import crash_point
+from recyclable._proc import own_identity, same_process
 
 __all__ = [
     "DamagedBlob",
@@ -115,8 +116,14 @@ def _write_view(fd: int, view: memoryview) -> None:
 
 
 def temp_name(label: str) -> str:
-    """A staging file name that says who wrote it: host, pid and a random part."""
-    return f"{label}.{_HOST}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+    """A staging file name that says who wrote it: host, pid, the pid's start time, a random part.
+
+    ``<label>.<host>.<pid>.<random>-<start>.tmp``; the start time (hex clock
+    ticks since boot) tells the writer from a later process with its pid.
+    """
+    start = own_identity()[1]
+    stamp = "" if start is None else f"-{start:x}"
+    return f"{label}.{_HOST}.{os.getpid()}.{secrets.token_hex(6)}{stamp}.tmp"
 
 
 def temp_writer(name: str) -> tuple[str, int] | None:
@@ -131,31 +138,28 @@ def temp_writer(name: str) -> tuple[str, int] | None:
     return (_HOST, int(parts[1]))
 
 
+def _temp_start(name: str) -> int | None:
+    """The writer's start time a name made by `temp_name` records, or None (older names)."""
+    parts = name.rsplit(".", 2)
+    _, dash, start = (parts[1] if len(parts) == 3 else "").partition("-")
+    try:
+        return int(start, 16) if dash else None
+    except ValueError:
+        return None
+
+
 def writer_state(name: str) -> str:
     """Whether the writer of a staging file runs: ``"live"``, ``"dead"`` or ``"unknown"``.
 
     Only a process of this host can be judged; ``"unknown"`` covers other
-    hosts and names not made by `temp_name`.
+    hosts and names not made by `temp_name`.  A name of our own pid written
+    by an earlier process (a re-run container entrypoint is pid 1 again) is
+    dead.
     """
     writer = temp_writer(name)
     if writer is None or writer[0] != _HOST:
         return "unknown"
-    pid = writer[1]
-    if pid == os.getpid():
-        return "live"
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return "dead"
-    except OSError:
-        return "live"  # exists, owned by another user
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return "live"
-    # A killed child its parent has not reaped yet is a zombie: dead for us.
-    return "dead" if data[data.rfind(b")") + 2 :][:1] in (b"Z", b"X") else "live"
+    return "dead" if same_process(writer[1], _temp_start(name)) is False else "live"
 
 
 class LocalStore:
