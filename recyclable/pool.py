@@ -408,6 +408,7 @@ class Pool:
         if "inline" not in stream_info and not store.touch_blob(stream_digest):
             store.write_blob(stream_digest, [stream])
         won = store.publish_manifest(callkey.key, dump_manifest(body, self.cache.secret))
+        store.forget_created(created)
         created.clear()  # published: its blobs belong to the entry now, never undo them
         crash_point("after-publish")
         if not store.has_marker(self.name, callkey.key):

@@ -422,8 +422,16 @@ class FsspecStore:
         return True
 
     def delete_blob(self, digest: str) -> None:
-        """Delete a blob a failed store created (nothing references it)."""
-        self._remove(self.blob_path(digest))
+        """Leave a blob a failed store uploaded to garbage collection.
+
+        Another writer of the same bytes may have found it present and
+        published an entry using it; an object store cannot tell (nothing is
+        touched), and a failed upload frees no local disk.  Unreferenced, it
+        goes at the next collection after the grace period.
+        """
+
+    def forget_created(self, digests: Sequence[str]) -> None:
+        """Nothing to forget: `delete_blob` never deletes (see there)."""
 
     def iter_manifest_keys(self) -> Iterator[str]:
         """The keys of every published manifest."""
