@@ -20,6 +20,7 @@ from recyclable.cache import Cache, GarbageReport, VerifyReport, default_cache_p
 from recyclable.decorator import RecyclableFunction, recyclable
 from recyclable.errors import (
     CacheFormatError,
+    CacheIOError,
     CacheLocationError,
     CachePermissionError,
     ConfigurationError,
@@ -44,6 +45,7 @@ from recyclable.runs import RunRecord
 __all__ = [
     "Cache",
     "CacheFormatError",
+    "CacheIOError",
     "CacheLocationError",
     "CachePermissionError",
     "ConfigurationError",

@@ -137,7 +137,12 @@ def collect_garbage(
     # File times come from the filesystem's coarse clock (or an NFS
     # server's): compare them with a time read from that same clock, and
     # treat a file stamped in the very same tick as touched after it.
-    started = store.filesystem_now()
+    try:
+        started = store.filesystem_now()
+    except OSError:
+        if not dry_run:
+            raise
+        started = time.time()  # a read-only cache: a dry run needs no probe file
     cutoff = started - grace
     manifests = set(store.iter_manifest_keys())
     referenced = _referenced_keys(store) | live_run_keys(store) | set(protect)

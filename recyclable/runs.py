@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import xxhash
 
+from recyclable.errors import CacheIOError, RecyclableError
 from recyclable.fingerprint import fingerprint
 from recyclable.lease import process_start_time
 from recyclable.store.local import LocalStore, temp_name
@@ -184,7 +185,8 @@ class RunRecord:
         return frozenset(self._keys)
 
     def __enter__(self) -> RunRecord:
-        self.start()
+        if self.path is None:
+            self.start()
         return self
 
     def __exit__(
@@ -205,8 +207,20 @@ class RunRecord:
 
         Raises:
             ValueError: the pool object already has a run record attached.
+            CacheIOError: the record cannot be written (a read-only or full
+                cache); the run can go on without one, loading what is stored.
 
         """
+        try:
+            self._register()
+        except OSError as exc:
+            if isinstance(exc, RecyclableError):
+                raise
+            raise CacheIOError.from_os_error(
+                exc, f"register the run in pool {self.pool.name!r}", self.pool.cache.path
+            ) from None
+
+    def _register(self) -> None:
         pool = self.pool
         if pool.on_key is not None:
             raise ValueError(

@@ -29,7 +29,13 @@ from recyclable.cli.run import (
     open_cache,
     parse_invocation,
 )
-from recyclable.errors import FingerprintError, PoolInUseError, PoolNameError, PoolNotFoundError
+from recyclable.errors import (
+    CacheIOError,
+    FingerprintError,
+    PoolInUseError,
+    PoolNameError,
+    PoolNotFoundError,
+)
 from recyclable.maintenance import format_time
 
 
@@ -102,7 +108,14 @@ def cache_command(argv: Sequence[str]) -> int:
         "gc": _gc,
         "verify": _verify,
     }[options.tool]
-    return handler(cache, options, out, err)
+    try:
+        return handler(cache, options, out, err)
+    except CacheIOError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        # The cache's own files: say which cache and what to do, in one line.
+        io_error = CacheIOError.from_os_error(exc, f"{options.tool} the cache", cache.path)
+        raise UsageError(str(io_error)) from None
 
 
 def _info(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -140,7 +140,8 @@ class ProgressFormatter(logging.Formatter):
         prefix = "recyclable: "
         if record.levelno >= logging.WARNING:
             prefix += f"{record.levelname.lower()}: "
-        return prefix + self._message(record)
+        # Warnings repeated as log lines carry their own prefix already.
+        return prefix + self._message(record).removeprefix("recyclable: ")
 
     def _message(self, record: logging.LogRecord) -> str:
         args = record.args if isinstance(record.args, tuple) else ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import inspect
 import json
@@ -33,7 +34,9 @@ from recyclable.cli.console import (
 from recyclable.cli.targets import Target, plugin_actions, plugin_entry_points, resolve
 from recyclable.errors import (
     CacheFormatError,
+    CacheIOError,
     CacheLocationError,
+    CachePermissionError,
     ConfigurationError,
     PoolNameError,
 )
@@ -240,8 +243,10 @@ def open_cache(path: Path | None, err: TextIO, *, create: bool) -> Cache:
         )
     try:
         cache = Cache(where)
-    except (CacheLocationError, CacheFormatError) as exc:
+    except (CacheLocationError, CacheFormatError, CachePermissionError) as exc:
         raise UsageError(f"--use-cache {where}: {exc}") from None
+    except CacheIOError as exc:
+        raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"--use-cache {where}: cannot create the cache ({exc})") from None
     if not existed:
@@ -274,26 +279,24 @@ def run_command(argv: Sequence[str]) -> int:
         option = "--recycle-pool" if opts.recycle_pool else "the default pool name"
         hint = "" if opts.recycle_pool else "; name a pool with --recycle-pool NAME"
         raise UsageError(f"{option}: {exc}{hint}") from None
-    cache = open_cache(opts.use_cache, err, create=True)
-    existed = cache.store.pool_exists(pool_name)
-    pool = cache.create_pool(pool_name, reuse=True)
-    if opts.recycle_pool and not existed:
-        err.write(f"recyclable: pool {pool_name} did not exist in {cache.path}; created it\n")
-    elif existed and not opts.quiet:
-        err.write(
-            f"recyclable: using existing pool {pool_name} ({len(pool)} stored step(s) "
-            "will be loaded where the calls match)\n"
-        )
+    pool = _open_pool(pool_name, opts, err)
     bound = _bound_arguments(target.func, kwargs)
-    record = RunRecord(pool, identity=call_identity(target.plugin, target.action, bound))
+    record = _start_record(
+        RunRecord(pool, identity=call_identity(target.plugin, target.action, bound)), err
+    )
     release = opts.recycle_pool is None
     started = time.perf_counter()
     report: ReleaseReport | None = None
     try:
-        with progress_lines(quiet=opts.quiet, verbose=opts.verbose, stream=err), record, pool:
+        with (
+            progress_lines(quiet=opts.quiet, verbose=opts.verbose, stream=err),
+            record if record is not None else contextlib.nullcontext(),
+            pool,
+        ):
             result = _call(target.func, kwargs)
             written = write_result(result, opts.output)
-            report = record.finish(release=release)
+            if record is not None:
+                report = record.finish(release=release)
     except KeyboardInterrupt:
         _summary(err, pool, time.perf_counter() - started, None, opts)
         err.write(_kept_line(pool, record, "interrupted") + "\n")
@@ -312,6 +315,31 @@ def run_command(argv: Sequence[str]) -> int:
     _show_result(result, written, opts.output, out, err)
     _summary(err, pool, time.perf_counter() - started, report, opts)
     return EXIT_OK
+
+
+def _open_pool(pool_name: str, opts: argparse.Namespace, err: TextIO) -> Pool:
+    cache = open_cache(opts.use_cache, err, create=True)
+    existed = cache.store.pool_exists(pool_name)
+    with progress_lines(quiet=opts.quiet, verbose=opts.verbose, stream=err):
+        pool = cache.create_pool(pool_name, reuse=True)
+    if opts.recycle_pool is not None and not existed and cache.store.pool_exists(pool_name):
+        err.write(f"recyclable: pool {pool_name} did not exist in {cache.path}; created it\n")
+    elif existed and not opts.quiet:
+        err.write(
+            f"recyclable: using existing pool {pool_name} ({len(pool)} stored step(s) "
+            "will be loaded where the calls match)\n"
+        )
+    return pool
+
+
+def _start_record(record: RunRecord, err: TextIO) -> RunRecord | None:
+    try:
+        record.start()
+    except CacheIOError as exc:
+        # A read-only or full cache: what is stored still loads.
+        err.write(f"recyclable: warning: {exc}; running without a run record\n")
+        return None
+    return record
 
 
 def _run_without_pool(
@@ -355,9 +383,10 @@ def _call(func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     return func(**kwargs)
 
 
-def _kept_line(pool: Pool, record: RunRecord, what: str) -> str:
+def _kept_line(pool: Pool, record: RunRecord | None, what: str) -> str:
     store = pool.cache.local_store
-    kept = sum(1 for key in record.keys if store.manifest_path(key).exists())
+    keys = record.keys if record is not None else pool.stats.keys
+    kept = sum(1 for key in keys if store.manifest_path(key).exists())
     return (
         f"recyclable: run {what}; {kept} finished step(s) kept in pool {pool.name} of cache "
         f"{pool.cache.path}; re-run the same command to resume"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
 import warnings
@@ -11,9 +12,9 @@ import fault_actions
 import pytest
 import xxhash
 from children import REPO, child_env
-from filesystems import small_tmpfs
+from filesystems import fill, small_tmpfs
 
-from recyclable import Cache, RecyclableWarning
+from recyclable import Cache, CacheIOError, RecyclableWarning
 
 FAULTS = REPO / "tests" / "fault_actions.py"
 
@@ -59,3 +60,39 @@ def test_failed_store_keeps_a_blob_another_writer_published(tmp_path: Path, atte
         assert Cache(cache).verify().ok
         # W1's own leftovers are gone: the disk has its space back.
         assert not list((cache / "tmp").iterdir())
+
+
+def test_new_cache_on_a_full_disk_says_what_to_free(tmp_path: Path) -> None:
+    """Cache(new path) on a full disk: a CacheIOError naming the fix, and no empty VERSION left."""
+    with small_tmpfs(tmp_path / "fs", "1m") as fs:
+        fill(fs)
+        with pytest.raises(CacheIOError) as raised:
+            Cache(fs / "cache")
+        assert raised.value.errno == errno.ENOSPC
+        assert "free space on the filesystem holding" in str(raised.value)
+        assert not list((fs / "cache" / "tmp").iterdir())
+        (fs / "filler").unlink()
+        assert Cache(fs / "cache").format == 1  # the half-made cache is completed later
+
+
+def test_new_pool_on_a_full_disk(tmp_path: Path) -> None:
+    """No inode left for a pool: reuse=True warns and still loads; reuse=False raises."""
+    with small_tmpfs(tmp_path / "fs", "8m,nr_inodes=64") as fs:
+        cache = Cache(fs / "cache")
+        with cache.create_pool("old"):
+            fault_actions.shared_only(__file__)
+        index = 0
+        while True:
+            try:
+                (fs / f"f{index}").touch()
+            except OSError:
+                break
+            index += 1
+        with pytest.raises(CacheIOError, match=r"cannot create pool 'fresh'.*free space"):
+            cache.create_pool("fresh")
+        with pytest.warns(RecyclableWarning, match="cannot create pool 'fresh'"):
+            pool = cache.create_pool("fresh", reuse=True)
+        with pool:
+            value = fault_actions.shared_only(__file__)
+        assert pool.stats.loaded == 1
+        assert (value["a"] == fault_actions.SHARED).all()

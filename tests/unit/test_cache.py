@@ -11,6 +11,7 @@ import pytest
 from recyclable import (
     Cache,
     CacheFormatError,
+    CacheIOError,
     CacheLocationError,
     PoolExistsError,
     PoolNameError,
@@ -246,3 +247,9 @@ def test_pool_object_reused_after_removal_marks_its_entries_again(cache: Cache) 
     other.remove()
     assert cache.garbage_collect(grace=0).entries == 0
     assert len(cache.pool("p")) == 1
+
+
+def test_cache_where_no_directory_can_be_made(tmp_path: Path) -> None:
+    """Cache('/proc/x') is a CacheIOError (a RecyclableError and an OSError) saying what to pass."""
+    with pytest.raises(CacheIOError, match="pass a cache path on an ordinary filesystem"):
+        Cache("/proc/recyclable-no-such-dir")
