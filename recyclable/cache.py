@@ -238,12 +238,14 @@ class Cache:
 
         store = open_fsspec_store(url, self.storage_options, durable=self.durable)
         text = store.read_version()
+        # An opener creates VERSION before anything else: objects without it
+        # may be another opener's cache, created since our read.
+        if text is None and not store.is_empty() and (text := store.read_version()) is None:
+            raise CacheLocationError(
+                f"{url} holds objects but no recyclable VERSION: it is not a recyclable "
+                "cache; choose an empty or new prefix for the cache"
+            )
         if text is None:
-            if not store.is_empty():
-                raise CacheLocationError(
-                    f"{url} holds objects but no recyclable VERSION: it is not a recyclable "
-                    "cache; choose an empty or new prefix for the cache"
-                )
             store.create_version(_VERSION_TEXT)
             text = store.read_version() or ""
         self.format = _check_format(text, f"{url}/VERSION", url)
