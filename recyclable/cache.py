@@ -24,9 +24,9 @@ from recyclable.collect import (
     GarbageReport,
     VerifyReport,
     collect_garbage,
-    collect_remote_garbage,
     verify_store,
 )
+from recyclable.collect_remote import collect_remote_garbage
 from recyclable.errors import (
     CacheFormatError,
     CacheIOError,
