@@ -59,6 +59,20 @@ class GarbageReport:
     leases: int = 0
     markers: int = 0
 
+    def __str__(self) -> str:
+        """``2 entries, 3 data files (1.5 MiB), 1 staging file, 0 leases, 0 markers``."""
+        size = float(self.bytes)
+        unit = "B"
+        for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+            if size < 1024 or unit == "TiB":
+                break
+            size /= 1024
+        amount = f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        return (
+            f"{self.entries} entries, {self.blobs} data files ({amount}), {self.temporary} "
+            f"staging files, {self.leases} leases, {self.markers} markers"
+        )
+
 
 @dataclass(frozen=True)
 class VerifyReport:

@@ -172,8 +172,10 @@ def _runs_text(live: int, unfinished: int) -> str:
 def _show(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         entries = maintenance.list_entries(cache, options.pool)
-    except (PoolNameError, PoolNotFoundError) as exc:
+    except PoolNameError as exc:
         raise UsageError(str(exc)) from None
+    except PoolNotFoundError:
+        raise UsageError(_no_such_pool(cache, options.pool)) from None
     if options.json:
         print_json([dataclasses.asdict(e) for e in entries], out)
         return EXIT_OK
@@ -194,6 +196,15 @@ def _show(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -
     return EXIT_OK
 
 
+def _no_such_pool(cache: Cache, name: str) -> str:
+    """The command line's own words for a missing pool (the library's name Python calls)."""
+    known = ", ".join(cache.pools()) or "none"
+    return (
+        f"no pool {name!r} in cache {cache.path} (pools: {known}); `recyclable cache pools` "
+        "lists them, and `recyclable run TARGET --recycle-pool NAME` creates one"
+    )
+
+
 def _arguments_text(arguments: tuple[tuple[str, str], ...]) -> str:
     # Manifests keep argument digests, not values: show each name with a short digest.
     text = ", ".join(f"{name}={digest[:8]}" for name, digest in arguments)
@@ -203,8 +214,10 @@ def _arguments_text(arguments: tuple[tuple[str, str], ...]) -> str:
 def _remove(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         report = maintenance.remove_pool(cache, options.pool, force=options.force)
-    except (PoolNameError, PoolNotFoundError) as exc:
+    except PoolNameError as exc:
         raise UsageError(str(exc)) from None
+    except PoolNotFoundError:
+        raise UsageError(_no_such_pool(cache, options.pool)) from None
     except PoolInUseError as exc:
         err.write(f"recyclable cache remove: {exc} (--force)\n")
         return EXIT_FAILED
@@ -279,7 +292,8 @@ def _explain(argv: Sequence[str]) -> int:
         return EXIT_OK
     target, kwargs, opts = invocation.target, invocation.kwargs, invocation.options
     cache = open_cache(opts.use_cache, err, create=False)
-    pool = opts.recycle_pool or default_pool_name(target.plugin, target.action)
+    named = opts.recycle_pool is not None
+    pool = opts.recycle_pool if named else default_pool_name(target.plugin, target.action)
     try:
         validate_pool_name(pool)
     except PoolNameError as exc:

@@ -7,8 +7,6 @@ import asyncio
 import contextlib
 import hashlib
 import inspect
-import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from recyclable.cli.console import (
     stderr,
     stdout,
 )
+from recyclable.cli.output import show_result, write_result
 from recyclable.cli.targets import Target, plugin_actions, plugin_entry_points, resolve
 from recyclable.errors import (
     CacheFormatError,
@@ -41,7 +40,6 @@ from recyclable.errors import (
     PoolNameError,
 )
 from recyclable.pool import Pool
-from recyclable.resultfile import save, write_bytes_atomically
 from recyclable.runs import ReleaseReport, RunRecord, call_identity
 
 #: Run options that take a value (used to find TARGET among the arguments).
@@ -100,8 +98,8 @@ def _base_parser(prog: str, description: str | None) -> ArgumentParser:
         "--output",
         metavar="PATH",
         type=Path,
-        help="write the result here: JSON for JSON-able values, .npy for numpy arrays, "
-        "otherwise a recyclable result file (read it with recyclable.load)",
+        help="write the result here, in the format the extension names: .json (JSON), .npy "
+        "(numpy array), any other: a recyclable result file (read it with recyclable.load)",
     )
     out.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     out.add_argument(
@@ -272,13 +270,19 @@ def run_command(argv: Sequence[str]) -> int:
             f"recyclable: {_env.DISABLE_VAR} is set: steps run as plain calls, nothing is "
             "looked up or stored\n"
         )
-    pool_name = opts.recycle_pool or default_pool_name(target.plugin, target.action)
+    named = opts.recycle_pool is not None  # "" is a (bad) name, not the default pool
+    pool_name = opts.recycle_pool if named else default_pool_name(target.plugin, target.action)
     try:
         validate_pool_name(pool_name)
     except PoolNameError as exc:
-        option = "--recycle-pool" if opts.recycle_pool else "the default pool name"
-        hint = "" if opts.recycle_pool else "; name a pool with --recycle-pool NAME"
+        option = "--recycle-pool" if named else "the default pool name"
+        hint = "" if named else "; name a pool with --recycle-pool NAME"
         raise UsageError(f"{option}: {exc}{hint}") from None
+    if getattr(target.func, "__recyclable__", None) is None:
+        err.write(
+            f"recyclable: warning: {target.label} is not decorated with @recyclable: the call "
+            "itself is never stored or loaded, only the @recyclable steps it calls are\n"
+        )
     pool = _open_pool(pool_name, opts, err)
     bound = _bound_arguments(target.func, kwargs)
     record = _start_record(
@@ -306,13 +310,13 @@ def run_command(argv: Sequence[str]) -> int:
         err.write(
             f"recyclable: {exc}\n" + _kept_line(pool, record, "could not save its result") + "\n"
         )
-        return EXIT_FAILED
+        return exc.code
     except Exception as exc:  # noqa: BLE001 - the action's own failure, reported as exit 1
         err.write(format_failure(exc, verbose=opts.verbose))
         _summary(err, pool, time.perf_counter() - started, None, opts)
         err.write(_kept_line(pool, record, "failed") + "\n")
         return EXIT_FAILED
-    _show_result(result, written, opts.output, out, err)
+    show_result(result, written, opts.output, out, err)
     _summary(err, pool, time.perf_counter() - started, report, opts)
     return EXIT_OK
 
@@ -355,12 +359,12 @@ def _run_without_pool(
         return EXIT_INTERRUPTED
     except OutputError as exc:
         err.write(f"recyclable: {exc}; recycling was off (--no-recycle), nothing was kept\n")
-        return EXIT_FAILED
+        return exc.code
     except Exception as exc:  # noqa: BLE001 - the action's own failure, reported as exit 1
         err.write(format_failure(exc, verbose=opts.verbose))
         err.write("recyclable: run failed; recycling was off (--no-recycle), nothing was kept\n")
         return EXIT_FAILED
-    _show_result(result, written, opts.output, out, err)
+    show_result(result, written, opts.output, out, err)
     err.write(
         f"recyclable: done in {human_seconds(time.perf_counter() - started)}; recycling off "
         "(--no-recycle): nothing looked up or stored\n"
@@ -420,73 +424,3 @@ def _summary(
     )
     if opts.verbose and stats.keys:
         err.write(f"recyclable: keys used: {' '.join(sorted(stats.keys))}\n")
-
-
-# --- the result -------------------------------------------------------------------------------
-
-
-def write_result(value: Any, path: Path | None) -> str | None:
-    """Write ``value`` to ``path`` in a format fit for its type; the format's name, or None.
-
-    Raises:
-        OutputError: the file cannot be written, or the value cannot be pickled.
-
-    """
-    if path is None:
-        return None
-    try:
-        return _write_result(value, path)
-    except Exception as exc:  # any failure to save is reported the same way
-        raise OutputError(
-            f"could not write the result to {path} ({type(exc).__name__}: {exc})"
-        ) from exc
-
-
-def _write_result(value: Any, path: Path) -> str:
-    if _is_ndarray(value):
-        import io
-
-        import numpy as np
-
-        buffer = io.BytesIO()
-        np.save(buffer, value, allow_pickle=False)
-        write_bytes_atomically(path, buffer.getvalue())
-        return "numpy .npy"
-    if _json_able(value):
-        text = json.dumps(value, indent=2, allow_nan=False) + "\n"
-        write_bytes_atomically(path, text.encode())
-        return "JSON"
-    save(value, path)
-    return "recyclable result file, read with recyclable.load"
-
-
-def _is_ndarray(value: Any) -> bool:
-    cls = type(value)
-    return cls.__module__ == "numpy" and cls.__name__ == "ndarray" and value.dtype != object
-
-
-def _json_able(value: Any, depth: int = 0) -> bool:
-    """True when JSON holds ``value`` exactly (loading it gives back equal values and types)."""
-    if depth > 100:
-        return False
-    if value is None or type(value) in (bool, int, str):
-        return True
-    if type(value) is float:
-        return math.isfinite(value)
-    if type(value) is list:
-        return all(_json_able(item, depth + 1) for item in value)
-    if type(value) is dict:
-        return all(type(k) is str and _json_able(v, depth + 1) for k, v in value.items())
-    return False
-
-
-def _show_result(
-    value: Any, written: str | None, path: Path | None, out: TextIO, err: TextIO
-) -> None:
-    if written is not None:
-        err.write(f"recyclable: wrote the result ({written}) to {path}\n")
-        return
-    text = repr(value)
-    if len(text) > 500:
-        text = text[:497] + "..."
-    out.write(text + "\n")
