@@ -186,7 +186,12 @@ class Cache:
             self.path: Path | str = url
             self.url = url
             self.read_only = False
-            self.store: Store = self._open_remote(url)
+            try:
+                self.store: Store = self._open_remote(url)
+            except RecyclableError:
+                raise
+            except OSError as exc:
+                raise CacheIOError.from_os_error(exc, "open the cache", url) from None
             # Leases need files created atomically, which object stores do not
             # offer: single-flight covers the processes of this host, through a
             # private directory of the user's local cache.  Across hosts the
