@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from recyclable.cli.cache_tools import cache_command
 from recyclable.cli.console import (
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PIPE,
     EXIT_USAGE,
@@ -58,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments after the program name.
 
     Returns:
-        0 success, 1 failure of the action or of a check, 2 usage error, 130 interrupted.
+        0 success, 1 failure of the action or of a check, 2 usage error, 130 interrupted,
+        141 the reader of the output went away.
 
     """
     args = list(sys.argv[1:] if argv is None else argv)
@@ -83,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except SystemExit as exc:  # --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
+    except KeyboardInterrupt:  # outside a run (which reports its kept steps itself)
+        stderr().write("recyclable: interrupted\n")
+        return EXIT_INTERRUPTED
     except RecyclableError as exc:
         # The library refused something about the cache or its options.
         if "-v" in args or "--verbose" in args:
