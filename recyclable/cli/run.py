@@ -51,7 +51,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Raise the parse error for `main` to report."""
-        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+        # One line: the usage is one --help away.
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def default_pool_name(plugin: str, action: str) -> str:
@@ -152,8 +153,9 @@ def parse_invocation(argv: Sequence[str], *, prog: str, out: TextIO) -> Invocati
             out.write(_plugin_listing())
             return None
         raise UsageError(
-            "missing TARGET: give PLUGIN ACTION, module:function or path/to/file.py:function\n"
-            + _plugin_listing().rstrip()
+            "missing TARGET: give PLUGIN ACTION, module:function or path/to/file.py:function ("
+            + _plugin_listing().strip()
+            + ")"
         )
     if wants_help and len(positionals) == 1 and ":" not in positionals[0]:
         out.write(plugin_help(positionals[0], prog))
