@@ -75,6 +75,8 @@ STALE_SECONDS = 300.0
 
 RUNS_DIR = ".runs"
 _ENDED = b"#ended\n"
+# Tries to create the record while finishing runs remove the empty pool directory.
+_LINK_ATTEMPTS = 20
 _KEY_RE = re.compile(r"\A[0-9a-f]{32}\Z")
 _HOST = socket.gethostname() or "host"
 
@@ -229,7 +231,6 @@ class RunRecord:
             )
         store = pool.cache.local_store
         runs = store.pool_dir(pool.name) / RUNS_DIR
-        runs.mkdir(parents=True, exist_ok=True)
         header = {
             "host": _HOST,
             "pid": os.getpid(),
@@ -244,16 +245,16 @@ class RunRecord:
         host = _HOST.replace(os.sep, "_")[:64]
         final = runs / f"{host}.{os.getpid()}.{secrets.token_hex(6)}.run"
         try:
-            for attempt in range(5):
+            for attempt in range(_LINK_ATTEMPTS):
                 try:
+                    runs.mkdir(parents=True, exist_ok=True)
                     os.link(staged, final)
                     break
                 except FileNotFoundError:
                     # Another run's release removed the empty pool directory
-                    # after our mkdir: recreate it and try again.
-                    if attempt == 4:
+                    # after (or during) our mkdir: create it again and retry.
+                    if attempt == _LINK_ATTEMPTS - 1:
                         raise
-                    runs.mkdir(parents=True, exist_ok=True)
         finally:
             staged.unlink()
         self.path = final

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import hashlib
 import inspect
 import time
@@ -41,6 +42,9 @@ from recyclable.errors import (
 )
 from recyclable.pool import Pool
 from recyclable.runs import ReleaseReport, RunRecord, call_identity
+
+#: Errors of a cache that can be read but not written: a run goes on without a record.
+_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
 
 #: Run options that take a value (used to find TARGET among the arguments).
 _VALUE_OPTIONS = frozenset({"--use-cache", "--recycle-pool", "--output"})
@@ -342,6 +346,8 @@ def _start_record(record: RunRecord, err: TextIO) -> RunRecord | None:
     try:
         record.start()
     except CacheIOError as exc:
+        if exc.errno not in _UNWRITABLE:
+            raise
         # A read-only or full cache: what is stored still loads.
         err.write(f"recyclable: warning: {exc}; running without a run record\n")
         return None
