@@ -21,6 +21,7 @@ from recyclable.codeid import code_parts
 from recyclable.decorator import RecyclableFunction, recyclable
 from recyclable.errors import (
     CacheFormatError,
+    CacheIOError,
     CacheLocationError,
     CachePermissionError,
     ConfigurationError,
@@ -48,6 +49,7 @@ from recyclable.runs import RunRecord
 __all__ = [
     "Cache",
     "CacheFormatError",
+    "CacheIOError",
     "CacheLocationError",
     "CachePermissionError",
     "ConfigurationError",

@@ -59,12 +59,11 @@ _read_disable = _raw_reader(DISABLE_VAR)
 def recycling_disabled() -> bool:
     """True when ``RECYCLABLE_DISABLE`` is set to a true value."""
     raw = _read_disable()
-    try:
-        return _parsed[raw]
-    except KeyError:
-        result = parse_bool(DISABLE_VAR, raw)
-        _parsed[raw] = result
-        return result
+    result = _parsed.get(raw)
+    if result is None:
+        # Parsed outside any except block: a bad value's error is not chained to a KeyError.
+        result = _parsed[raw] = parse_bool(DISABLE_VAR, raw)
+    return result
 
 
 def default_cache_dir() -> str | None:

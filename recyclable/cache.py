@@ -7,11 +7,12 @@ error; the library never wipes a directory it did not create.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import warnings
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,23 +24,25 @@ from recyclable.collect import (
     GarbageReport,
     VerifyReport,
     collect_garbage,
-    collect_remote_garbage,
     verify_store,
 )
+from recyclable.collect_remote import collect_remote_garbage
 from recyclable.errors import (
     CacheFormatError,
+    CacheIOError,
     CacheLocationError,
     CachePermissionError,
     ConfigurationError,
     PoolExistsError,
     PoolNameError,
     PoolNotFoundError,
+    RecyclableError,
     RecyclableWarning,
 )
 from recyclable.lease import DEFAULT_LEASE_STALE, DEFAULT_LEASE_TIMEOUT, Leases
 from recyclable.pool import Pool
 from recyclable.store.base import Store
-from recyclable.store.local import LocalStore, temp_name
+from recyclable.store.local import LocalStore, temp_name, write_new_file
 from recyclable.store.location import local_path, remote_url
 
 if TYPE_CHECKING:
@@ -62,6 +65,9 @@ POOL_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
 DEFAULT_GRACE_SECONDS = 600.0
 
 _MMAP_MODES = ("r", "c", None)
+# Errors of a cache that can be read but not written: a pool that cannot be
+# created still serves what is stored.
+_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
 _LAYOUT = ("objects", "entries", "pools", "leases", "tmp", "quarantine")
 
 
@@ -123,6 +129,9 @@ class Cache:
         ConfigurationError: ``storage_options`` given for a local directory.
         MissingDependencyError: an object-store URL whose fsspec backend is not installed.
         CachePermissionError: the cache belongs to another user and is not shared.
+        CacheIOError: the cache cannot be created or read (full disk, read-only
+            filesystem, permissions, a path such as ``/proc/x``); the message says
+            what to free, fix or pass.
 
     Security:
         Loading a stored result unpickles it.  Anyone who can write to the
@@ -179,7 +188,12 @@ class Cache:
             self.path: Path | str = url
             self.url = url
             self.read_only = False
-            self.store: Store = self._open_remote(url)
+            try:
+                self.store: Store = self._open_remote(url)
+            except RecyclableError:
+                raise
+            except OSError as exc:
+                raise CacheIOError.from_os_error(exc, "open the cache", url) from None
             # Leases need files created atomically, which object stores do not
             # offer: single-flight covers the processes of this host, through a
             # private directory of the user's local cache.  Across hosts the
@@ -202,8 +216,14 @@ class Cache:
         root = local.absolute()
         self.path = root
         self.url = str(root)
-        self.format = self._open_or_create()
-        self._check_owner()
+        try:
+            self.format = self._open_or_create()
+            self._check_owner()
+        except RecyclableError:
+            raise
+        except OSError as exc:
+            doing = "open the cache" if (root / "VERSION").is_file() else "create a cache"
+            raise CacheIOError.from_os_error(exc, doing, root) from None
         self.read_only = not os.access(root, os.W_OK)
         local_store = LocalStore(root, durable=self.durable, shared=self.shared)
         self.store = local_store
@@ -226,12 +246,14 @@ class Cache:
 
         store = open_fsspec_store(url, self.storage_options, durable=self.durable)
         text = store.read_version()
+        # An opener creates VERSION before anything else: objects without it
+        # may be another opener's cache, created since our read.
+        if text is None and not store.is_empty() and (text := store.read_version()) is None:
+            raise CacheLocationError(
+                f"{url} holds objects but no recyclable VERSION: it is not a recyclable "
+                "cache; choose an empty or new prefix for the cache"
+            )
         if text is None:
-            if not store.is_empty():
-                raise CacheLocationError(
-                    f"{url} holds objects but no recyclable VERSION: it is not a recyclable "
-                    "cache; choose an empty or new prefix for the cache"
-                )
             store.create_version(_VERSION_TEXT)
             text = store.read_version() or ""
         self.format = _check_format(text, f"{url}/VERSION", url)
@@ -270,15 +292,14 @@ class Cache:
         # no cache yet (and creates the same one) or a complete one.
         staged = path / "tmp" / temp_name("VERSION")
         text = _VERSION_TEXT + (_SHARED_LINE if self.shared else "")
-        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, store.file_mode)
-        try:
-            os.write(fd, text.encode())
-            if self.shared:
-                os.fchmod(fd, store.file_mode)
-            if self.durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        # Removed again if writing fails (a full disk leaves no empty VERSION behind).
+        write_new_file(
+            staged,
+            [text.encode()],
+            mode=store.file_mode,
+            exact_mode=self.shared,
+            fsync=self.durable,
+        )
         try:
             os.link(staged, path / "VERSION")
         except FileExistsError:
@@ -340,16 +361,20 @@ class Cache:
         Raises:
             PoolNameError: the name is not valid.
             PoolExistsError: the pool exists and ``reuse`` is false.
+            CacheIOError: the pool cannot be created; with ``reuse`` only for
+                errors other than a read-only, full or unwritable cache, which
+                warn instead (the pool then loads stored results, keeps nothing).
 
         """
         validate_pool_name(name)
         try:
             created = self.store.create_pool(name)
         except OSError as exc:
-            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM) or not reuse:
-                raise
-            # A read-only cache: lookups work across the whole cache, so the
-            # pool still serves stored results; it just cannot record anything.
+            if exc.errno not in _UNWRITABLE or not reuse:
+                raise CacheIOError.from_os_error(exc, f"create pool {name!r}", self.path) from None
+            # A read-only or full cache: lookups work across the whole cache,
+            # so the pool still serves stored results; it just cannot record
+            # anything.
             warnings.warn(
                 f"recyclable: cannot create pool {name!r} in cache {self.path} "
                 f"({exc.strerror}); stored results are loaded but new ones are not kept",
@@ -389,25 +414,39 @@ class Cache:
 
     def pools(self) -> list[str]:
         """The names of the cache's pools, sorted."""
-        return self.store.list_pools()
+        with self._io("list the pools"):
+            return self.store.list_pools()
 
     def remove_pool(self, name: str, *, grace: float = DEFAULT_GRACE_SECONDS) -> GarbageReport:
         """Remove a pool and reclaim the entries and data no other pool uses.
 
         Raises:
             PoolNotFoundError: no pool of that name exists.
+            CacheIOError: the cache cannot be written (read-only, permissions).
 
         """
         validate_pool_name(name)
-        aside = self.store.detach_pool(name)
+        with self._io(f"remove pool {name!r}"):
+            aside = self.store.detach_pool(name)
         if aside is None:
             raise PoolNotFoundError(f"no pool {name!r} in cache {self.path} to remove")
         removed = self._pools.pop(name, None)
         if removed is not None:
             # Its markers are gone: a later hit through the same object must add them again.
             removed._marked.clear()
-        self.store.remove_tree(aside)
+        with self._io(f"remove pool {name!r}"):
+            self.store.remove_tree(aside)
         return self.garbage_collect(grace=grace)
+
+    @contextlib.contextmanager
+    def _io(self, doing: str) -> Iterator[None]:
+        """Turn a system error on the cache's own files into a `CacheIOError` saying what to do."""
+        try:
+            yield
+        except RecyclableError:
+            raise
+        except OSError as exc:
+            raise CacheIOError.from_os_error(exc, doing, self.path) from None
 
     # --- handles for other processes --------------------------------------------------
 
@@ -498,18 +537,21 @@ class Cache:
 
         Raises:
             TypeError: ``grace`` is not a number.
+            CacheIOError: the cache cannot be written (read-only, permissions);
+                a dry run needs only read access.
 
         """
         grace = _check_seconds("grace", grace)
-        if isinstance(self.store, LocalStore):
-            return collect_garbage(
-                self.store, self.leases, grace=grace, dry_run=dry_run, protect=protect
-            )
-        from recyclable.store.remote import FsspecStore
+        with self._io("collect garbage"):
+            if isinstance(self.store, LocalStore):
+                return collect_garbage(
+                    self.store, self.leases, grace=grace, dry_run=dry_run, protect=protect
+                )
+            from recyclable.store.remote import FsspecStore
 
-        return collect_remote_garbage(
-            cast(FsspecStore, self.store), grace=grace, dry_run=dry_run, protect=protect
-        )
+            return collect_remote_garbage(
+                cast(FsspecStore, self.store), grace=grace, dry_run=dry_run, protect=protect
+            )
 
     # --- verification -----------------------------------------------------------------
 
@@ -524,7 +566,8 @@ class Cache:
             A `VerifyReport`; its ``damaged`` list names each quarantined entry and why.
 
         """
-        report = verify_store(self.store, self.secret)
+        with self._io("verify the cache"):
+            report = verify_store(self.store, self.secret)
         if report.damaged:
             # Their markers are gone: a later hit through a pool object must add them again.
             for pool in self._pools.values():

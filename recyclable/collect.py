@@ -1,6 +1,7 @@
 """Garbage collection and verification of a cache's store: the rules that keep live runs safe.
 
-Neither takes a lock; both work on a `LocalStore` and the cache's `Leases`.
+Neither takes a lock; both work on a `LocalStore` and the cache's `Leases`
+(`recyclable.collect_remote` collects an object store).
 `Cache.garbage_collect`, `Cache.remove_pool` and `Cache.verify` are the
 public entry points.
 """
@@ -12,7 +13,6 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import xxhash
 
@@ -20,16 +20,12 @@ from recyclable.lease import Leases
 from recyclable.manifest import ManifestError, load_manifest
 from recyclable.runs import live_run_keys
 from recyclable.store.base import Store
-
-if TYPE_CHECKING:
-    from recyclable.store.remote import FsspecStore
 from recyclable.store.local import DamagedBlob, LocalStore, writer_state
 
 __all__ = [
     "GarbageReport",
     "VerifyReport",
     "collect_garbage",
-    "collect_remote_garbage",
     "verify_store",
 ]
 
@@ -62,6 +58,20 @@ class GarbageReport:
     temporary: int
     leases: int = 0
     markers: int = 0
+
+    def __str__(self) -> str:
+        """``2 entries, 3 data files (1.5 MiB), 1 staging file, 0 leases, 0 markers``."""
+        size = float(self.bytes)
+        unit = "B"
+        for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+            if size < 1024 or unit == "TiB":
+                break
+            size /= 1024
+        amount = f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        return (
+            f"{self.entries} entries, {self.blobs} data files ({amount}), {self.temporary} "
+            f"staging files, {self.leases} leases, {self.markers} markers"
+        )
 
 
 @dataclass(frozen=True)
@@ -137,7 +147,12 @@ def collect_garbage(
     # File times come from the filesystem's coarse clock (or an NFS
     # server's): compare them with a time read from that same clock, and
     # treat a file stamped in the very same tick as touched after it.
-    started = store.filesystem_now()
+    try:
+        started = store.filesystem_now()
+    except OSError:
+        if not dry_run:
+            raise
+        started = time.time()  # a read-only cache: a dry run needs no probe file
     cutoff = started - grace
     manifests = set(store.iter_manifest_keys())
     referenced = _referenced_keys(store) | live_run_keys(store) | set(protect)
@@ -186,55 +201,6 @@ def collect_garbage(
     )
     logger.debug("garbage collection of %s: %s", store.root, report)
     return report
-
-
-def collect_remote_garbage(
-    store: FsspecStore, *, grace: float, dry_run: bool, protect: Collection[str] = ()
-) -> GarbageReport:
-    """Garbage collection for an object store, where nothing can be renamed or touched.
-
-    The same order as on a local disk (manifests listed before markers, so a
-    published entry of a live pool is referenced), then unreferenced blobs
-    older than ``grace`` by their upload time, and staging leftovers.  A
-    writer whose blob went between its upload and its publish uploads it
-    again in its post-publish check.
-    """
-    started = time.time()
-    cutoff = started - grace
-    manifests = list(store.iter_manifest_keys())
-    referenced = set(protect) | live_run_keys(store)
-    for pool in store.list_pools():
-        referenced.update(store.iter_markers(pool))
-    entries_removed = 0
-    live: set[str] = set()
-    freed: set[str] = set()
-    for key in manifests:
-        blobs = _blobs_of_key(store, key)
-        if key in referenced:
-            live |= blobs
-            continue
-        if not dry_run:
-            store.delete_manifest(key)
-        entries_removed += 1
-        freed |= blobs
-    blobs_removed = 0
-    bytes_removed = 0
-    for digest, info in list(store.iter_blobs()):
-        if digest in live:
-            continue
-        limit = started if digest in freed else cutoff
-        if info.st_mtime > limit:
-            continue
-        if dry_run or store.delete_blob_if_idle(digest, limit):
-            blobs_removed += 1
-            bytes_removed += info.st_size
-    temporary = 0
-    for path, info in list(store.iter_temp()):
-        if info.st_mtime <= cutoff:
-            if not dry_run:
-                store.remove_tree(path)
-            temporary += 1
-    return GarbageReport(entries_removed, blobs_removed, bytes_removed, temporary)
 
 
 def _collect_blobs(
@@ -313,7 +279,7 @@ def _referenced_keys(store: LocalStore) -> set[str]:
     return referenced
 
 
-def _marked_check(store: LocalStore, key: str) -> Callable[[], bool]:
+def _marked_check(store: Store, key: str) -> Callable[[], bool]:
     return lambda: any(store.has_marker(pool, key) for pool in store.list_pools())
 
 

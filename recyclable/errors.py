@@ -12,8 +12,11 @@ This module imports nothing from the package.
 
 from __future__ import annotations
 
+import errno as _errno
+
 __all__ = [
     "CacheFormatError",
+    "CacheIOError",
     "CacheLocationError",
     "CachePermissionError",
     "ConfigurationError",
@@ -100,6 +103,49 @@ class PoolNotFoundError(RecyclableError, LookupError):
 
 class CacheLocationError(RecyclableError, ValueError):
     """A cache path cannot be used: it is a file, or a directory that is not a cache."""
+
+
+class CacheIOError(RecyclableError, OSError):
+    """A cache's own files cannot be read or written: full disk, read-only, permissions, I/O.
+
+    It is an `OSError` (``errno`` is the system's), so code catching
+    ``OSError`` keeps working; its message names the cache and says what to
+    free, fix or pass.  Make one from a system error with `from_os_error`.
+    """
+
+    def __init__(self, code: int | None, message: str) -> None:
+        super().__init__(code, message)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, doing: str, where: object) -> CacheIOError:
+        """Explain ``exc``, raised while ``doing`` (``"create the cache"``) at ``where``."""
+        reason = exc.strerror or str(exc)
+        if exc.filename is not None and str(exc.filename) != str(where):
+            reason += f": {exc.filename}"
+        code = exc.errno
+        if code in (_errno.ENOSPC, _errno.EDQUOT):
+            advice = (
+                f"free space on the filesystem holding {where} (or raise your quota), or pass "
+                "a cache path on another filesystem"
+            )
+        elif code == _errno.EROFS:
+            advice = (
+                f"{where} is on a read-only filesystem: remount it read-write, or pass a "
+                "writable cache path"
+            )
+        elif code in (_errno.EACCES, _errno.EPERM):
+            advice = f"give your user write access to {where}, or pass a cache path of your own"
+        elif code in (_errno.ENOENT, _errno.ENOTDIR):
+            advice = (
+                f"{where} cannot hold a directory (a missing or special parent such as /proc); "
+                "pass a cache path on an ordinary filesystem"
+            )
+        else:
+            advice = f"fix the filesystem holding {where}, or pass another cache path"
+        return cls(code, f"cannot {doing} at {where} ({reason}); {advice}")
 
 
 class CacheFormatError(RecyclableError, ValueError):

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from recyclable._proc import own_identity, process_start_time, same_process
 from recyclable.store.local import temp_name
 
 __all__ = [
@@ -78,50 +79,6 @@ def _boot_id() -> str | None:
 _BOOT = _boot_id()
 
 
-def _proc_stat(pid: int) -> list[bytes] | None:
-    """Fields 3 onwards of /proc/<pid>/stat (Linux), or None when unreadable."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    return data[data.rfind(b")") + 2 :].split()
-
-
-def process_start_time(pid: int) -> int | None:
-    """A process's start time in clock ticks since boot (Linux), or None when unknown.
-
-    Together with the pid it names one process for the life of the machine,
-    which tells a live holder from a new process that reused its pid.
-    """
-    fields = _proc_stat(pid)
-    try:
-        return int(fields[19]) if fields is not None else None
-    except (IndexError, ValueError):
-        return None
-
-
-def _process_state(pid: int) -> bytes | None:
-    fields = _proc_stat(pid)
-    return fields[0] if fields else None
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    except OSError:
-        return True
-    # A killed child its parent has not reaped yet is a zombie: dead for us.
-    return _process_state(pid) not in (b"Z", b"X")
-
-
 _instances: weakref.WeakSet[Leases] = weakref.WeakSet()
 
 
@@ -132,17 +89,6 @@ def _reset_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
-
-_OWN_PID = os.getpid()
-_OWN_START = process_start_time(_OWN_PID)
-
-
-def _own_identity() -> tuple[int, int | None]:
-    global _OWN_PID, _OWN_START  # refreshed after fork
-    pid = os.getpid()
-    if pid != _OWN_PID:
-        _OWN_PID, _OWN_START = pid, process_start_time(pid)
-    return _OWN_PID, _OWN_START
 
 
 @dataclass(frozen=True)
@@ -158,7 +104,7 @@ class LeaseHolder:
     @classmethod
     def current(cls) -> LeaseHolder:
         """The holder record for the calling process."""
-        pid, start = _own_identity()
+        pid, start = own_identity()
         return cls(_HOST, _BOOT, pid, start, secrets.token_hex(8))
 
     def to_json(self) -> bytes:
@@ -208,15 +154,9 @@ def holder_is_dead(holder: LeaseHolder | None, heartbeat: float, stale: float) -
         return silent
     if holder.host != _HOST or holder.boot != _BOOT:
         return silent
-    if holder.pid == os.getpid():
-        return False
-    if not _pid_alive(holder.pid):
-        return True
-    if holder.start is not None:
-        current = process_start_time(holder.pid)
-        if current is not None and current != holder.start:
-            return True  # the pid now belongs to another process
-    return False
+    # Our own pid too: in a container every entrypoint is pid 1, and the
+    # lease of a killed earlier one must not look like ours.
+    return same_process(holder.pid, holder.start) is False
 
 
 @dataclass

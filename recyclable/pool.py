@@ -255,7 +255,11 @@ class Pool:
         """
         if self.on_key is not None:
             self.on_key(callkey.key)
-        data = self._store.read_manifest(callkey.key)
+        try:
+            data = self._store.read_manifest(callkey.key)
+        except OSError as exc:
+            self._unreadable(exc)
+            return None
         if data is None:
             if self._store.has_marker(self.name, callkey.key) and not os.path.exists(
                 self.cache.leases.path(callkey.key)
@@ -287,6 +291,10 @@ class Pool:
             )
             return None
         except Exception as exc:  # noqa: BLE001 - every failure of a stored entry is a miss
+            if isinstance(exc, OSError):
+                # The entry may be fine; this process just cannot read it.
+                self._unreadable(exc)
+                return None
             if isinstance(exc, DamagedBlob):
                 if exc.present:
                     self._store.quarantine_blob(exc.digest)
@@ -336,6 +344,15 @@ class Pool:
         if infos and mmap_mode == "r":
             remember_loaded_arrays(value, buffers, [info["digest"] for info in infos])
         return value, len(stream) + sum(info["size"] for info in infos)
+
+    def _unreadable(self, exc: OSError) -> None:
+        """A stored file cannot be read (permissions, I/O): a warned miss, nothing moved."""
+        self._warn_once(
+            f"unreadable:{exc.errno}",
+            f"recyclable: cannot read stored results in cache {self.cache.path} "
+            f"({exc.strerror or exc}: {exc.filename}); computing instead. Give your user read "
+            "access to the cache, or use a cache of your own.",
+        )
 
     def _adopt(self, callkey: CallKey, value: Any, manifest: Manifest) -> None:
         """Add this pool's marker to an entry another pool stored, so it stays alive."""
@@ -626,6 +643,7 @@ class Pool:
         if "inline" not in stream_info and not store.touch_blob(stream_digest):
             store.write_blob(stream_digest, [stream])
         won = store.publish_manifest(callkey.key, dump_manifest(body, self.cache.secret))
+        store.forget_created(created)
         created.clear()  # published: its blobs belong to the entry now, never undo them
         crash_point("after-publish")
         if not store.has_marker(self.name, callkey.key):

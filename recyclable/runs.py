@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import xxhash
 
+from recyclable.errors import CacheIOError, RecyclableError
 from recyclable.fingerprint import fingerprint
 from recyclable.lease import process_start_time
 from recyclable.store.local import LocalStore, temp_name, write_new_file
@@ -74,6 +75,8 @@ STALE_SECONDS = 300.0
 
 RUNS_DIR = ".runs"
 _ENDED = b"#ended\n"
+# Tries to create the record while finishing runs remove the empty pool directory.
+_LINK_ATTEMPTS = 20
 _KEY_RE = re.compile(r"\A[0-9a-f]{32}\Z")
 _HOST = socket.gethostname() or "host"
 
@@ -184,7 +187,8 @@ class RunRecord:
         return frozenset(self._keys)
 
     def __enter__(self) -> RunRecord:
-        self.start()
+        if self.path is None:
+            self.start()
         return self
 
     def __exit__(
@@ -205,8 +209,20 @@ class RunRecord:
 
         Raises:
             ValueError: the pool object already has a run record attached.
+            CacheIOError: the record cannot be written (a read-only or full
+                cache); the run can go on without one, loading what is stored.
 
         """
+        try:
+            self._register()
+        except OSError as exc:
+            if isinstance(exc, RecyclableError):
+                raise
+            raise CacheIOError.from_os_error(
+                exc, f"register the run in pool {self.pool.name!r}", self.pool.cache.path
+            ) from None
+
+    def _register(self) -> None:
         pool = self.pool
         if pool.on_key is not None:
             raise ValueError(
@@ -215,7 +231,6 @@ class RunRecord:
             )
         store = pool.cache.local_store
         runs = store.pool_dir(pool.name) / RUNS_DIR
-        store.make_dirs(runs)  # the cache's modes: group members of a shared cache add runs too
         header = {
             "host": _HOST,
             "pid": os.getpid(),
@@ -235,16 +250,17 @@ class RunRecord:
         host = _HOST.replace(os.sep, "_")[:64]
         final = runs / f"{host}.{os.getpid()}.{secrets.token_hex(6)}.run"
         try:
-            for attempt in range(5):
+            for attempt in range(_LINK_ATTEMPTS):
                 try:
+                    # The cache's modes: group members of a shared cache add runs too.
+                    store.make_dirs(runs)
                     os.link(staged, final)
                     break
                 except FileNotFoundError:
                     # Another run's release removed the empty pool directory
-                    # after our mkdir: recreate it and try again.
-                    if attempt == 4:
+                    # after (or during) our mkdir: create it again and retry.
+                    if attempt == _LINK_ATTEMPTS - 1:
                         raise
-                    store.make_dirs(runs)
         finally:
             staged.unlink()
         self.path = final
@@ -349,26 +365,32 @@ class RunRecord:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             return ReleaseReport(0, 0, 0, _count(store.iter_markers(pool.name)), False, None)
-        protect: set[str] = set()
-        superseded: list[RunInfo] = []
-        for run in list_runs(pool):
-            if run.path == path:
-                continue
-            if not run.live and self.identity is not None and run.identity == self.identity:
-                superseded.append(run)
-            else:
-                protect |= run.keys
+        superseded = [
+            run
+            for run in list_runs(pool)
+            if run.path != path
+            and not run.live
+            and self.identity is not None
+            and run.identity == self.identity
+        ]
         candidates = set(self._keys)
         for run in superseded:
             candidates |= run.keys
-        release_keys = candidates - protect
-        for key in release_keys:
-            store.remove_marker(pool.name, key)
         for run in superseded:
             with contextlib.suppress(FileNotFoundError):
                 run.path.unlink()
+        # Our record goes before the records are read: of two runs finishing
+        # at once, each sharing keys with the other, at least the later one
+        # then reads no record of the other and removes the shared markers.
+        # (Read before unlinking, each would spare them for the other.)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+        protect: set[str] = set()
+        for run in list_runs(pool):
+            protect |= run.keys
+        release_keys = candidates - protect
+        for key in release_keys:
+            store.remove_marker(pool.name, key)
         # A run that noted one of these keys after `list_runs` above may just
         # have lost its marker; garbage collection still spares the entry (it
         # is in a live record), and that run re-adds the marker if it ends

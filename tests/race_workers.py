@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
+import time
 from typing import Any
 
 import xxhash
@@ -50,3 +52,28 @@ def publish(
     data = manifest_bytes(key, label)
     barrier.wait(timeout=120)
     results.put((label, store.publish_manifest(key, data)))
+
+
+def open_new_caches(
+    urls: list[str],
+    options: dict[str, Any] | None,
+    barrier: Any,
+    results: Any,
+    environ: dict[str, str],
+) -> None:
+    """For each URL: wait for every racer, then open (and so create) the cache there.
+
+    Each racer starts its open a different few milliseconds after the others,
+    so that one lists the prefix while another has just created the cache.
+    """
+    os.environ.update(environ)
+    stagger = random.Random(os.getpid())
+    for url in urls:
+        barrier.wait(timeout=120)
+        time.sleep(stagger.uniform(0, 0.03))
+        try:
+            Cache(url, storage_options=options)
+        except Exception as exc:  # reported to the test, which fails on it
+            results.put(f"{url}: {type(exc).__name__}: {exc}")
+        else:
+            results.put("ok")

@@ -29,7 +29,13 @@ from recyclable.cli.run import (
     open_cache,
     parse_invocation,
 )
-from recyclable.errors import FingerprintError, PoolInUseError, PoolNameError, PoolNotFoundError
+from recyclable.errors import (
+    CacheIOError,
+    FingerprintError,
+    PoolInUseError,
+    PoolNameError,
+    PoolNotFoundError,
+)
 from recyclable.maintenance import format_time
 
 
@@ -109,7 +115,14 @@ def cache_command(argv: Sequence[str]) -> int:
         "gc": _gc,
         "verify": _verify,
     }[options.tool]
-    return handler(cache, options, out, err)
+    try:
+        return handler(cache, options, out, err)
+    except CacheIOError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        # The cache's own files: say which cache and what to do, in one line.
+        io_error = CacheIOError.from_os_error(exc, f"{options.tool} the cache", cache.path)
+        raise UsageError(str(io_error)) from None
 
 
 def _info(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -170,8 +183,10 @@ def _show(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -
         return show_provenance(cache, options.pool, as_json=options.json, out=out)
     try:
         entries = maintenance.list_entries(cache, options.pool)
-    except (PoolNameError, PoolNotFoundError) as exc:
+    except PoolNameError as exc:
         raise UsageError(str(exc)) from None
+    except PoolNotFoundError:
+        raise UsageError(_no_such_pool(cache, options.pool)) from None
     if options.json:
         print_json([dataclasses.asdict(e) for e in entries], out)
         return EXIT_OK
@@ -193,6 +208,15 @@ def _show(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -
     return EXIT_OK
 
 
+def _no_such_pool(cache: Cache, name: str) -> str:
+    """The command line's own words for a missing pool (the library's name Python calls)."""
+    known = ", ".join(cache.pools()) or "none"
+    return (
+        f"no pool {name!r} in cache {cache.path} (pools: {known}); `recyclable cache pools` "
+        "lists them, and `recyclable run TARGET --recycle-pool NAME` creates one"
+    )
+
+
 def _arguments_text(arguments: tuple[tuple[str, str], ...], *, digests: bool) -> str:
     # Entries stored with lineage keep short argument values; older ones only
     # digests: show each name with a short digest then.
@@ -203,8 +227,10 @@ def _arguments_text(arguments: tuple[tuple[str, str], ...], *, digests: bool) ->
 def _remove(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         report = maintenance.remove_pool(cache, options.pool, force=options.force)
-    except (PoolNameError, PoolNotFoundError) as exc:
+    except PoolNameError as exc:
         raise UsageError(str(exc)) from None
+    except PoolNotFoundError:
+        raise UsageError(_no_such_pool(cache, options.pool)) from None
     except PoolInUseError as exc:
         err.write(f"recyclable cache remove: {exc} (--force)\n")
         return EXIT_FAILED
@@ -281,7 +307,8 @@ def _explain(argv: Sequence[str]) -> int:
         return EXIT_OK
     target, kwargs, opts = invocation.target, invocation.kwargs, invocation.options
     cache = open_cache(opts.use_cache, err, create=False)
-    pool = opts.recycle_pool or default_pool_name(target.plugin, target.action)
+    named = opts.recycle_pool is not None
+    pool = opts.recycle_pool if named else default_pool_name(target.plugin, target.action)
     try:
         validate_pool_name(pool)
     except PoolNameError as exc:

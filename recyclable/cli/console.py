@@ -19,6 +19,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: The reader of our output went away (`| head`), as for a process killed by SIGPIPE.
+EXIT_PIPE = 141
 
 
 class UsageError(Exception):
@@ -33,7 +35,17 @@ class TargetImportError(Exception):
 
 
 class OutputError(Exception):
-    """The result could not be written to ``--output`` (exit code 1); never leaves `main`."""
+    """The result could not be written to ``--output``; never leaves `main`.
+
+    Attributes:
+        code: the exit code: 2 when ``--output`` names a format that cannot
+            hold the value (a usage error), 1 when writing failed.
+
+    """
+
+    def __init__(self, message: str, *, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def human_bytes(n: int) -> str:
@@ -140,7 +152,8 @@ class ProgressFormatter(logging.Formatter):
         prefix = "recyclable: "
         if record.levelno >= logging.WARNING:
             prefix += f"{record.levelname.lower()}: "
-        return prefix + self._message(record)
+        # Warnings repeated as log lines carry their own prefix already.
+        return prefix + self._message(record).removeprefix("recyclable: ")
 
     def _message(self, record: logging.LogRecord) -> str:
         args = record.args if isinstance(record.args, tuple) else ()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import hashlib
 import inspect
-import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,17 +31,22 @@ from recyclable.cli.console import (
     stderr,
     stdout,
 )
+from recyclable.cli.output import _json_able, show_result, write_result
 from recyclable.cli.targets import Target, plugin_actions, plugin_entry_points, resolve
 from recyclable.errors import (
     CacheFormatError,
+    CacheIOError,
     CacheLocationError,
+    CachePermissionError,
     ConfigurationError,
     PoolNameError,
 )
 from recyclable.pool import Pool
-from recyclable.resultfile import save, write_bytes_atomically
 from recyclable.runs import ReleaseReport, RunRecord, call_identity
 from recyclable.runtable import counts_text, step_table, totals
+
+#: Errors of a cache that can be read but not written: a run goes on without a record.
+_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
 
 #: Run options that take a value (used to find TARGET among the arguments).
 _VALUE_OPTIONS = frozenset({"--use-cache", "--recycle-pool", "--output"})
@@ -52,7 +57,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Raise the parse error for `main` to report."""
-        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+        # One line: the usage is one --help away.
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def default_pool_name(plugin: str, action: str) -> str:
@@ -99,8 +105,8 @@ def _base_parser(prog: str, description: str | None) -> ArgumentParser:
         "--output",
         metavar="PATH",
         type=Path,
-        help="write the result here: JSON for JSON-able values, .npy for numpy arrays, "
-        "otherwise a recyclable result file (read it with recyclable.load)",
+        help="write the result here, in the format the extension names: .json (JSON), .npy "
+        "(numpy array), any other: a recyclable result file (read it with recyclable.load)",
     )
     out.add_argument(
         "--report",
@@ -164,8 +170,9 @@ def parse_invocation(argv: Sequence[str], *, prog: str, out: TextIO) -> Invocati
             out.write(_plugin_listing())
             return None
         raise UsageError(
-            "missing TARGET: give PLUGIN ACTION, module:function or path/to/file.py:function\n"
-            + _plugin_listing().rstrip()
+            "missing TARGET: give PLUGIN ACTION, module:function or path/to/file.py:function ("
+            + _plugin_listing().strip()
+            + ")"
         )
     if wants_help and len(positionals) == 1 and ":" not in positionals[0]:
         out.write(plugin_help(positionals[0], prog))
@@ -253,8 +260,10 @@ def open_cache(path: Path | None, err: TextIO, *, create: bool) -> Cache:
         )
     try:
         cache = Cache(where)
-    except (CacheLocationError, CacheFormatError) as exc:
+    except (CacheLocationError, CacheFormatError, CachePermissionError) as exc:
         raise UsageError(f"--use-cache {where}: {exc}") from None
+    except CacheIOError as exc:
+        raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"--use-cache {where}: cannot create the cache ({exc})") from None
     if not existed:
@@ -283,49 +292,80 @@ def run_command(argv: Sequence[str]) -> int:
                 "plain calls, no cache is used, nothing is looked up or stored\n"
             )
         return _run_without_pool(target, kwargs, opts, out, err, f"{_env.DISABLE_VAR} is set")
-    pool_name = opts.recycle_pool or default_pool_name(target.plugin, target.action)
+    named = opts.recycle_pool is not None  # "" is a (bad) name, not the default pool
+    pool_name = opts.recycle_pool if named else default_pool_name(target.plugin, target.action)
     try:
         validate_pool_name(pool_name)
     except PoolNameError as exc:
-        option = "--recycle-pool" if opts.recycle_pool else "the default pool name"
-        hint = "" if opts.recycle_pool else "; name a pool with --recycle-pool NAME"
+        option = "--recycle-pool" if named else "the default pool name"
+        hint = "" if named else "; name a pool with --recycle-pool NAME"
         raise UsageError(f"{option}: {exc}{hint}") from None
-    cache = open_cache(opts.use_cache, err, create=True)
-    existed = cache.store.pool_exists(pool_name)
-    pool = cache.create_pool(pool_name, reuse=True)
-    if opts.recycle_pool and not existed:
-        err.write(f"recyclable: pool {pool_name} did not exist in {cache.path}; created it\n")
-    elif existed and not opts.quiet:
+    if getattr(target.func, "__recyclable__", None) is None:
         err.write(
-            f"recyclable: using existing pool {pool_name} ({len(pool)} stored step(s) "
-            "will be loaded where the calls match)\n"
+            f"recyclable: warning: {target.label} is not decorated with @recyclable: the call "
+            "itself is never stored or loaded, only the @recyclable steps it calls are\n"
         )
+    pool = _open_pool(pool_name, opts, err)
     bound = _bound_arguments(target.func, kwargs)
-    record = RunRecord(pool, identity=call_identity(target.plugin, target.action, bound))
+    record = _start_record(
+        RunRecord(pool, identity=call_identity(target.plugin, target.action, bound)), err
+    )
     release = opts.recycle_pool is None
     started = time.perf_counter()
     report: ReleaseReport | None = None
     if not opts.quiet:
         pool.progress = err
     try:
-        with progress_lines(quiet=opts.quiet, verbose=opts.verbose, stream=err), record, pool:
+        with (
+            progress_lines(quiet=opts.quiet, verbose=opts.verbose, stream=err),
+            record if record is not None else contextlib.nullcontext(),
+            pool,
+        ):
             result = _call(target.func, kwargs)
             written = write_result(result, opts.output)
-            report = record.finish(release=release)
+            if record is not None:
+                report = record.finish(release=release)
     except KeyboardInterrupt:
         return _end_early(pool, record, opts, (out, err), started, "interrupted", EXIT_INTERRUPTED)
     except OutputError as exc:
         what = "could not save its result"
-        return _end_early(pool, record, opts, (out, err), started, what, EXIT_FAILED, f"{exc}")
+        return _end_early(pool, record, opts, (out, err), started, what, exc.code, f"{exc}")
     except Exception as exc:  # noqa: BLE001 - the action's own failure, reported as exit 1
         err.write(format_failure(exc, verbose=opts.verbose))
         return _end_early(pool, record, opts, (out, err), started, "failed", EXIT_FAILED)
     elapsed = time.perf_counter() - started
     if not opts.json:
-        _show_result(result, written, opts.output, out, err)
+        show_result(result, written, opts.output, out, err)
     _summary(err, pool, elapsed, report, opts)
     _after_run(pool, opts, out, err, elapsed, (result, written), ok=True)
     return EXIT_OK
+
+
+def _open_pool(pool_name: str, opts: argparse.Namespace, err: TextIO) -> Pool:
+    cache = open_cache(opts.use_cache, err, create=True)
+    existed = cache.store.pool_exists(pool_name)
+    with progress_lines(quiet=opts.quiet, verbose=opts.verbose, stream=err):
+        pool = cache.create_pool(pool_name, reuse=True)
+    if opts.recycle_pool is not None and not existed and cache.store.pool_exists(pool_name):
+        err.write(f"recyclable: pool {pool_name} did not exist in {cache.path}; created it\n")
+    elif existed and not opts.quiet:
+        err.write(
+            f"recyclable: using existing pool {pool_name} ({len(pool)} stored step(s) "
+            "will be loaded where the calls match)\n"
+        )
+    return pool
+
+
+def _start_record(record: RunRecord, err: TextIO) -> RunRecord | None:
+    try:
+        record.start()
+    except CacheIOError as exc:
+        if exc.errno not in _UNWRITABLE:
+            raise
+        # A read-only or full cache: what is stored still loads.
+        err.write(f"recyclable: warning: {exc}; running without a run record\n")
+        return None
+    return record
 
 
 def _run_without_pool(
@@ -346,12 +386,12 @@ def _run_without_pool(
         return EXIT_INTERRUPTED
     except OutputError as exc:
         err.write(f"recyclable: {exc}; recycling was off ({why}), nothing was kept\n")
-        return EXIT_FAILED
+        return exc.code
     except Exception as exc:  # noqa: BLE001 - the action's own failure, reported as exit 1
         err.write(format_failure(exc, verbose=opts.verbose))
         err.write(f"recyclable: run failed; recycling was off ({why}), nothing was kept\n")
         return EXIT_FAILED
-    _show_result(result, written, opts.output, out, err)
+    show_result(result, written, opts.output, out, err)
     err.write(
         f"recyclable: done in {human_seconds(time.perf_counter() - started)}; recycling off "
         f"({why}): nothing looked up or stored\n"
@@ -376,7 +416,7 @@ def _call(func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
 
 def _end_early(
     pool: Pool,
-    record: RunRecord,
+    record: RunRecord | None,
     opts: argparse.Namespace,
     streams: tuple[TextIO, TextIO],
     started: float,
@@ -395,9 +435,10 @@ def _end_early(
     return code
 
 
-def _kept_line(pool: Pool, record: RunRecord, what: str, elapsed: float) -> str:
+def _kept_line(pool: Pool, record: RunRecord | None, what: str, elapsed: float) -> str:
     store = pool.cache.local_store
-    kept = sum(1 for key in record.keys if store.manifest_path(key).exists())
+    keys = record.keys if record is not None else pool.stats.keys
+    kept = sum(1 for key in keys if store.manifest_path(key).exists())
     return (
         f"recyclable: run {what} after {human_seconds(elapsed)}; {kept} finished step(s) kept "
         f"in pool {pool.name} of cache "
@@ -477,73 +518,3 @@ def _after_run(
             data["result"] = result if written is None and _json_able(result) else None
             data["result_repr"] = None if written is not None else repr(result)[:500]
         print_json(data, out)
-
-
-# --- the result -------------------------------------------------------------------------------
-
-
-def write_result(value: Any, path: Path | None) -> str | None:
-    """Write ``value`` to ``path`` in a format fit for its type; the format's name, or None.
-
-    Raises:
-        OutputError: the file cannot be written, or the value cannot be pickled.
-
-    """
-    if path is None:
-        return None
-    try:
-        return _write_result(value, path)
-    except Exception as exc:  # any failure to save is reported the same way
-        raise OutputError(
-            f"could not write the result to {path} ({type(exc).__name__}: {exc})"
-        ) from exc
-
-
-def _write_result(value: Any, path: Path) -> str:
-    if _is_ndarray(value):
-        import io
-
-        import numpy as np
-
-        buffer = io.BytesIO()
-        np.save(buffer, value, allow_pickle=False)
-        write_bytes_atomically(path, buffer.getvalue())
-        return "numpy .npy"
-    if _json_able(value):
-        text = json.dumps(value, indent=2, allow_nan=False) + "\n"
-        write_bytes_atomically(path, text.encode())
-        return "JSON"
-    save(value, path)
-    return "recyclable result file, read with recyclable.load"
-
-
-def _is_ndarray(value: Any) -> bool:
-    cls = type(value)
-    return cls.__module__ == "numpy" and cls.__name__ == "ndarray" and value.dtype != object
-
-
-def _json_able(value: Any, depth: int = 0) -> bool:
-    """True when JSON holds ``value`` exactly (loading it gives back equal values and types)."""
-    if depth > 100:
-        return False
-    if value is None or type(value) in (bool, int, str):
-        return True
-    if type(value) is float:
-        return math.isfinite(value)
-    if type(value) is list:
-        return all(_json_able(item, depth + 1) for item in value)
-    if type(value) is dict:
-        return all(type(k) is str and _json_able(v, depth + 1) for k, v in value.items())
-    return False
-
-
-def _show_result(
-    value: Any, written: str | None, path: Path | None, out: TextIO, err: TextIO
-) -> None:
-    if written is not None:
-        err.write(f"recyclable: wrote the result ({written}) to {path}\n")
-        return
-    text = repr(value)
-    if len(text) > 500:
-        text = text[:497] + "..."
-    out.write(text + "\n")

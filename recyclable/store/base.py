@@ -112,7 +112,11 @@ class Store(Protocol):
         ...
 
     def delete_blob(self, digest: str) -> None:
-        """Delete a blob a failed store created (nothing references it)."""
+        """Free a blob a failed store created, unless another writer may use it meanwhile."""
+        ...
+
+    def forget_created(self, digests: Sequence[str]) -> None:
+        """The entry using these blobs is published: `delete_blob` must never free them."""
         ...
 
     def iter_manifest_keys(self) -> Iterator[str]:

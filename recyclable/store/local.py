@@ -29,6 +29,7 @@ import xxhash
 
 from recyclable import verdict
 from recyclable._crashpoints import crash_point
+from recyclable._proc import own_identity, same_process
 
 __all__ = [
     "DamagedBlob",
@@ -115,8 +116,14 @@ def _write_view(fd: int, view: memoryview) -> None:
 
 
 def temp_name(label: str) -> str:
-    """A staging file name that says who wrote it: host, pid and a random part."""
-    return f"{label}.{_HOST}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+    """A staging file name that says who wrote it: host, pid, the pid's start time, a random part.
+
+    ``<label>.<host>.<pid>.<random>-<start>.tmp``; the start time (hex clock
+    ticks since boot) tells the writer from a later process with its pid.
+    """
+    start = own_identity()[1]
+    stamp = "" if start is None else f"-{start:x}"
+    return f"{label}.{_HOST}.{os.getpid()}.{secrets.token_hex(6)}{stamp}.tmp"
 
 
 def temp_writer(name: str) -> tuple[str, int] | None:
@@ -131,31 +138,28 @@ def temp_writer(name: str) -> tuple[str, int] | None:
     return (_HOST, int(parts[1]))
 
 
+def _temp_start(name: str) -> int | None:
+    """The writer's start time a name made by `temp_name` records, or None (older names)."""
+    parts = name.rsplit(".", 2)
+    _, dash, start = (parts[1] if len(parts) == 3 else "").partition("-")
+    try:
+        return int(start, 16) if dash else None
+    except ValueError:
+        return None
+
+
 def writer_state(name: str) -> str:
     """Whether the writer of a staging file runs: ``"live"``, ``"dead"`` or ``"unknown"``.
 
     Only a process of this host can be judged; ``"unknown"`` covers other
-    hosts and names not made by `temp_name`.
+    hosts and names not made by `temp_name`.  A name of our own pid written
+    by an earlier process (a re-run container entrypoint is pid 1 again) is
+    dead.
     """
     writer = temp_writer(name)
     if writer is None or writer[0] != _HOST:
         return "unknown"
-    pid = writer[1]
-    if pid == os.getpid():
-        return "live"
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return "dead"
-    except OSError:
-        return "live"  # exists, owned by another user
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return "live"
-    # A killed child its parent has not reaped yet is a zombie: dead for us.
-    return "dead" if data[data.rfind(b")") + 2 :][:1] in (b"Z", b"X") else "live"
+    return "dead" if same_process(writer[1], _temp_start(name)) is False else "live"
 
 
 class LocalStore:
@@ -186,6 +190,9 @@ class LocalStore:
         self._objects_str = str(self.objects)
         self._pools_str = str(self.pools)
         self._known_dirs: set[str] = set()
+        # Blobs this store created for a store in progress: digest -> (inode,
+        # mtime in ns), so a failed store frees only what nobody touched since.
+        self._created: dict[str, tuple[int, int]] = {}
 
     # --- staging and publishing -------------------------------------------------------
 
@@ -218,16 +225,29 @@ class LocalStore:
             if self.durable:
                 self._fsync_dir(directory.parent)
 
-    def _write_temp(self, label: str, chunks: Sequence[Any], *, digest: str | None = None) -> Path:
+    def _write_temp(
+        self,
+        label: str,
+        chunks: Sequence[Any],
+        *,
+        digest: str | None = None,
+        creation_mark: bool = False,
+    ) -> Path:
         """Write ``chunks`` to a new staging file; remove it again on any failure.
 
         With ``digest`` (the xxh3_128 the caller computed over the same bytes)
         the file is stamped as verified, so the first load need not hash it.
+        With ``creation_mark`` its mtime is set one nanosecond before the time
+        the kernel stamped: any later touch (``utime`` to the current time) then
+        changes it, which tells `delete_blob` that another writer uses the blob.
         """
         self._ensure_dir(self.tmp)
         path = self.tmp / temp_name(label)
 
         def stamp(fd: int) -> None:
+            if creation_mark:
+                info = os.fstat(fd)
+                os.utime(fd, ns=(info.st_atime_ns, info.st_mtime_ns - 1))
             if digest is not None:
                 verdict.stamp(fd, digest, os.fstat(fd))
 
@@ -303,8 +323,12 @@ class LocalStore:
             # atomically, refreshes the mtime as well.
             os.replace(self._write_temp("blob", chunks, digest=digest), final)
             return False
-        staged = self._write_temp("blob", chunks, digest=digest)
-        return self._publish(staged, final)
+        staged = self._write_temp("blob", chunks, digest=digest, creation_mark=True)
+        identity = os.stat(staged)
+        won = self._publish(staged, final)
+        if won:
+            self._created[digest] = (identity.st_ino, identity.st_mtime_ns)
+        return won
 
     def touch_blob(self, digest: str) -> bool:
         """Refresh a blob's mtime (a writer is about to reference it); False when it is missing.
@@ -332,9 +356,38 @@ class LocalStore:
         return True
 
     def delete_blob(self, digest: str) -> None:
-        """Delete a blob a failed store created (nothing references it)."""
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.blob_path(digest))
+        """Free a blob a failed store of this process created, unless another writer used it.
+
+        Another writer that stores the same bytes meanwhile finds the blob
+        present and refreshes its mtime (that writer's manifest may already be
+        published).  So the blob is renamed aside and deleted only if it is
+        still the very file this store created, untouched since; otherwise it
+        is linked back.  A writer that touches it after the rename finds it
+        missing and writes it again.  Blobs this process did not create are
+        left to garbage collection.
+        """
+        identity = self._created.pop(digest, None)
+        if identity is None:
+            return
+        self._ensure_dir(self.tmp)
+        aside = self.tmp / temp_name(f"gc-{digest}")
+        try:
+            os.rename(self.blob_path(digest), aside)
+        except FileNotFoundError:
+            return
+        try:
+            info = os.stat(aside)
+        except FileNotFoundError:
+            return  # a reader linked it back and a collection finished it
+        if (info.st_ino, info.st_mtime_ns) != identity:
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, self.blob_path(digest))
+        os.unlink(aside)
+
+    def forget_created(self, digests: Sequence[str]) -> None:
+        """A store published the entry that uses these blobs: they are no longer ours to free."""
+        for digest in digests:
+            self._created.pop(digest, None)
 
     def blob_size(self, digest: str) -> int | None:
         """The size of a stored blob, or None when it is missing."""

@@ -323,6 +323,10 @@ class FsspecStore:
             DamagedBlob: the blob is missing, of another size, or fails its checksum.
         """
         data = self.read_blob(digest, mmap_mode=None)
+        if data is None and self._restore_from_collection(digest):
+            # A collection had set it aside while checking for new entries
+            # that use it: put back, as on a local disk.
+            data = self.read_blob(digest, mmap_mode=None)
         if data is None:
             raise DamagedBlob(digest, "is missing", present=False)
         if len(data) != size:
@@ -354,14 +358,59 @@ class FsspecStore:
         for path, info in found.items():
             yield path.rsplit("/", 1)[-1], ObjectStat(int(info.get("size", 0)), _mtime(info))
 
-    def delete_blob_if_idle(self, digest: str, older_than: float) -> bool:
-        """Delete a blob unless it was uploaded after ``older_than`` (epoch seconds)."""
-        path = self.blob_path(digest)
-        info = self._info(path)
-        if info is None or _mtime(info) > older_than:
+    def server_now(self) -> float:
+        """The current time as the store stamps objects (the upload time of a fresh probe).
+
+        Ages of objects are judged against the server's clock, not ours.
+        """
+        path = f"{self._tmp}/{temp_name('clock')}"
+        self._put(path, b"")
+        try:
+            info = self._info(path)
+        finally:
+            self._remove(path)
+        return time.time() if info is None else _mtime(info)
+
+    def set_blob_aside(self, digest: str) -> str | None:
+        """Take a blob out of sight (copy it under ``tmp/``, delete it); None when it is missing.
+
+        The first step of deleting it: readers that miss it meanwhile copy it
+        back (`load_blob`), and the collection copies it back itself if an
+        entry published since its first listing uses it.
+        """
+        aside = f"{self._tmp}/{temp_name(f'gc-{digest}')}"
+        try:
+            self.fs.copy(self.blob_path(digest), aside)
+        except FileNotFoundError:
+            return None
+        self._remove(self.blob_path(digest))
+        return aside
+
+    def finish_blob_aside(self, digest: str, aside: str, *, keep: bool) -> bool:
+        """Put a blob set aside back (``keep``) or delete it for good; True when it stays."""
+        if keep:
+            # Gone already: another collection finished with it, or a reader restored it.
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.copy(aside, self.blob_path(digest))
+            self._remove(aside)
+            return True
+        self._remove(aside)
+        # A reader, or a writer's check after publishing, may have put it back.
+        return self._info(self.blob_path(digest)) is not None
+
+    def _restore_from_collection(self, digest: str) -> bool:
+        """Copy back a blob a collection has set aside; True when one was found."""
+        try:
+            found = self._listing(lambda: self.fs.glob(f"{self._tmp}/gc-{digest}.*"))
+        except FileNotFoundError:
             return False
-        self._remove(path)
-        return True
+        for aside in found:
+            try:
+                self.fs.copy(aside, self.blob_path(digest))
+            except FileNotFoundError:
+                continue  # the collection finished with it meanwhile
+            return True
+        return False
 
     # --- manifests --------------------------------------------------------------------
 
@@ -405,6 +454,35 @@ class FsspecStore:
         """Remove a manifest (an entry no pool references any more)."""
         self._remove(self.manifest_path(key))
 
+    def delete_manifest_unless(self, key: str, wanted: Callable[[], bool]) -> bool:
+        """Remove a manifest unless ``wanted()``, asked once it is gone, says to keep it.
+
+        Without a rename: the manifest's bytes are read, it is deleted, and
+        put back (create-if-absent) if a pool marked the entry meanwhile.  A
+        pool adopting the entry either is seen by ``wanted`` or finds the
+        manifest gone and stores the entry again.
+
+        Returns:
+            True when the manifest was removed.
+
+        """
+        path = self.manifest_path(key)
+        try:
+            data = bytes(self.fs.cat_file(path, **self._small_read))
+        except FileNotFoundError:
+            return False
+        self._remove(path)
+        if not wanted():
+            return True
+        try:
+            if self.conditional_create:
+                self.fs.pipe_file(path, data, mode="create")
+            elif self._info(path) is None:
+                self._put(path, data)
+        except FileExistsError:
+            pass  # a writer published the entry again meanwhile
+        return False
+
     def quarantine_manifest(self, key: str, judged: bytes | None = None) -> bool:
         """Move a manifest that failed verification out of the way.
 
@@ -422,8 +500,16 @@ class FsspecStore:
         return True
 
     def delete_blob(self, digest: str) -> None:
-        """Delete a blob a failed store created (nothing references it)."""
-        self._remove(self.blob_path(digest))
+        """Leave a blob a failed store uploaded to garbage collection.
+
+        Another writer of the same bytes may have found it present and
+        published an entry using it; an object store cannot tell (nothing is
+        touched), and a failed upload frees no local disk.  Unreferenced, it
+        goes at the next collection after the grace period.
+        """
+
+    def forget_created(self, digests: Sequence[str]) -> None:
+        """Nothing to forget: `delete_blob` never deletes (see there)."""
 
     def iter_manifest_keys(self) -> Iterator[str]:
         """The keys of every published manifest."""

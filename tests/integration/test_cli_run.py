@@ -333,11 +333,12 @@ def test_unstorable_result_is_a_warning_line(cli: Cli, cache_dir: Path) -> None:
 def test_usage_errors_exit_2_and_name_the_problem(
     cli: Cli, args: list[str], expected: list[str]
 ) -> None:
-    """Every usage error exits 2 with a message naming the problem and what is valid."""
+    """Every usage error exits 2 with one line naming the problem and what is valid."""
     result = cli(*args)
     assert result.code == 2, result
     for text in expected:
         assert text in result.err
+    assert len(result.err.strip().splitlines()) == 1, result.err
 
 
 def test_cache_path_that_is_a_file_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:

@@ -7,8 +7,11 @@ Afterwards every entry a writer published must load from the live pool
 without being recomputed.
 
     python tests/stress/stress_gc_writers.py --writers 4 --keys 200 --rounds 20
+    python tests/stress/stress_gc_writers.py --s3 http://127.0.0.1:PORT s3://bucket/cache ...
 
-A bounded version runs in the test suite (tests/integration/test_gc_live.py).
+The second form runs against an S3 server (credentials from the environment).
+Bounded versions run in the test suite (tests/integration/test_gc_live.py, on a
+local directory and on a moto server).
 """
 
 from __future__ import annotations
@@ -45,11 +48,18 @@ class GcRunResult:
     verified: bool
 
 
+def _open(location: str) -> Cache:
+    """The cache at a directory, or at an S3 URL on the server named by $STRESS_S3_ENDPOINT."""
+    endpoint = os.environ.get("STRESS_S3_ENDPOINT")
+    options = {"endpoint_url": endpoint} if endpoint and "://" in location else None
+    return Cache(location, storage_options=options)
+
+
 def writer(cache_dir: str, keys: int, seed: int) -> int:
     """Store ``square(x)`` for every key, in a shuffled order, into the live pool."""
     order = list(range(keys))
     random.Random(seed).shuffle(order)
-    with Cache(cache_dir).create_pool("live", reuse=True):
+    with _open(cache_dir).create_pool("live", reuse=True):
         for x in order:
             actions.square(x)
     return 0
@@ -57,7 +67,7 @@ def writer(cache_dir: str, keys: int, seed: int) -> int:
 
 def churn(cache_dir: str, keys: int, rounds: int) -> int:
     """Fill a pool with blob-sharing entries and remove it, ``rounds`` times."""
-    cache = Cache(cache_dir)
+    cache = _open(cache_dir)
     for i in range(rounds):
         with cache.create_pool(f"doomed-{i}"):
             for x in range(keys):
@@ -66,11 +76,27 @@ def churn(cache_dir: str, keys: int, rounds: int) -> int:
     return 0
 
 
-def run(cache_dir: Path, *, writers: int = 3, keys: int = 30, rounds: int = 3) -> GcRunResult:
-    """Run writers and a churning pool with a collector looping in this process; check after."""
-    cache = Cache(cache_dir)
-    log = cache_dir.parent / f"{cache_dir.name}.log"
+def run(
+    cache_dir: Path | str,
+    *,
+    writers: int = 3,
+    keys: int = 30,
+    rounds: int = 3,
+    log: Path | None = None,
+    s3_endpoint: str | None = None,
+) -> GcRunResult:
+    """Run writers and a churning pool with a collector looping in this process; check after.
+
+    ``cache_dir`` is a directory, or an S3 URL with ``s3_endpoint`` naming the
+    server (then ``log`` names the execution log).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECYCLABLE_TEST_")}
+    if s3_endpoint is not None:
+        env["STRESS_S3_ENDPOINT"] = os.environ["STRESS_S3_ENDPOINT"] = s3_endpoint
+    cache = _open(str(cache_dir))
+    if log is None:
+        assert isinstance(cache_dir, Path)
+        log = cache_dir.parent / f"{cache_dir.name}.log"
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "tests")])
     env["RECYCLABLE_TEST_LOG"] = str(log)
     here = str(Path(__file__).resolve())
@@ -135,9 +161,18 @@ def main() -> int:
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--keys", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--s3", nargs=2, metavar=("ENDPOINT", "URL"), help="run on S3 instead")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="recyclable-gc-"))
-    result = run(base / "cache", writers=args.writers, keys=args.keys, rounds=args.rounds)
+    location: Path | str = base / "cache" if args.s3 is None else args.s3[1]
+    result = run(
+        location,
+        writers=args.writers,
+        keys=args.keys,
+        rounds=args.rounds,
+        log=base / "cache.log",
+        s3_endpoint=None if args.s3 is None else args.s3[0],
+    )
     ok = (
         not any(result.returncodes)
         and not result.errors

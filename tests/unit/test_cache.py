@@ -11,6 +11,7 @@ import pytest
 from recyclable import (
     Cache,
     CacheFormatError,
+    CacheIOError,
     CacheLocationError,
     PoolExistsError,
     PoolNameError,
@@ -265,3 +266,9 @@ def test_loading_an_entry_does_not_refresh_its_age(cache: Cache) -> None:
         assert triple(2) == 6
     assert other.stats.loaded == 1
     assert manifest.stat().st_mtime == 1_000_000_000
+
+
+def test_cache_where_no_directory_can_be_made(tmp_path: Path) -> None:
+    """Cache('/proc/x') is a CacheIOError (a RecyclableError and an OSError) saying what to pass."""
+    with pytest.raises(CacheIOError, match="pass a cache path on an ordinary filesystem"):
+        Cache("/proc/recyclable-no-such-dir")

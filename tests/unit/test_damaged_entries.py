@@ -211,3 +211,34 @@ def test_short_writes_still_store_whole_blobs(
             loaded = produce(8)
     assert RUNS == [8]
     np.testing.assert_array_equal(loaded["array"], stored["array"])  # type: ignore[arg-type]
+
+
+def test_unreadable_entry_is_a_warned_miss_left_in_place(cache: Cache) -> None:
+    """A stored file that cannot be read (a directory in a manifest's place) is a warned miss.
+
+    The system error does not come out of the call, and nothing is quarantined:
+    the entry may be fine for a process that can read it.
+    """
+    with cache.create_pool("p"):
+        first = produce(4)
+    manifest = _manifest(cache)
+    data = manifest.read_bytes()
+    manifest.unlink()
+    manifest.mkdir()  # reading it fails with IsADirectoryError, an OSError
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with cache.create_pool("p", reuse=True) as pool:
+            again = produce(4)
+    assert RUNS == [4, 4]
+    assert pool.stats.loaded == 0
+    np.testing.assert_array_equal(again["array"], first["array"])  # type: ignore[arg-type]
+    messages = [str(w.message) for w in caught if issubclass(w.category, RecyclableWarning)]
+    assert any("cannot read stored results" in m and "Is a directory" in m for m in messages)
+    assert not (cache.path / "quarantine").exists() or not list(
+        (cache.path / "quarantine").iterdir()
+    )
+    manifest.rmdir()
+    manifest.write_bytes(data)
+    with cache.create_pool("p", reuse=True) as pool:
+        produce(4)
+    assert pool.stats.loaded == 1

@@ -22,6 +22,7 @@ EXAMPLES = [
     errors.PoolInUseError("recycle_x", ["host:12"]),
     errors.MissingDependencyError("pip install 'recyclable[s3]'"),
     errors.MissingCodeError("pipeline", "Result", "no module named 'pipeline'"),
+    errors.CacheIOError(28, "cannot create a cache at /x (No space left on device); free space"),
 ]
 
 
@@ -61,6 +62,7 @@ def test_pickle_round_trip(exc: Exception) -> None:
         (errors.PoolInUseError, RuntimeError),
         (errors.MissingCodeError, ImportError),
         (errors.MissingDependencyError, ImportError),
+        (errors.CacheIOError, OSError),
     ],
 )
 def test_builtin_bases(cls: type, builtin: type) -> None:
@@ -79,3 +81,20 @@ def test_fingerprint_error_message_shape() -> None:
 def test_warning_class() -> None:
     """RecyclableWarning is a UserWarning, so default filters show it."""
     assert issubclass(errors.RecyclableWarning, UserWarning)
+
+
+def test_cache_io_error_says_what_to_do() -> None:
+    """A system error on the cache's files becomes one message naming the cache and the fix."""
+    full = errors.CacheIOError.from_os_error(
+        OSError(28, "No space left on device"), "create pool 'p'", "/c"
+    )
+    assert full.errno == 28 and isinstance(full, OSError)
+    assert str(full).startswith(
+        "cannot create pool 'p' at /c (No space left on device); free space"
+    )
+    read_only = errors.CacheIOError.from_os_error(
+        OSError(30, "Read-only file system"), "collect garbage", "/c"
+    )
+    assert "read-only filesystem" in str(read_only) and "remount" in str(read_only)
+    denied = errors.CacheIOError.from_os_error(PermissionError(13, "Permission denied"), "x", "/c")
+    assert "write access to /c" in str(denied)
