@@ -91,7 +91,13 @@ class Project:
 
     def env(self, **extra: str) -> dict[str, str]:
         """A child's environment: this source tree importable, no stale bytecode."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RECYCLABLE_")}
+        # The suite's own RECYCLABLE_DISABLE (set only by the --recycling-off
+        # guard; conftest removes the caller's) reaches the child; nothing else does.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("RECYCLABLE_") or k == "RECYCLABLE_DISABLE"
+        }
         paths = [str(p) for p in self.extra_path] + [str(REPO)]
         if not self.entry.endswith(".py"):
             paths.insert(0, str(self.root))

@@ -40,7 +40,7 @@ def fit_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _child(mode: str, cache: Path, pool: str, *extra: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k != "RECYCLABLE_DISABLE"}
+    env = dict(os.environ)  # conftest removed the caller's RECYCLABLE_*; the guard's switch stays
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "tests")])
     done = subprocess.run(
         [sys.executable, str(STEPS), mode, str(cache), pool, *extra],
@@ -282,7 +282,7 @@ def _fit_editable(tmp_path: Path, factor: str, comment: str = "") -> dict[str, A
     (tmp_path / "editable_steps.py").write_text(
         _EDITABLE.replace("FACTOR", factor).replace("return self", f"return self{comment}")
     )
-    env = {k: v for k, v in os.environ.items() if k != "RECYCLABLE_DISABLE"}
+    env = dict(os.environ)  # conftest removed the caller's RECYCLABLE_*; the guard's switch stays
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(tmp_path)])
     # No .pyc: an edit within the same second that keeps the file's size would
     # otherwise be read from a stale one.
@@ -365,7 +365,7 @@ print(json.dumps({"loaded": memory.pool.stats.loaded, "sum": float(out.sum())}))
 
 def _featurize_in_child(tmp_path: Path, source: str) -> dict[str, Any]:
     (tmp_path / "featurize_steps.py").write_text(source)
-    env = {k: v for k, v in os.environ.items() if k != "RECYCLABLE_DISABLE"}
+    env = dict(os.environ)  # conftest removed the caller's RECYCLABLE_*; the guard's switch stays
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(tmp_path)])
     # No .pyc: an edit within the same second that keeps the file's size would
     # otherwise be read from a stale one.
@@ -416,7 +416,7 @@ def test_an_edited_cached_function_or_helper_recomputes_in_the_next_process(
 def test_the_grid_search_example_resumes(tmp_path: Path) -> None:
     """examples/sklearn_pipeline.py run twice: the second run loads the transformers it refits."""
     script = REPO / "examples" / "sklearn_pipeline.py"
-    env = {k: v for k, v in os.environ.items() if k != "RECYCLABLE_DISABLE"}
+    env = dict(os.environ)  # conftest removed the caller's RECYCLABLE_*; the guard's switch stays
     env["PYTHONPATH"] = str(REPO)
     outputs = [
         subprocess.run(

@@ -85,6 +85,11 @@ def test_exceptions_propagate_and_store_nothing(memory: Memory) -> None:
             cached(1)
     assert calls == ["fail", "fail"]
     assert not cached.check_call_in_cache(1)
+    # Control: the same function's successful call is cached, so "not cached"
+    # above is about the exception, not about caching being off.
+    ok = memory.cache(scale)
+    ok([1.0])
+    assert ok.check_call_in_cache([1.0])
 
 
 def test_call_and_shelve_returns_a_reference(memory: Memory) -> None:
