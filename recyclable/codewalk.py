@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import types
 import weakref
@@ -18,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, cast
 
 import xxhash
 
@@ -52,6 +53,10 @@ _CLASS_SKIP = frozenset(
         "__slotnames__",  # copyreg's cache, added to a class when an instance is first pickled
     }
 )
+# Function attributes that are not the function's behaviour: ``__wrapped__`` is
+# followed on its own; ``__recyclable__`` is a step's spec, whose cached key
+# state changes as the step runs.
+_FUNCTION_SKIP = frozenset({"__wrapped__", "__recyclable__"})
 _FUNCTION_LIKE = (
     types.BuiltinFunctionType,
     types.MethodDescriptorType,
@@ -181,6 +186,8 @@ class Walker:
 
     def _classify(self, obj: Any, path: str) -> str:
         kind = type(obj)
+        if _is_environment(obj):
+            return self._environment(path)
         if kind is types.FunctionType:
             origin = origin_of(obj)
             if origin.kind == "user":
@@ -212,14 +219,34 @@ class Walker:
             if origin.kind == "user":
                 return self._value(obj, path, "value")
             return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
+        named = _library_name(obj)
+        if named is not None:
+            # A library's callable that is importable by name (a numpy ufunc):
+            # its name and the library's version, like the library's functions.
+            origin = module_origin(named)
+            return f"{origin.kind} {self._dependency(origin)} {named}.{obj.__name__}"
         wrapped = _wrapped_of(obj)
         if wrapped is not None:
             # functools.lru_cache, cache, and other wrappers that are not functions:
             # the wrapped code counts, and so does the wrapper's own class.
             inner = self.reach(wrapped, path)
             outer = self.reach(kind, qualified_name(kind))
+            if is_user_code(kind):
+                # A wrapper class of user code: what the instance holds (a factor
+                # given to it) changes what it does.  (A library's wrapper, such as
+                # lru_cache, holds a cache rather than settings: left out.)
+                return f"wrapper {outer} around {inner} holding " + self._value(obj, path, "value")
             return f"wrapper {outer} around {inner}"
         return self._value(obj, path, "constant" if "." in path else "value")
+
+    def _environment(self, path: str) -> str:
+        """Code reading environment variables: named in the key's parts, never keyed."""
+        name = "unkeyed os.environ"
+        if name not in self.parts:
+            self.parts[name] = xxhash.xxh3_128_digest(name.encode())
+            self.unkeyed.append((name, _ENVIRONMENT_REASON))
+            logger.debug("%s reads environment variables, which are not in a key", path)
+        return name
 
     def _value(self, obj: Any, path: str, kind: str) -> str:
         """A value by its fingerprint; callables and user classes inside it are followed."""
@@ -270,6 +297,13 @@ class Walker:
             self.written.setdefault(id(namespace), set()).update(info.stores)
         for attrs in info.chains:
             refs.append(".".join(attrs) + "=" + self._chain(func, namespace, module, attrs, info))
+        for text in info.strings:
+            # A name looked up at run time: globals()["helper"], getattr(util, "f"),
+            # importlib.import_module("pkg.util").  Following what a string names
+            # can only make the key cover more.
+            found = self._named_by(func, namespace, module, text, info)
+            if found is not None:
+                refs.append(f"string {text!r}=" + found)
         for target, level, names in info.imports:
             refs.append(
                 f"import {level}:{target}:{','.join(names)}="
@@ -300,13 +334,61 @@ class Walker:
                 f"default {param}="
                 + self.reach_member(value, name.partition(" ")[2], param, "default")
             )
-        wrapped = func.__dict__.get("__wrapped__", _MISSING)
+        attributes = func.__dict__
+        wrapped = attributes.get("__wrapped__", _MISSING)
         if wrapped is not _MISSING:
             refs.append("wraps=" + self.reach(wrapped, qualified_name(wrapped)))
+        if len(attributes) > len(_FUNCTION_SKIP.intersection(attributes)):
+            # Attributes set on the function (helper.k = 2, a singledispatch
+            # registry) are read by code like globals are; one added later is a change.
+            self.class_dicts.append(attributes)
+            self.keep.append(attributes)
+            owner_path = name.partition(" ")[2]
+            for attr in sorted(attributes):
+                if attr in _FUNCTION_SKIP:
+                    continue
+                value = attributes[attr]
+                self._guard(attributes, attr, value)
+                refs.append(f"attribute {attr}=" + self._attribute(value, f"{owner_path}.{attr}"))
         owner = _owner_class(func)
         if owner is not None:
             refs.append("owner=" + self.reach(owner, qualified_name(owner)))
         return xxhash.xxh3_128_digest("\x00".join(refs).encode())
+
+    def _named_by(
+        self,
+        func: types.FunctionType,
+        namespace: dict[str, Any],
+        module: str,
+        text: str,
+        info: Any,
+    ) -> str | None:
+        """What a string constant names, if anything: a global of the module, or a user module."""
+        if text in namespace and text.isidentifier():
+            return self._chain(func, namespace, module, (text,), info)
+        if text in ("__main__", "__mp_main__") or not all(map(str.isidentifier, text.split("."))):
+            return None
+        found = sys.modules.get(text)
+        if isinstance(found, types.ModuleType) and module_origin(text).kind == "user":
+            return self.reach(found, text)
+        return None
+
+    def _attribute(self, value: Any, path: str) -> str:
+        """A function attribute's value: code followed, a mapping proxy by its items."""
+        if isinstance(value, types.MappingProxyType):
+            items = sorted(
+                self.reach(key, f"{path} key") + "=" + self.reach(item, path)
+                for key, item in value.items()
+            )
+            return "mapping " + " ".join(items)
+        if isinstance(value, types.MethodType) and not is_user_code(value.__func__):
+            # A library object's method (a singledispatch cache's clear): the
+            # library's code, by version; the object holds a cache, not settings.
+            origin = origin_of(value.__func__)
+            return f"{origin.kind} {self._dependency(origin)} {qualified_name(value.__func__)}"
+        if _followed(value):
+            return self.reach(value, path)
+        return self._value(value, path, "value")
 
     def reach_member(self, value: Any, owner: str, var: str, kind: str) -> str:
         """A closure cell's or default's value: callables followed, values as their own part."""
@@ -333,7 +415,7 @@ class Walker:
         value = namespace.get(first, _MISSING)
         if value is _MISSING:
             self._guard_absent(namespace, first)
-            builtins = func.__builtins__  # type: ignore[attr-defined]
+            builtins = cast("Any", func).__builtins__
             value = builtins.get(first, _MISSING)
             if value is _MISSING:
                 return "unbound"
@@ -346,6 +428,8 @@ class Walker:
                 not isinstance(value, types.ModuleType)
                 or module_origin(value.__name__).kind != "user"
             ):
+                if value is os and _is_environment(getattr(os, attr, None)):
+                    self._environment(path)
                 break
             members = value.__dict__
             found = members.get(attr, _MISSING)
@@ -379,7 +463,7 @@ class Walker:
         for attr in names:
             value = getattr(module, attr, _MISSING)
             if value is _MISSING:
-                value = sys.modules.get(f"{target}.{attr}", _MISSING)
+                value = _submodule(f"{target}.{attr}")
             if value is not _MISSING:
                 refs.append(f"{attr}=" + self.reach(value, f"{module_display_name(target)}.{attr}"))
         return " ".join(refs)
@@ -456,6 +540,51 @@ _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), typ
 # C-level getters, so that revalidation runs no Python frame per dependency.
 _function_attrs = attrgetter("__code__", "__defaults__", "__kwdefaults__")
 _contents_of = functools.partial(map, attrgetter("cell_contents"))
+
+
+def _submodule(name: str) -> Any:
+    """``from pkg import sub`` run by the step: the submodule, imported now if need be.
+
+    The step imports it when it runs; the key is made before, so it is
+    imported here (what the step would do) rather than left out.
+    """
+    found = sys.modules.get(name)
+    if found is None:
+        try:
+            import importlib
+
+            found = importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - not a module: the step's import will say why
+            return _MISSING
+    return found
+
+
+_ENVIRONMENT_REASON = (
+    "environment variables are not in a key; pass the value as an argument, "
+    "or pin @recyclable(version=...)"
+)
+
+
+def _is_environment(obj: Any) -> bool:
+    """Whether ``obj`` is how code reads environment variables (os.environ, os.getenv)."""
+    return obj is not None and any(
+        obj is getattr(os, name, None) for name in ("environ", "environb", "getenv", "getenvb")
+    )
+
+
+def _library_name(obj: Any) -> str | None:
+    """The module of an installed library's callable that is importable by its name, if any."""
+    name = getattr(obj, "__name__", None)
+    if not isinstance(name, str) or not callable(obj) or is_user_code(type(obj)):
+        return None
+    for module in (getattr(obj, "__module__", None), type(obj).__module__):
+        if (
+            isinstance(module, str)
+            and getattr(sys.modules.get(module), name, None) is obj
+            and module_origin(module).kind != "user"
+        ):
+            return module
+    return None
 
 
 def _wrapped_of(obj: Any) -> Any:
