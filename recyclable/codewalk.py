@@ -25,7 +25,7 @@ import xxhash
 
 from recyclable.bytecode import code_info
 from recyclable.codenames import is_user_code, module_display_name, origin_of, qualified_name
-from recyclable.distinfo import Origin, module_origin, python_identity
+from recyclable.distinfo import Origin, extension_digest, module_origin, python_identity
 from recyclable.errors import FingerprintError
 
 __all__ = ["Walker"]
@@ -217,6 +217,9 @@ class Walker:
         if isinstance(obj, _FUNCTION_LIKE) or kind.__name__ == "cython_function_or_method":
             origin = origin_of(obj)
             if origin.kind == "user":
+                binary = self._binary(getattr(obj, "__module__", None))
+                if binary is not None:
+                    return f"{binary} {qualified_name(obj)}"
                 return self._value(obj, path, "value")
             return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
         named = _library_name(obj)
@@ -238,6 +241,15 @@ class Walker:
                 return f"wrapper {outer} around {inner} holding " + self._value(obj, path, "value")
             return f"wrapper {outer} around {inner}"
         return self._value(obj, path, "constant" if "." in path else "value")
+
+    def _binary(self, module: Any) -> str | None:
+        """The part of a user extension module's binary (its content), or None."""
+        if not isinstance(module, str):
+            return None
+        digest = extension_digest(module)
+        if digest is None:
+            return None
+        return self._fixed(f"extension {module_display_name(module)}", digest)
 
     def _environment(self, path: str) -> str:
         """Code reading environment variables: named in the key's parts, never keyed."""
@@ -470,6 +482,9 @@ class Walker:
 
     def _class(self, cls: type, name: str) -> bytes:
         refs = [self.reach(base, qualified_name(base)) for base in cls.__bases__]
+        binary = self._binary(cls.__module__)
+        if binary is not None:  # a type defined in C: its methods are in the binary
+            refs.append(binary)
         if type(cls) is not type:
             refs.append("meta=" + self.reach(type(cls), qualified_name(type(cls))))
         members = cls.__dict__
@@ -500,7 +515,8 @@ class Walker:
 
     def _module(self, module: types.ModuleType, name: str) -> bytes:
         members = module.__dict__
-        refs = []
+        binary = self._binary(module.__name__)
+        refs = [] if binary is None else [binary]
         prefix = name.partition(" ")[2]
         for attr in sorted(members):
             if attr.startswith("__") and attr.endswith("__"):

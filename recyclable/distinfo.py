@@ -21,6 +21,7 @@ directory a module was imported from is looked at, and usually only the one
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
 import platform
@@ -31,7 +32,9 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Origin", "module_origin", "python_identity"]
+import xxhash
+
+__all__ = ["Origin", "extension_digest", "module_origin", "python_identity"]
 
 
 @dataclass(frozen=True)
@@ -231,3 +234,33 @@ def _record_lists(dist: Path, relative: str) -> bool:
         except OSError:
             return False
     return f"\n{relative}," in record
+
+
+_EXTENSION_SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+_extension_digests: dict[str, str | None] = {}
+
+
+def extension_digest(name: str) -> str | None:
+    """For a compiled extension module of user code, the digest of its binary; else None.
+
+    A C extension beside a script (not an installed distribution) has no
+    bytecode to fingerprint: its file's content stands for its code.  Read
+    once per process, when a key first needs it.
+    """
+    if name in _extension_digests:
+        return _extension_digests[name]
+    found: str | None = None
+    module = sys.modules.get(name)
+    file = getattr(module, "__file__", None)
+    if (
+        isinstance(file, str)
+        and file.endswith(_EXTENSION_SUFFIXES)
+        and module_origin(name).kind == "user"
+    ):
+        try:
+            with open(file, "rb") as handle:
+                found = xxhash.xxh3_128_hexdigest(handle.read())
+        except OSError:
+            found = f"unreadable {os.urandom(8).hex()}"  # a miss, never a stale hit
+    _extension_digests[name] = found
+    return found

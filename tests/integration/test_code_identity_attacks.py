@@ -531,10 +531,73 @@ def test_environment_is_named_and_left_out_of_the_key(tmp_path: Path) -> None:
     import subprocess
 
     out = subprocess.run(
-        project.command(), cwd=project.root, env=project.env(), capture_output=True, text=True
+        project.command(),
+        cwd=project.root,
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     parts = [line for line in out.splitlines() if line.startswith("PARTS")]
     unkeyed = [line for line in out.splitlines() if line.startswith("UNKEYED")]
     assert len(parts) == 2
     assert all("'unkeyed os.environ'" in line for line in parts)
     assert all("environment variables are not in a key" in line for line in unkeyed)
+
+
+EXTENSION = """
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+static PyObject *scale(PyObject *self, PyObject *arg) {
+    return PyLong_FromLong(PyLong_AsLong(arg) * 2);
+}
+
+static PyMethodDef methods[] = {{"scale", scale, METH_O, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "fastmath", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_fastmath(void) { return PyModule_Create(&module); }
+"""
+
+
+def _build_extension(root: Path) -> None:
+    import shutil
+    import subprocess
+    import sysconfig
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:  # pragma: no cover - the CI image has a C compiler
+        pytest.skip("no C compiler to build a user extension module with")
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    subprocess.run(
+        [
+            compiler,
+            "-shared",
+            "-fPIC",
+            f"-I{sysconfig.get_paths()['include']}",
+            str(root / "fastmath.c"),
+            "-o",
+            str(root / f"fastmath{suffix}"),
+        ],
+        check=True,
+    )
+
+
+@pytest.mark.parametrize(
+    "imports, body",
+    [("import fastmath", "fastmath.scale(x)"), ("from fastmath import scale", "scale(x)")],
+    ids=["module attribute", "imported name"],
+)
+def test_user_extension_module_rebuilt_is_a_miss(tmp_path: Path, imports: str, body: str) -> None:
+    """A C extension beside the script (not installed) counts by its binary: a rebuild misses."""
+    project = Project(tmp_path, {"fastmath.c": EXTENSION, "main.py": _main(imports, "", body)})
+    _build_extension(project.root)
+    first = project.run()
+    assert (first.computed, first.values) == (1, [8])
+    again = project.run()
+    assert (again.loaded, again.computed) == (1, 0)
+
+    project.edit("fastmath.c", "* 2", "* 3")
+    _build_extension(project.root)
+    edited = project.run()
+    assert edited.computed == 1
+    assert edited.values == edited.plain == [12]
