@@ -116,6 +116,8 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
                 out += const_digest(const)
                 if type(const) is str:
                     strings[const] = None
+                elif type(const) in (tuple, frozenset):
+                    _strings_in(const, strings)
             recent = [*recent[-1:], const]
             continue
         out += arg.to_bytes(4, "little")
@@ -166,6 +168,16 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
         for text in sub.strings:
             strings.setdefault(text, None)
     return CodeInfo(hasher.digest(), tuple(chains), frozenset(stores), tuple(found), tuple(strings))
+
+
+def _strings_in(const: tuple[object, ...] | frozenset[object], found: dict[str, None]) -> None:
+    """The strings in a tuple or frozenset constant (``for name in ("a", "b")``)."""
+    items = sorted(const, key=repr) if type(const) is frozenset else const
+    for item in items:
+        if type(item) is str:
+            found.setdefault(item, None)
+        elif type(item) in (tuple, frozenset):
+            _strings_in(item, found)  # type: ignore[arg-type]
 
 
 _FAST_TAGS: dict[type, bytes] = {

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import xxhash
 
-from recyclable.bytecode import code_info
+from recyclable.bytecode import code_info, const_digest
 from recyclable.codenames import is_user_code, module_display_name, origin_of, qualified_name
 from recyclable.distinfo import Origin, extension_digest, module_origin, python_identity
 from recyclable.errors import FingerprintError
@@ -418,7 +418,14 @@ class Walker:
     ) -> str:
         first = attrs[0]
         if first in info.stores:
-            return self._fixed(f"state {module}.{first}", "written by the step")
+            # Not revalidated (a counter would make every call a miss), but keyed
+            # by a number's or string's value when first needed: in a fresh
+            # process that is the module's initial value, which an edit changes.
+            value = namespace.get(first, _MISSING)
+            name = f"state {module}.{first}"
+            if type(value) in _STATE_TYPES and name not in self.parts:
+                self.parts[name] = const_digest(value)
+            return self._fixed(name, "written by the step")
         if first in _MODULE_DUNDERS:
             # Where the module was loaded from and under which name: keying them
             # would tie keys to a directory, or tell `python pipeline.py` from
@@ -550,6 +557,7 @@ _MODULE_DUNDERS = frozenset(
     {"__file__", "__name__", "__spec__", "__loader__", "__cached__", "__package__", "__path__"}
 )
 
+_STATE_TYPES = frozenset({int, float, complex, str, bytes, bool})
 _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), type(Ellipsis)})
 
 

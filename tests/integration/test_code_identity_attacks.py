@@ -458,6 +458,27 @@ CASES = {
         },
         [("main.py", "for k in (2, 3)", "for k in (2, 5)")],
     ),
+    "names in a tuple constant looked up in globals()": Case(
+        {
+            "main.py": _main(
+                "",
+                "def a(x):\n    return x + 1\n\ndef b(x):\n    return x * 2\n",
+                "sum(globals()[n](x) for n in ('a', 'b'))",
+            )
+        },
+        [("main.py", "x * 2", "x * 3")],
+    ),
+    "initial value of a global the step also assigns": Case(
+        {
+            "main.py": _main(
+                "",
+                "LIMIT = 5\n\ndef clamp(x):\n    global LIMIT\n    LIMIT = min(LIMIT, 100)\n"
+                "    return min(x, LIMIT)\n",
+                "clamp(x * 10)",
+            )
+        },
+        [("main.py", "LIMIT = 5", "LIMIT = 7")],
+    ),
     "function attribute read by the helper": Case(
         {
             **PKG,
