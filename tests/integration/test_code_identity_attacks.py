@@ -479,6 +479,66 @@ CASES = {
         },
         [("main.py", "LIMIT = 5", "LIMIT = 7")],
     ),
+    "functools.partialmethod argument": Case(
+        {
+            **PKG,
+            "pkg/pm.py": "import functools\n\nclass C:\n    def mul(self, k, x):\n"
+            "        return k * x\n\n    double = functools.partialmethod(mul, 2)\n",
+            "main.py": _main("from pkg.pm import C", "", "C().double(x)"),
+        },
+        [("pkg/pm.py", "partialmethod(mul, 2)", "partialmethod(mul, 3)")],
+    ),
+    "registry filled by __init_subclass__ in another module": Case(
+        {
+            **PKG,
+            "pkg/base.py": "class Base:\n    registry = {}\n\n"
+            "    def __init_subclass__(cls, **kw):\n        super().__init_subclass__(**kw)\n"
+            "        Base.registry[cls.__name__] = cls\n",
+            "pkg/impl.py": "from pkg.base import Base\n\nclass Fast(Base):\n"
+            "    def run(self, x):\n        return x + 1\n",
+            "main.py": _main(
+                "import pkg.impl\nfrom pkg.base import Base", "", "Base.registry['Fast']().run(x)"
+            ),
+        },
+        [("pkg/impl.py", "x + 1", "x + 4")],
+    ),
+    "bound method of a module-level instance": Case(
+        {
+            **PKG,
+            "pkg/t.py": "class T:\n    def __init__(self, k):\n        self.k = k\n\n"
+            "    def run(self, x):\n        return x * self.k\n\nrun = T(2).run\n",
+            "main.py": _main("from pkg.t import run", "", "run(x)"),
+        },
+        [("pkg/t.py", "T(2)", "T(6)")],
+    ),
+    "module __getattr__ attribute": Case(
+        {
+            **PKG,
+            "pkg/lazy.py": "def __getattr__(name):\n    if name == 'K':\n        return 2\n"
+            "    raise AttributeError(name)\n",
+            "main.py": _main("from pkg import lazy", "", "x * lazy.K"),
+        },
+        [("pkg/lazy.py", "return 2", "return 5")],
+    ),
+    "class decorator adding a method": Case(
+        {
+            **PKG,
+            "pkg/cd.py": "def add_scale(cls):\n    cls.scale = lambda self, x: x * 2\n"
+            "    return cls\n\n@add_scale\nclass C:\n    pass\n",
+            "main.py": _main("from pkg.cd import C", "", "C().scale(x)"),
+        },
+        [("pkg/cd.py", "x * 2", "x * 7")],
+    ),
+    "subclass in another module overrides a class attribute": Case(
+        {
+            **PKG,
+            "pkg/base.py": "class Base:\n    k = 2\n\n    def run(self, x):\n"
+            "        return x * self.k\n",
+            "pkg/sub.py": "from pkg.base import Base\n\nclass Sub(Base):\n    k = 3\n",
+            "main.py": _main("from pkg.sub import Sub", "", "Sub().run(x)"),
+        },
+        [("pkg/sub.py", "k = 3", "k = 8")],
+    ),
     "function attribute read by the helper": Case(
         {
             **PKG,
