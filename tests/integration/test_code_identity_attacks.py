@@ -682,3 +682,38 @@ def test_user_extension_module_rebuilt_is_a_miss(tmp_path: Path, imports: str, b
     edited = project.run()
     assert edited.computed == 1
     assert edited.values == edited.plain == [12]
+
+
+def test_a_string_naming_a_mutable_global_does_not_break_a_resume(tmp_path: Path) -> None:
+    """A dict key that happens to name a list another step appends to leaves the key alone.
+
+    Strings are followed to reach code looked up by name; data they happen to
+    name is not keyed, or a resume (earlier steps loaded, the list left empty)
+    would miss every later step.
+    """
+    project = Project(
+        tmp_path,
+        {
+            "main.py": """
+            from recyclable import recyclable
+
+            results = []
+
+            @recyclable
+            def first(x):
+                results.append(x)
+                return x
+
+            @recyclable
+            def second(x):
+                return {"results": x}["results"] * 2
+
+            STEPS = [(first, first.__wrapped__, (1,)), (second, second.__wrapped__, (4,))]
+            """
+        },
+    )
+    run = project.run()
+    assert run.computed == 2
+    resumed = project.run()
+    assert (resumed.loaded, resumed.computed) == (2, 0)
+    assert resumed.values == run.values == [1, 8]
