@@ -539,6 +539,41 @@ CASES = {
         },
         [("pkg/sub.py", "k = 3", "k = 8")],
     ),
+    "helper as the step's default argument": Case(
+        {
+            **PKG,
+            "pkg/util.py": "def trim(x):\n    return x - 1\n",
+            "main.py": """
+            from recyclable import recyclable
+            from pkg.util import trim
+
+            @recyclable
+            def step(x, fn=trim):
+                return fn(x)
+
+            STEPS = [(step, step.__wrapped__, (4,))]
+            """,
+        },
+        [("pkg/util.py", "x - 1", "x - 3")],
+    ),
+    "a step passed to another step": Case(
+        {
+            **PKG,
+            "pkg/inner.py": "from recyclable import recyclable\n\n@recyclable\n"
+            "def inner(x):\n    return x + 1\n",
+            "main.py": """
+            from recyclable import recyclable
+            from pkg.inner import inner
+
+            @recyclable
+            def apply(func, x):
+                return func(x) * 10
+
+            STEPS = [(apply, apply.__wrapped__, (inner, 4))]
+            """,
+        },
+        [("pkg/inner.py", "x + 1", "x + 2")],
+    ),
     "function attribute read by the helper": Case(
         {
             **PKG,
