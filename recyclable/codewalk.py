@@ -79,10 +79,10 @@ class Walker:
         self.keep: list[Any] = []  # keeps reached objects alive, so ids stay unique
         self.todo: deque[tuple[Callable[[Any, str], bytes], Any, str]] = deque()
         self.unkeyed: list[tuple[str, str]] = []
-        self.dict_guards: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+        self.dict_guards: dict[int, tuple[Mapping[Any, Any], dict[Any, Any]]] = {}
         self.absent: dict[tuple[int, str], tuple[Mapping[str, Any], str]] = {}
         self.functions: list[types.FunctionType] = []
-        self.class_dicts: list[Mapping[str, Any]] = []
+        self.class_dicts: list[Mapping[Any, Any]] = []
         self.cells: list[tuple[types.CellType, Any]] = []
         self.values: dict[tuple[str, int], str] = {}
         self.written: dict[int, set[str]] = {}
@@ -157,7 +157,7 @@ class Walker:
             (classes, sizes),
         )
 
-    def _guard(self, namespace: Mapping[str, Any], name: str, value: Any) -> None:
+    def _guard(self, namespace: Mapping[Any, Any], name: Any, value: Any) -> None:
         entry = self.dict_guards.get(id(namespace))
         if entry is None:
             entry = self.dict_guards[id(namespace)] = (namespace, {})
@@ -388,6 +388,12 @@ class Walker:
     def _attribute(self, value: Any, path: str) -> str:
         """A function attribute's value: code followed, a mapping proxy by its items."""
         if isinstance(value, types.MappingProxyType):
+            # A registry filled in place (singledispatch's register()): an entry
+            # added or replaced later in the process is a change.
+            self.class_dicts.append(value)
+            self.keep.append(value)
+            for key, item in value.items():
+                self._guard(value, key, item)
             items = sorted(
                 self.reach(key, f"{path} key") + "=" + self.reach(item, path)
                 for key, item in value.items()
