@@ -93,3 +93,47 @@ def test_function_attribute_assigned_after_the_first_key_is_a_new_key(module: An
     assert _key(module.step, 4) != before
     module.helper.k = 2
     assert _key(module.step, 4) == before
+
+
+def test_helper_named_by_a_string_redefined_is_a_new_key(module: Any) -> None:
+    """globals()["helper"] reaches the helper: redefining it in the process changes the key."""
+    module.define(
+        """
+        from recyclable import recyclable
+
+        def helper(x):
+            return x + 1
+
+        @recyclable
+        def step(x):
+            return globals()["helper"](x)
+        """
+    )
+    before = _key(module.step, 4)
+    assert _key(module.step, 4) == before
+    module.define("def helper(x):\n    return x + 2\n")
+    assert _key(module.step, 4) != before
+
+
+def test_reloaded_helper_module_is_a_new_key(tmp_path: Any, monkeypatch: Any) -> None:
+    """importlib.reload of an edited helper module (a notebook's reload) changes the next key."""
+    import importlib
+
+    name = f"reloaded_helpers_{id(object())}"
+    (tmp_path / f"{name}.py").write_text("def trim(x):\n    return x - 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    helpers = importlib.import_module(name)
+    try:
+        namespace: dict[str, Any] = {"__name__": f"{name}_steps"}
+        exec(
+            f"import {name} as helpers\nfrom recyclable import recyclable\n\n"
+            "@recyclable\ndef step(x):\n    return helpers.trim(x)\n",
+            namespace,
+        )
+        step = namespace["step"]
+        before = _key(step, 4)
+        (tmp_path / f"{name}.py").write_text("def trim(x):\n    return x - 2\n")
+        importlib.reload(helpers)
+        assert _key(step, 4) != before
+    finally:
+        sys.modules.pop(name, None)
