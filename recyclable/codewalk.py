@@ -264,6 +264,8 @@ class Walker:
         """A value by its fingerprint; callables and user classes inside it are followed."""
         from recyclable.fingerprint import digest_value
 
+        if _is_environment(obj):  # a default, closure value or attribute holding os.environ
+            return self._environment(path)
         known = self.values.get((path, id(obj)))
         if known is not None:
             return known

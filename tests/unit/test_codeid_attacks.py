@@ -137,3 +137,35 @@ def test_reloaded_helper_module_is_a_new_key(tmp_path: Any, monkeypatch: Any) ->
         assert _key(step, 4) != before
     finally:
         sys.modules.pop(name, None)
+
+
+def test_environment_held_as_a_default_is_named_not_keyed(module: Any) -> None:
+    """os.environ as a helper's default is `unkeyed os.environ`, not the whole environment.
+
+    Keyed by value, any variable of the shell (an unrelated one included)
+    changed every key; code reading os.environ directly gets the same part.
+    """
+    import os
+
+    import recyclable
+
+    module.define(
+        """
+        import os
+
+        def helper(name, env=os.environ):
+            return env.get(name, "")
+
+        def step(x):
+            return x + len(helper("MODE"))
+        """
+    )
+    parts = recyclable.code_parts(module.step)
+    assert "unkeyed os.environ" in parts
+    assert not any(name.startswith("default ") for name in parts)
+    os.environ["RECYCLABLE_TEST_UNRELATED"] = "1"
+    try:
+        module.define("def step(x):\n    return x + len(helper('MODE'))\n")
+        assert recyclable.code_parts(module.step) == parts
+    finally:
+        del os.environ["RECYCLABLE_TEST_UNRELATED"]
