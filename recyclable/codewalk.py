@@ -24,6 +24,20 @@ from typing import Any, cast
 import xxhash
 
 from recyclable.bytecode import code_info, const_digest
+from recyclable.codekinds import (
+    CLASS_SKIP,
+    ENVIRONMENT_REASON,
+    FUNCTION_LIKE,
+    FUNCTION_SKIP,
+    MISSING,
+    followed,
+    is_environment,
+    library_name,
+    owner_class,
+    submodule,
+    wrapped_of,
+    wrapt_proxy,
+)
 from recyclable.codenames import is_user_code, module_display_name, origin_of, qualified_name
 from recyclable.distinfo import Origin, extension_digest, module_origin, python_identity
 from recyclable.errors import FingerprintError
@@ -31,41 +45,6 @@ from recyclable.errors import FingerprintError
 __all__ = ["Walker"]
 
 logger = logging.getLogger("recyclable")
-
-_MISSING = object()
-# Namespace entries that describe a class rather than make it behave.
-_CLASS_SKIP = frozenset(
-    {
-        "__doc__",
-        "__module__",
-        "__qualname__",
-        "__dict__",
-        "__weakref__",
-        "__firstlineno__",
-        "__static_attributes__",
-        "__annotations__",
-        "__annotate__",
-        "__dataclass_fields__",
-        "__dataclass_params__",
-        "__orig_bases__",
-        "__parameters__",
-        "_abc_impl",
-        "__slotnames__",  # copyreg's cache, added to a class when an instance is first pickled
-    }
-)
-# Function attributes that are not the function's behaviour: ``__wrapped__`` is
-# followed on its own; ``__recyclable__`` is a step's spec, whose cached key
-# state changes as the step runs.
-_FUNCTION_SKIP = frozenset({"__wrapped__", "__recyclable__"})
-_FUNCTION_LIKE = (
-    types.BuiltinFunctionType,
-    types.MethodDescriptorType,
-    types.WrapperDescriptorType,
-    types.MethodWrapperType,
-    types.ClassMethodDescriptorType,
-    types.GetSetDescriptorType,
-    types.MemberDescriptorType,
-)
 
 
 class Walker:
@@ -186,14 +165,14 @@ class Walker:
 
     def _classify(self, obj: Any, path: str) -> str:
         kind = type(obj)
-        if _is_environment(obj):
+        if is_environment(obj):
             return self._environment(path)
         if kind is types.FunctionType:
             origin = origin_of(obj)
             if origin.kind == "user":
                 return self._schedule("code", obj, qualified_name(obj), self._function)
             return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
-        proxy = _wrapt_proxy()
+        proxy = wrapt_proxy()
         if isinstance(obj, proxy):
             inner = self.reach(object.__getattribute__(obj, "__wrapped__"), path)
             wrapper = getattr(obj, "_self_wrapper", None)
@@ -214,7 +193,7 @@ class Walker:
         if kind is types.MethodType:
             func = self.reach(obj.__func__, path)
             return f"method {func} of {self.reach(obj.__self__, path + '.__self__')}"
-        if isinstance(obj, _FUNCTION_LIKE) or kind.__name__ == "cython_function_or_method":
+        if isinstance(obj, FUNCTION_LIKE) or kind.__name__ == "cython_function_or_method":
             origin = origin_of(obj)
             if origin.kind == "user":
                 binary = self._binary(getattr(obj, "__module__", None))
@@ -222,13 +201,13 @@ class Walker:
                     return f"{binary} {qualified_name(obj)}"
                 return self._value(obj, path, "value")
             return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
-        named = _library_name(obj)
+        named = library_name(obj)
         if named is not None:
             # A library's callable that is importable by name (a numpy ufunc):
             # its name and the library's version, like the library's functions.
             origin = module_origin(named)
             return f"{origin.kind} {self._dependency(origin)} {named}.{obj.__name__}"
-        wrapped = _wrapped_of(obj)
+        wrapped = wrapped_of(obj)
         if wrapped is not None:
             # functools.lru_cache, cache, and other wrappers that are not functions:
             # the wrapped code counts, and so does the wrapper's own class.
@@ -256,7 +235,7 @@ class Walker:
         name = "unkeyed os.environ"
         if name not in self.parts:
             self.parts[name] = xxhash.xxh3_128_digest(name.encode())
-            self.unkeyed.append((name, _ENVIRONMENT_REASON))
+            self.unkeyed.append((name, ENVIRONMENT_REASON))
             logger.debug("%s reads environment variables, which are not in a key", path)
         return name
 
@@ -264,7 +243,7 @@ class Walker:
         """A value by its fingerprint; callables and user classes inside it are followed."""
         from recyclable.fingerprint import digest_value
 
-        if _is_environment(obj):  # a default, closure value or attribute holding os.environ
+        if is_environment(obj):  # a default, closure value or attribute holding os.environ
             return self._environment(path)
         known = self.values.get((path, id(obj)))
         if known is not None:
@@ -349,22 +328,22 @@ class Walker:
                 + self.reach_member(value, name.partition(" ")[2], param, "default")
             )
         attributes = func.__dict__
-        wrapped = attributes.get("__wrapped__", _MISSING)
-        if wrapped is not _MISSING:
+        wrapped = attributes.get("__wrapped__", MISSING)
+        if wrapped is not MISSING:
             refs.append("wraps=" + self.reach(wrapped, qualified_name(wrapped)))
-        if len(attributes) > len(_FUNCTION_SKIP.intersection(attributes)):
+        if len(attributes) > len(FUNCTION_SKIP.intersection(attributes)):
             # Attributes set on the function (helper.k = 2, a singledispatch
             # registry) are read by code like globals are; one added later is a change.
             self.class_dicts.append(attributes)
             self.keep.append(attributes)
             owner_path = name.partition(" ")[2]
             for attr in sorted(attributes):
-                if attr in _FUNCTION_SKIP:
+                if attr in FUNCTION_SKIP:
                     continue
                 value = attributes[attr]
                 self._guard(attributes, attr, value)
                 refs.append(f"attribute {attr}=" + self._attribute(value, f"{owner_path}.{attr}"))
-        owner = _owner_class(func)
+        owner = owner_class(func)
         if owner is not None:
             refs.append("owner=" + self.reach(owner, qualified_name(owner)))
         return xxhash.xxh3_128_digest("\x00".join(refs).encode())
@@ -406,13 +385,13 @@ class Walker:
             # library's code, by version; the object holds a cache, not settings.
             origin = origin_of(value.__func__)
             return f"{origin.kind} {self._dependency(origin)} {qualified_name(value.__func__)}"
-        if _followed(value):
+        if followed(value):
             return self.reach(value, path)
         return self._value(value, path, "value")
 
     def reach_member(self, value: Any, owner: str, var: str, kind: str) -> str:
         """A closure cell's or default's value: callables followed, values as their own part."""
-        if _followed(value):
+        if followed(value):
             return self.reach(value, f"{owner} `{var}`")
         return self._value(value, f"{owner} `{var}`", kind)
 
@@ -429,7 +408,7 @@ class Walker:
             # Not revalidated (a counter would make every call a miss), but keyed
             # by a number's or string's value when first needed: in a fresh
             # process that is the module's initial value, which an edit changes.
-            value = namespace.get(first, _MISSING)
+            value = namespace.get(first, MISSING)
             name = f"state {module}.{first}"
             if type(value) in _STATE_TYPES and name not in self.parts:
                 self.parts[name] = const_digest(value)
@@ -439,12 +418,12 @@ class Walker:
             # would tie keys to a directory, or tell `python pipeline.py` from
             # `import pipeline`.
             return f"module attribute {first}"
-        value = namespace.get(first, _MISSING)
-        if value is _MISSING:
+        value = namespace.get(first, MISSING)
+        if value is MISSING:
             self._guard_absent(namespace, first)
             builtins = cast("Any", func).__builtins__
-            value = builtins.get(first, _MISSING)
-            if value is _MISSING:
+            value = builtins.get(first, MISSING)
+            if value is MISSING:
                 return "unbound"
             self._guard(builtins, first, value)
             return self.reach(value, f"builtins.{first}")
@@ -455,15 +434,15 @@ class Walker:
                 not isinstance(value, types.ModuleType)
                 or module_origin(value.__name__).kind != "user"
             ):
-                if value is os and _is_environment(getattr(os, attr, None)):
+                if value is os and is_environment(getattr(os, attr, None)):
                     self._environment(path)
                 break
             members = value.__dict__
-            found = members.get(attr, _MISSING)
-            if found is _MISSING:
+            found = members.get(attr, MISSING)
+            if found is MISSING:
                 self._guard_absent(members, attr)
-                found = getattr(value, attr, _MISSING)  # a module __getattr__
-                if found is _MISSING:
+                found = getattr(value, attr, MISSING)  # a module __getattr__
+                if found is MISSING:
                     return f"unbound {attr} of " + self.reach(value, path)
             else:
                 self._guard(members, attr, found)
@@ -488,10 +467,10 @@ class Walker:
                 return f"unimportable {target}"
         refs = [self.reach(module, target)]
         for attr in names:
-            value = getattr(module, attr, _MISSING)
-            if value is _MISSING:
-                value = _submodule(f"{target}.{attr}")
-            if value is not _MISSING:
+            value = getattr(module, attr, MISSING)
+            if value is MISSING:
+                value = submodule(f"{target}.{attr}")
+            if value is not MISSING:
                 refs.append(f"{attr}=" + self.reach(value, f"{module_display_name(target)}.{attr}"))
         return " ".join(refs)
 
@@ -508,7 +487,7 @@ class Walker:
         self.class_dicts.append(members)
         path = name.partition(" ")[2]
         for attr, value in members.items():
-            if attr in _CLASS_SKIP:
+            if attr in CLASS_SKIP:
                 continue
             self._guard(members, attr, value)
             refs.append(f"{attr}=" + self._member(value, f"{path}.{attr}"))
@@ -524,7 +503,7 @@ class Walker:
             )
         if isinstance(value, functools.cached_property):
             return "cached_property " + self.reach(value.func, path)
-        if _followed(value):
+        if followed(value):
             return self.reach(value, path)
         return self._value(value, path, "attribute")
 
@@ -572,87 +551,3 @@ _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), typ
 # C-level getters, so that revalidation runs no Python frame per dependency.
 _function_attrs = attrgetter("__code__", "__defaults__", "__kwdefaults__")
 _contents_of = functools.partial(map, attrgetter("cell_contents"))
-
-
-def _submodule(name: str) -> Any:
-    """``from pkg import sub`` run by the step: the submodule, imported now if need be.
-
-    The step imports it when it runs; the key is made before, so it is
-    imported here (what the step would do) rather than left out.
-    """
-    found = sys.modules.get(name)
-    if found is None:
-        try:
-            import importlib
-
-            found = importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - not a module: the step's import will say why
-            return _MISSING
-    return found
-
-
-_ENVIRONMENT_REASON = (
-    "environment variables are not in a key; pass the value as an argument, "
-    "or pin @recyclable(version=...)"
-)
-
-
-def _is_environment(obj: Any) -> bool:
-    """Whether ``obj`` is how code reads environment variables (os.environ, os.getenv)."""
-    return obj is not None and any(
-        obj is getattr(os, name, None) for name in ("environ", "environb", "getenv", "getenvb")
-    )
-
-
-def _library_name(obj: Any) -> str | None:
-    """The module of an installed library's callable that is importable by its name, if any."""
-    name = getattr(obj, "__name__", None)
-    if not isinstance(name, str) or not callable(obj) or is_user_code(type(obj)):
-        return None
-    for module in (getattr(obj, "__module__", None), type(obj).__module__):
-        if (
-            isinstance(module, str)
-            and getattr(sys.modules.get(module), name, None) is obj
-            and module_origin(module).kind != "user"
-        ):
-            return module
-    return None
-
-
-def _wrapped_of(obj: Any) -> Any:
-    """What a wrapper object wraps (``__wrapped__``), or None."""
-    try:
-        wrapped = obj.__wrapped__
-    except Exception:  # noqa: BLE001 - any object: a missing or failing attribute is "none"
-        return None
-    return wrapped if callable(wrapped) and wrapped is not obj else None
-
-
-def _followed(value: Any) -> bool:
-    """Whether a value is code to follow (not data to fingerprint)."""
-    return (callable(value) and not isinstance(value, functools.partial)) or isinstance(
-        value, types.ModuleType
-    )
-
-
-def _owner_class(func: types.FunctionType) -> type | None:
-    """The class a method is defined in, from its qualified name (``self.x()`` is reached)."""
-    qualname = func.__qualname__
-    if "." not in qualname or "<locals>" in qualname:
-        return None
-    target: Any = sys.modules.get(func.__module__ or "")
-    for part in qualname.split(".")[:-1]:
-        target = getattr(target, part, None)
-    return target if isinstance(target, type) else None
-
-
-_proxy_type: Any = None
-
-
-def _wrapt_proxy() -> Any:
-    global _proxy_type  # noqa: PLW0603 - resolved once, wrapt is a dependency
-    if _proxy_type is None:
-        import wrapt
-
-        _proxy_type = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
-    return _proxy_type
