@@ -91,7 +91,13 @@ class Project:
 
     def env(self, **extra: str) -> dict[str, str]:
         """A child's environment: this source tree importable, no stale bytecode."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RECYCLABLE_")}
+        # The caller's cache settings stay out, but recycling switched off (the
+        # suite's --recycling-off guard) reaches the child too.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("RECYCLABLE_") or k == "RECYCLABLE_DISABLE"
+        }
         paths = [str(p) for p in self.extra_path] + [str(REPO)]
         if not self.entry.endswith(".py"):
             paths.insert(0, str(self.root))
