@@ -207,6 +207,18 @@ class Walker:
             # its name and the library's version, like the library's functions.
             origin = module_origin(named)
             return f"{origin.kind} {self._dependency(origin)} {named}.{obj.__name__}"
+        if kind.__name__ == "ufunc" and kind.__module__ == "numpy":
+            # Not importable by name: made by np.frompyfunc around Python code
+            # that cannot be read back from it.  A key no other process makes.
+            logger.warning(
+                "%s is a numpy ufunc made from Python code that cannot be fingerprinted; "
+                "steps reaching it are recomputed in every new process. Pin "
+                "@recyclable(version=...) to reuse them",
+                path,
+            )
+            name = self._new_part("unidentified", path)
+            self.parts[name] = os.urandom(16)
+            return name
         wrapped = wrapped_of(obj)
         if wrapped is not None:
             # functools.lru_cache, cache, and other wrappers that are not functions:

@@ -752,3 +752,27 @@ def test_a_string_naming_a_mutable_global_does_not_break_a_resume(tmp_path: Path
     resumed = project.run()
     assert (resumed.loaded, resumed.computed) == (2, 0)
     assert resumed.values == run.values == [1, 8]
+
+
+def test_ufunc_made_by_frompyfunc_is_never_a_stale_hit(tmp_path: Path) -> None:
+    """np.frompyfunc hides its Python code: editing that code gives the new result.
+
+    The code cannot be read back from the ufunc, so a step reaching one gets a
+    key no other process makes (a miss, never the old result), with a warning.
+    """
+    project = Project(
+        tmp_path,
+        {
+            "main.py": _main(
+                "import numpy as np",
+                "def double(x):\n    return x * 2\n\nvdouble = np.frompyfunc(double, 1, 1)\n",
+                "int(vdouble(x))",
+            )
+        },
+    )
+    first = project.run()
+    assert first.values == first.plain == [8]
+    project.edit("main.py", "x * 2", "x * 5")
+    edited = project.run()
+    assert (edited.loaded, edited.computed) == (0, 1)
+    assert edited.values == edited.plain == [20]
