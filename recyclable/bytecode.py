@@ -56,6 +56,9 @@ class CodeInfo:
             in first-use order.
         stores: global names the code assigns or deletes.
         imports: ``(module name, level, names imported from it)`` per run-time import.
+        strings: string constants the code loads, in first-use order: a name
+            looked up at run time (``globals()["helper"]``, ``getattr(m, "f")``,
+            ``importlib.import_module("pkg.util")``) is one of them.
 
     """
 
@@ -63,6 +66,7 @@ class CodeInfo:
     chains: tuple[tuple[str, ...], ...]
     stores: frozenset[str]
     imports: tuple[tuple[str, int, tuple[str, ...]], ...]
+    strings: tuple[str, ...] = ()
 
 
 # Keyed by id with the code object held, so an id is never reused while cached.
@@ -87,6 +91,7 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
     stores: set[str] = set()
     imports: list[tuple[str, int, list[str]]] = []
     nested: list[CodeInfo] = []
+    strings: dict[str, None] = {}
     chain: list[str] | None = None
     recent: list[object] = []
     raw = code.co_code
@@ -109,6 +114,10 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
                 out += sub.digest
             else:
                 out += const_digest(const)
+                if type(const) is str:
+                    strings[const] = None
+                elif type(const) in (tuple, frozenset):
+                    _strings_in(const, strings)
             recent = [*recent[-1:], const]
             continue
         out += arg.to_bytes(4, "little")
@@ -156,7 +165,19 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
     found = [(name, level, tuple(attrs)) for name, level, attrs in imports]
     for sub in nested:
         found.extend(sub.imports)
-    return CodeInfo(hasher.digest(), tuple(chains), frozenset(stores), tuple(found))
+        for text in sub.strings:
+            strings.setdefault(text, None)
+    return CodeInfo(hasher.digest(), tuple(chains), frozenset(stores), tuple(found), tuple(strings))
+
+
+def _strings_in(const: tuple[object, ...] | frozenset[object], found: dict[str, None]) -> None:
+    """The strings in a tuple or frozenset constant (``for name in ("a", "b")``)."""
+    items = sorted(const, key=repr) if type(const) is frozenset else const
+    for item in items:
+        if type(item) is str:
+            found.setdefault(item, None)
+        elif type(item) in (tuple, frozenset):
+            _strings_in(item, found)  # type: ignore[arg-type]
 
 
 _FAST_TAGS: dict[type, bytes] = {

@@ -23,6 +23,7 @@ _LABELS = {
     "attribute": "class attribute",
     "value": "value",
     "dependency": "installed",
+    "extension": "compiled extension module",
     "state": "global written by the step",
     "unkeyed": "value left out of the key",
 }

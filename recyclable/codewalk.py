@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import types
 import weakref
@@ -22,45 +23,28 @@ from typing import Any, cast
 
 import xxhash
 
-from recyclable.bytecode import code_info
+from recyclable.bytecode import code_info, const_digest
+from recyclable.codekinds import (
+    CLASS_SKIP,
+    ENVIRONMENT_REASON,
+    FUNCTION_LIKE,
+    FUNCTION_SKIP,
+    MISSING,
+    followed,
+    is_environment,
+    library_name,
+    owner_class,
+    submodule,
+    wrapped_of,
+    wrapt_proxy,
+)
 from recyclable.codenames import is_user_code, module_display_name, origin_of, qualified_name
-from recyclable.distinfo import Origin, module_origin, python_identity
+from recyclable.distinfo import Origin, extension_digest, module_origin, python_identity
 from recyclable.errors import FingerprintError
 
 __all__ = ["Walker"]
 
 logger = logging.getLogger("recyclable")
-
-_MISSING = object()
-# Namespace entries that describe a class rather than make it behave.
-_CLASS_SKIP = frozenset(
-    {
-        "__doc__",
-        "__module__",
-        "__qualname__",
-        "__dict__",
-        "__weakref__",
-        "__firstlineno__",
-        "__static_attributes__",
-        "__annotations__",
-        "__annotate__",
-        "__dataclass_fields__",
-        "__dataclass_params__",
-        "__orig_bases__",
-        "__parameters__",
-        "_abc_impl",
-        "__slotnames__",  # copyreg's cache, added to a class when an instance is first pickled
-    }
-)
-_FUNCTION_LIKE = (
-    types.BuiltinFunctionType,
-    types.MethodDescriptorType,
-    types.WrapperDescriptorType,
-    types.MethodWrapperType,
-    types.ClassMethodDescriptorType,
-    types.GetSetDescriptorType,
-    types.MemberDescriptorType,
-)
 
 
 class Walker:
@@ -74,10 +58,10 @@ class Walker:
         self.keep: list[Any] = []  # keeps reached objects alive, so ids stay unique
         self.todo: deque[tuple[Callable[[Any, str], bytes], Any, str]] = deque()
         self.unkeyed: list[tuple[str, str]] = []
-        self.dict_guards: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+        self.dict_guards: dict[int, tuple[Mapping[Any, Any], dict[Any, Any]]] = {}
         self.absent: dict[tuple[int, str], tuple[Mapping[str, Any], str]] = {}
         self.functions: list[types.FunctionType] = []
-        self.class_dicts: list[Mapping[str, Any]] = []
+        self.class_dicts: list[Mapping[Any, Any]] = []
         self.cells: list[tuple[types.CellType, Any]] = []
         self.values: dict[tuple[str, int], str] = {}
         self.written: dict[int, set[str]] = {}
@@ -152,7 +136,7 @@ class Walker:
             (classes, sizes),
         )
 
-    def _guard(self, namespace: Mapping[str, Any], name: str, value: Any) -> None:
+    def _guard(self, namespace: Mapping[Any, Any], name: Any, value: Any) -> None:
         entry = self.dict_guards.get(id(namespace))
         if entry is None:
             entry = self.dict_guards[id(namespace)] = (namespace, {})
@@ -181,12 +165,14 @@ class Walker:
 
     def _classify(self, obj: Any, path: str) -> str:
         kind = type(obj)
+        if is_environment(obj):
+            return self._environment(path)
         if kind is types.FunctionType:
             origin = origin_of(obj)
             if origin.kind == "user":
                 return self._schedule("code", obj, qualified_name(obj), self._function)
             return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
-        proxy = _wrapt_proxy()
+        proxy = wrapt_proxy()
         if isinstance(obj, proxy):
             inner = self.reach(object.__getattribute__(obj, "__wrapped__"), path)
             wrapper = getattr(obj, "_self_wrapper", None)
@@ -207,24 +193,70 @@ class Walker:
         if kind is types.MethodType:
             func = self.reach(obj.__func__, path)
             return f"method {func} of {self.reach(obj.__self__, path + '.__self__')}"
-        if isinstance(obj, _FUNCTION_LIKE) or kind.__name__ == "cython_function_or_method":
+        if isinstance(obj, FUNCTION_LIKE) or kind.__name__ == "cython_function_or_method":
             origin = origin_of(obj)
             if origin.kind == "user":
+                binary = self._binary(getattr(obj, "__module__", None))
+                if binary is not None:
+                    return f"{binary} {qualified_name(obj)}"
                 return self._value(obj, path, "value")
             return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
-        wrapped = _wrapped_of(obj)
+        named = library_name(obj)
+        if named is not None:
+            # A library's callable that is importable by name (a numpy ufunc):
+            # its name and the library's version, like the library's functions.
+            origin = module_origin(named)
+            return f"{origin.kind} {self._dependency(origin)} {named}.{obj.__name__}"
+        if kind.__name__ == "ufunc" and kind.__module__ == "numpy":
+            # Not importable by name: made by np.frompyfunc around Python code
+            # that cannot be read back from it.  A key no other process makes.
+            logger.warning(
+                "%s is a numpy ufunc made from Python code that cannot be fingerprinted; "
+                "steps reaching it are recomputed in every new process. Pin "
+                "@recyclable(version=...) to reuse them",
+                path,
+            )
+            name = self._new_part("unidentified", path)
+            self.parts[name] = os.urandom(16)
+            return name
+        wrapped = wrapped_of(obj)
         if wrapped is not None:
             # functools.lru_cache, cache, and other wrappers that are not functions:
             # the wrapped code counts, and so does the wrapper's own class.
             inner = self.reach(wrapped, path)
             outer = self.reach(kind, qualified_name(kind))
+            if is_user_code(kind):
+                # A wrapper class of user code: what the instance holds (a factor
+                # given to it) changes what it does.  (A library's wrapper, such as
+                # lru_cache, holds a cache rather than settings: left out.)
+                return f"wrapper {outer} around {inner} holding " + self._value(obj, path, "value")
             return f"wrapper {outer} around {inner}"
         return self._value(obj, path, "constant" if "." in path else "value")
+
+    def _binary(self, module: Any) -> str | None:
+        """The part of a user extension module's binary (its content), or None."""
+        if not isinstance(module, str):
+            return None
+        digest = extension_digest(module)
+        if digest is None:
+            return None
+        return self._fixed(f"extension {module_display_name(module)}", digest)
+
+    def _environment(self, path: str) -> str:
+        """Code reading environment variables: named in the key's parts, never keyed."""
+        name = "unkeyed os.environ"
+        if name not in self.parts:
+            self.parts[name] = xxhash.xxh3_128_digest(name.encode())
+            self.unkeyed.append((name, ENVIRONMENT_REASON))
+            logger.debug("%s reads environment variables, which are not in a key", path)
+        return name
 
     def _value(self, obj: Any, path: str, kind: str) -> str:
         """A value by its fingerprint; callables and user classes inside it are followed."""
         from recyclable.fingerprint import digest_value
 
+        if is_environment(obj):  # a default, closure value or attribute holding os.environ
+            return self._environment(path)
         known = self.values.get((path, id(obj)))
         if known is not None:
             return known
@@ -270,6 +302,13 @@ class Walker:
             self.written.setdefault(id(namespace), set()).update(info.stores)
         for attrs in info.chains:
             refs.append(".".join(attrs) + "=" + self._chain(func, namespace, module, attrs, info))
+        for text in info.strings:
+            # A name looked up at run time: globals()["helper"], getattr(util, "f"),
+            # importlib.import_module("pkg.util").  Following what a string names
+            # can only make the key cover more.
+            found = self._named_by(func, namespace, module, text, info)
+            if found is not None:
+                refs.append(f"string {text!r}=" + found)
         for target, level, names in info.imports:
             refs.append(
                 f"import {level}:{target}:{','.join(names)}="
@@ -300,17 +339,71 @@ class Walker:
                 f"default {param}="
                 + self.reach_member(value, name.partition(" ")[2], param, "default")
             )
-        wrapped = func.__dict__.get("__wrapped__", _MISSING)
-        if wrapped is not _MISSING:
+        attributes = func.__dict__
+        wrapped = attributes.get("__wrapped__", MISSING)
+        if wrapped is not MISSING:
             refs.append("wraps=" + self.reach(wrapped, qualified_name(wrapped)))
-        owner = _owner_class(func)
+        if len(attributes) > len(FUNCTION_SKIP.intersection(attributes)):
+            # Attributes set on the function (helper.k = 2, a singledispatch
+            # registry) are read by code like globals are; one added later is a change.
+            self.class_dicts.append(attributes)
+            self.keep.append(attributes)
+            owner_path = name.partition(" ")[2]
+            for attr in sorted(attributes):
+                if attr in FUNCTION_SKIP:
+                    continue
+                value = attributes[attr]
+                self._guard(attributes, attr, value)
+                refs.append(f"attribute {attr}=" + self._attribute(value, f"{owner_path}.{attr}"))
+        owner = owner_class(func)
         if owner is not None:
             refs.append("owner=" + self.reach(owner, qualified_name(owner)))
         return xxhash.xxh3_128_digest("\x00".join(refs).encode())
 
+    def _named_by(
+        self,
+        func: types.FunctionType,
+        namespace: dict[str, Any],
+        module: str,
+        text: str,
+        info: Any,
+    ) -> str | None:
+        """What a string constant names, if anything: a global of the module, or a user module."""
+        if text in namespace and text.isidentifier():
+            return self._chain(func, namespace, module, (text,), info)
+        if text in ("__main__", "__mp_main__") or not all(map(str.isidentifier, text.split("."))):
+            return None
+        found = sys.modules.get(text)
+        if isinstance(found, types.ModuleType) and module_origin(text).kind == "user":
+            return self.reach(found, text)
+        return None
+
+    def _attribute(self, value: Any, path: str) -> str:
+        """A function attribute's value: code followed, a mapping proxy by its items."""
+        if isinstance(value, types.MappingProxyType):
+            # A registry filled in place (singledispatch's register()): an entry
+            # added or replaced later in the process is a change.
+            self.class_dicts.append(value)
+            self.keep.append(value)
+            for key, item in value.items():
+                self._guard(value, key, item)
+            items = sorted(
+                self.reach(key, f"{path} key") + "=" + self.reach(item, path)
+                for key, item in value.items()
+            )
+            return "mapping " + " ".join(items)
+        if isinstance(value, types.MethodType) and not is_user_code(value.__func__):
+            # A library object's method (a singledispatch cache's clear): the
+            # library's code, by version; the object holds a cache, not settings.
+            origin = origin_of(value.__func__)
+            return f"{origin.kind} {self._dependency(origin)} {qualified_name(value.__func__)}"
+        if followed(value):
+            return self.reach(value, path)
+        return self._value(value, path, "value")
+
     def reach_member(self, value: Any, owner: str, var: str, kind: str) -> str:
         """A closure cell's or default's value: callables followed, values as their own part."""
-        if _followed(value):
+        if followed(value):
             return self.reach(value, f"{owner} `{var}`")
         return self._value(value, f"{owner} `{var}`", kind)
 
@@ -324,18 +417,25 @@ class Walker:
     ) -> str:
         first = attrs[0]
         if first in info.stores:
-            return self._fixed(f"state {module}.{first}", "written by the step")
+            # Not revalidated (a counter would make every call a miss), but keyed
+            # by a number's or string's value when first needed: in a fresh
+            # process that is the module's initial value, which an edit changes.
+            value = namespace.get(first, MISSING)
+            name = f"state {module}.{first}"
+            if type(value) in _STATE_TYPES and name not in self.parts:
+                self.parts[name] = const_digest(value)
+            return self._fixed(name, "written by the step")
         if first in _MODULE_DUNDERS:
             # Where the module was loaded from and under which name: keying them
             # would tie keys to a directory, or tell `python pipeline.py` from
             # `import pipeline`.
             return f"module attribute {first}"
-        value = namespace.get(first, _MISSING)
-        if value is _MISSING:
+        value = namespace.get(first, MISSING)
+        if value is MISSING:
             self._guard_absent(namespace, first)
-            builtins = cast(Any, func).__builtins__  # typeshed lacks it on some versions
-            value = builtins.get(first, _MISSING)
-            if value is _MISSING:
+            builtins = cast("Any", func).__builtins__
+            value = builtins.get(first, MISSING)
+            if value is MISSING:
                 return "unbound"
             self._guard(builtins, first, value)
             return self.reach(value, f"builtins.{first}")
@@ -346,13 +446,15 @@ class Walker:
                 not isinstance(value, types.ModuleType)
                 or module_origin(value.__name__).kind != "user"
             ):
+                if value is os and is_environment(getattr(os, attr, None)):
+                    self._environment(path)
                 break
             members = value.__dict__
-            found = members.get(attr, _MISSING)
-            if found is _MISSING:
+            found = members.get(attr, MISSING)
+            if found is MISSING:
                 self._guard_absent(members, attr)
-                found = getattr(value, attr, _MISSING)  # a module __getattr__
-                if found is _MISSING:
+                found = getattr(value, attr, MISSING)  # a module __getattr__
+                if found is MISSING:
                     return f"unbound {attr} of " + self.reach(value, path)
             else:
                 self._guard(members, attr, found)
@@ -377,15 +479,18 @@ class Walker:
                 return f"unimportable {target}"
         refs = [self.reach(module, target)]
         for attr in names:
-            value = getattr(module, attr, _MISSING)
-            if value is _MISSING:
-                value = sys.modules.get(f"{target}.{attr}", _MISSING)
-            if value is not _MISSING:
+            value = getattr(module, attr, MISSING)
+            if value is MISSING:
+                value = submodule(f"{target}.{attr}")
+            if value is not MISSING:
                 refs.append(f"{attr}=" + self.reach(value, f"{module_display_name(target)}.{attr}"))
         return " ".join(refs)
 
     def _class(self, cls: type, name: str) -> bytes:
         refs = [self.reach(base, qualified_name(base)) for base in cls.__bases__]
+        binary = self._binary(cls.__module__)
+        if binary is not None:  # a type defined in C: its methods are in the binary
+            refs.append(binary)
         if type(cls) is not type:
             refs.append("meta=" + self.reach(type(cls), qualified_name(type(cls))))
         members = cls.__dict__
@@ -394,7 +499,7 @@ class Walker:
         self.class_dicts.append(members)
         path = name.partition(" ")[2]
         for attr, value in members.items():
-            if attr in _CLASS_SKIP:
+            if attr in CLASS_SKIP:
                 continue
             self._guard(members, attr, value)
             refs.append(f"{attr}=" + self._member(value, f"{path}.{attr}"))
@@ -410,13 +515,14 @@ class Walker:
             )
         if isinstance(value, functools.cached_property):
             return "cached_property " + self.reach(value.func, path)
-        if _followed(value):
+        if followed(value):
             return self.reach(value, path)
         return self._value(value, path, "attribute")
 
     def _module(self, module: types.ModuleType, name: str) -> bytes:
         members = module.__dict__
-        refs = []
+        binary = self._binary(module.__name__)
+        refs = [] if binary is None else [binary]
         prefix = name.partition(" ")[2]
         for attr in sorted(members):
             if attr.startswith("__") and attr.endswith("__"):
@@ -450,48 +556,10 @@ _MODULE_DUNDERS = frozenset(
     {"__file__", "__name__", "__spec__", "__loader__", "__cached__", "__package__", "__path__"}
 )
 
+_STATE_TYPES = frozenset({int, float, complex, str, bytes, bool})
 _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), type(Ellipsis)})
 
 
 # C-level getters, so that revalidation runs no Python frame per dependency.
 _function_attrs = attrgetter("__code__", "__defaults__", "__kwdefaults__")
 _contents_of = functools.partial(map, attrgetter("cell_contents"))
-
-
-def _wrapped_of(obj: Any) -> Any:
-    """What a wrapper object wraps (``__wrapped__``), or None."""
-    try:
-        wrapped = obj.__wrapped__
-    except Exception:  # noqa: BLE001 - any object: a missing or failing attribute is "none"
-        return None
-    return wrapped if callable(wrapped) and wrapped is not obj else None
-
-
-def _followed(value: Any) -> bool:
-    """Whether a value is code to follow (not data to fingerprint)."""
-    return (callable(value) and not isinstance(value, functools.partial)) or isinstance(
-        value, types.ModuleType
-    )
-
-
-def _owner_class(func: types.FunctionType) -> type | None:
-    """The class a method is defined in, from its qualified name (``self.x()`` is reached)."""
-    qualname = func.__qualname__
-    if "." not in qualname or "<locals>" in qualname:
-        return None
-    target: Any = sys.modules.get(func.__module__ or "")
-    for part in qualname.split(".")[:-1]:
-        target = getattr(target, part, None)
-    return target if isinstance(target, type) else None
-
-
-_proxy_type: Any = None
-
-
-def _wrapt_proxy() -> Any:
-    global _proxy_type  # noqa: PLW0603 - resolved once, wrapt is a dependency
-    if _proxy_type is None:
-        import wrapt
-
-        _proxy_type = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
-    return _proxy_type

@@ -21,6 +21,7 @@ directory a module was imported from is looked at, and usually only the one
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
 import platform
@@ -31,7 +32,9 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Origin", "module_origin", "python_identity"]
+import xxhash
+
+__all__ = ["Origin", "extension_digest", "module_origin", "python_identity"]
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,9 @@ class Origin:
 
 _USER = Origin("user")
 _origins: dict[str, Origin] = {}
-# Per sys.path directory: top-level name -> (dist-info path) or None, filled lazily.
-_owners: dict[str, dict[str, Path | None]] = {}
-_full_index: dict[str, dict[str, Path]] = {}
+# Per sys.path directory: top-level name -> dist-info paths named after it, filled lazily.
+_owners: dict[str, dict[str, list[Path]]] = {}
+_full_index: dict[str, dict[str, list[Path]]] = {}
 _dist_infos: dict[str, list[str]] = {}
 _dist_labels: dict[Path, Origin | None] = {}
 
@@ -121,25 +124,44 @@ def _installed_origin(top: str, path: str) -> Origin | None:
         if stem == top or stem.split(".")[0] == top:
             root = str(Path(*parts[:index]))
             relative = "/".join(parts[index:])
-            dist = _owner(root, top)
-            if dist is None:
-                continue
-            origin = _dist_origin(dist)
-            if origin is not None and _record_lists(dist, relative):
+            origin = _listing(_named_after(root, top), relative)
+            if origin is None and _dist_infos.get(root):
+                # Another distribution's name (PyYAML → yaml), or a namespace
+                # package several distributions share (google.*).
+                origin = _listing(_index(root, _dist_infos[root]).get(top, []), relative)
+            if origin is not None:
                 return origin
     return None
+
+
+def _listing(candidates: list[Path], relative: str) -> Origin | None:
+    """The origin of the installed (non-editable) candidates whose RECORD lists the file.
+
+    Two dist-info directories of one distribution left side by side (an
+    interrupted upgrade) both count, so that the version that changed is seen.
+    """
+    found = []
+    for dist in candidates:
+        origin = _dist_origin(dist)
+        if origin is not None and _record_lists(dist, relative):
+            found.append(origin)
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0]
+    label = " + ".join(sorted(origin.label for origin in found))
+    return Origin("dist", label, found[0].name)
 
 
 def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def _owner(root: str, top: str) -> Path | None:
-    """The ``*.dist-info`` directory in ``root`` that provides top-level ``top``, if any."""
+def _named_after(root: str, top: str) -> list[Path]:
+    """The ``*.dist-info`` directories in ``root`` named after top-level ``top``."""
     owners = _owners.setdefault(root, {})
     if top in owners:
         return owners[top]
-    found: Path | None = None
     wanted = _normalise(top)
     entries = _dist_infos.get(root)
     if entries is None:
@@ -149,25 +171,24 @@ def _owner(root: str, top: str) -> Path | None:
             entries = []
         _dist_infos[root] = entries
     # Usually the distribution is named after its top-level package.
-    for entry in entries:
-        if _normalise(entry[: -len(".dist-info")].rsplit("-", 1)[0]) == wanted:
-            found = Path(root, entry)
-            break
-    if found is None and entries:
-        found = _index(root, entries).get(top)
+    found = [
+        Path(root, entry)
+        for entry in entries
+        if _normalise(entry[: -len(".dist-info")].rsplit("-", 1)[0]) == wanted
+    ]
     owners[top] = found
     return found
 
 
-def _index(root: str, entries: list[str]) -> dict[str, Path]:
-    """Top-level name -> dist-info for every distribution in ``root`` (read once per directory)."""
+def _index(root: str, entries: list[str]) -> dict[str, list[Path]]:
+    """Top-level name -> dist-infos providing it, for every distribution in ``root`` (once)."""
     index = _full_index.get(root)
     if index is None:
         index = {}
         for entry in sorted(entries):
             dist = Path(root, entry)
             for top in _top_levels(dist):
-                index.setdefault(top, dist)
+                index.setdefault(top, []).append(dist)
         _full_index[root] = index
     return index
 
@@ -231,3 +252,33 @@ def _record_lists(dist: Path, relative: str) -> bool:
         except OSError:
             return False
     return f"\n{relative}," in record
+
+
+_EXTENSION_SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+_extension_digests: dict[str, str | None] = {}
+
+
+def extension_digest(name: str) -> str | None:
+    """For a compiled extension module of user code, the digest of its binary; else None.
+
+    A C extension beside a script (not an installed distribution) has no
+    bytecode to fingerprint: its file's content stands for its code.  Read
+    once per process, when a key first needs it.
+    """
+    if name in _extension_digests:
+        return _extension_digests[name]
+    found: str | None = None
+    module = sys.modules.get(name)
+    file = getattr(module, "__file__", None)
+    if (
+        isinstance(file, str)
+        and file.endswith(_EXTENSION_SUFFIXES)
+        and module_origin(name).kind == "user"
+    ):
+        try:
+            with open(file, "rb") as handle:
+                found = xxhash.xxh3_128_hexdigest(handle.read())
+        except OSError:
+            found = f"unreadable {os.urandom(8).hex()}"  # a miss, never a stale hit
+    _extension_digests[name] = found
+    return found

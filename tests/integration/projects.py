@@ -91,8 +91,8 @@ class Project:
 
     def env(self, **extra: str) -> dict[str, str]:
         """A child's environment: this source tree importable, no stale bytecode."""
-        # The suite's own RECYCLABLE_DISABLE (set only by the --recycling-off
-        # guard; conftest removes the caller's) reaches the child; nothing else does.
+        # The caller's cache settings stay out, but recycling switched off (the
+        # suite's --recycling-off guard) reaches the child too.
         env = {
             k: v
             for k, v in os.environ.items()

@@ -65,3 +65,42 @@ def test_installed_editable_renamed_and_local_modules(site: Path, tmp_path: Path
     assert distinfo.module_origin("loose").kind == "user"
     assert distinfo.module_origin("json").kind == "stdlib"
     assert distinfo.module_origin("__main__").kind == "user"
+
+
+def test_two_dist_infos_of_one_distribution_both_count(site: Path) -> None:
+    """An upgrade that left the old dist-info behind still changes the origin's label.
+
+    Before, the first dist-info named after the package won, so 1.0's metadata
+    left beside 2.0's kept the label "lefty 1.0": the upgrade was not a miss.
+    """
+    (site / "lefty").mkdir()
+    (site / "lefty" / "__init__.py").write_text("")
+    _dist(site, "lefty", "1.0", ["lefty/__init__.py"])
+    importlib.import_module("lefty")
+    assert distinfo.module_origin("lefty").label == "lefty 1.0"
+
+    distinfo._origins.clear()
+    distinfo._owners.clear()
+    distinfo._dist_infos.clear()
+    _dist(site, "lefty", "2.0", ["lefty/__init__.py"])
+    origin = distinfo.module_origin("lefty")
+    assert origin.kind == "dist"
+    assert "lefty 2.0" in origin.label
+    assert origin.label != "lefty 1.0"
+
+
+def test_namespace_package_shared_by_two_distributions(site: Path) -> None:
+    """Each module of a namespace package shared by two distributions has its own distribution.
+
+    Before, the top-level index kept one distribution per top-level name, so the
+    other distribution's modules were taken for user code and walked by content.
+    """
+    for dist, sub in (("nsx-alpha", "alpha"), ("nsx-beta", "beta")):
+        (site / "nsx" / sub).mkdir(parents=True)
+        (site / "nsx" / sub / "__init__.py").write_text("")
+        _dist(site, dist, "3.1", [f"nsx/{sub}/__init__.py"], top_level="nsx\n")
+    importlib.import_module("nsx.alpha")
+    importlib.import_module("nsx.beta")
+    for dist, sub in (("nsx-alpha", "alpha"), ("nsx-beta", "beta")):
+        expected = distinfo.Origin("dist", f"{dist} 3.1", dist)
+        assert distinfo.module_origin(f"nsx.{sub}") == expected

@@ -1,0 +1,153 @@
+"""What an object reached by the code walk is: the classification helpers of `recyclable.codewalk`.
+
+Which namespace entries describe rather than make behave, what counts as a
+builtin-like callable, how environment access, a library's importable
+callable, a wrapper and a method's owning class are recognised.  Pure
+functions of the object, so the walk itself stays one work list.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import types
+from typing import Any
+
+from recyclable.codenames import is_user_code
+from recyclable.distinfo import module_origin
+
+__all__ = [
+    "CLASS_SKIP",
+    "ENVIRONMENT_REASON",
+    "FUNCTION_LIKE",
+    "FUNCTION_SKIP",
+    "MISSING",
+    "followed",
+    "is_environment",
+    "library_name",
+    "owner_class",
+    "submodule",
+    "wrapped_of",
+    "wrapt_proxy",
+]
+
+MISSING = object()
+# Namespace entries that describe a class rather than make it behave.
+CLASS_SKIP = frozenset(
+    {
+        "__doc__",
+        "__module__",
+        "__qualname__",
+        "__dict__",
+        "__weakref__",
+        "__firstlineno__",
+        "__static_attributes__",
+        "__annotations__",
+        "__annotate__",
+        "__dataclass_fields__",
+        "__dataclass_params__",
+        "__orig_bases__",
+        "__parameters__",
+        "_abc_impl",
+        "__slotnames__",  # copyreg's cache, added to a class when an instance is first pickled
+    }
+)
+# Function attributes that are not the function's behaviour: ``__wrapped__`` is
+# followed on its own; ``__recyclable__`` is a step's spec, whose cached key
+# state changes as the step runs.
+FUNCTION_SKIP = frozenset({"__wrapped__", "__recyclable__"})
+FUNCTION_LIKE = (
+    types.BuiltinFunctionType,
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.MethodWrapperType,
+    types.ClassMethodDescriptorType,
+    types.GetSetDescriptorType,
+    types.MemberDescriptorType,
+)
+
+
+def submodule(name: str) -> Any:
+    """``from pkg import sub`` run by the step: the submodule, imported now if need be.
+
+    The step imports it when it runs; the key is made before, so it is
+    imported here (what the step would do) rather than left out.
+    """
+    found = sys.modules.get(name)
+    if found is None:
+        try:
+            import importlib
+
+            found = importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - not a module: the step's import will say why
+            return MISSING
+    return found
+
+
+ENVIRONMENT_REASON = (
+    "environment variables are not in a key; pass the value as an argument, "
+    "or pin @recyclable(version=...)"
+)
+
+
+def is_environment(obj: Any) -> bool:
+    """Whether ``obj`` is how code reads environment variables (os.environ, os.getenv)."""
+    return obj is not None and any(
+        obj is getattr(os, name, None) for name in ("environ", "environb", "getenv", "getenvb")
+    )
+
+
+def library_name(obj: Any) -> str | None:
+    """The module of an installed library's callable that is importable by its name, if any."""
+    name = getattr(obj, "__name__", None)
+    if not isinstance(name, str) or not callable(obj) or is_user_code(type(obj)):
+        return None
+    for module in (getattr(obj, "__module__", None), type(obj).__module__):
+        if (
+            isinstance(module, str)
+            and getattr(sys.modules.get(module), name, None) is obj
+            and module_origin(module).kind != "user"
+        ):
+            return module
+    return None
+
+
+def wrapped_of(obj: Any) -> Any:
+    """What a wrapper object wraps (``__wrapped__``), or None."""
+    try:
+        wrapped = obj.__wrapped__
+    except Exception:  # noqa: BLE001 - any object: a missing or failing attribute is "none"
+        return None
+    return wrapped if callable(wrapped) and wrapped is not obj else None
+
+
+def followed(value: Any) -> bool:
+    """Whether a value is code to follow (not data to fingerprint)."""
+    return (callable(value) and not isinstance(value, functools.partial)) or isinstance(
+        value, types.ModuleType
+    )
+
+
+def owner_class(func: types.FunctionType) -> type | None:
+    """The class a method is defined in, from its qualified name (``self.x()`` is reached)."""
+    qualname = func.__qualname__
+    if "." not in qualname or "<locals>" in qualname:
+        return None
+    target: Any = sys.modules.get(func.__module__ or "")
+    for part in qualname.split(".")[:-1]:
+        target = getattr(target, part, None)
+    return target if isinstance(target, type) else None
+
+
+_proxy_type: Any = None
+
+
+def wrapt_proxy() -> Any:
+    """The proxy base class of wrapt (decorated functions), imported on first use."""
+    global _proxy_type  # noqa: PLW0603 - resolved once, wrapt is a dependency
+    if _proxy_type is None:
+        import wrapt
+
+        _proxy_type = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
+    return _proxy_type
