@@ -151,7 +151,7 @@ _identifiers = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
 _literals = st.one_of(
     st.integers(-(2**70), 2**70),
     st.text(max_size=8),
-    st.floats(allow_nan=False),
+    st.floats(allow_nan=False, allow_infinity=False),  # repr(inf) is not Python source
     st.binary(max_size=8),
     st.frozensets(st.text(max_size=4), max_size=5),
 )
