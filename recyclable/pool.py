@@ -20,7 +20,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -729,11 +729,26 @@ class Pool:
         bound = spec.bind(call_args, kwargs)
         if bound is None:
             raise TypeError(f"pool.explain: the arguments do not fit {spec.action}{spec.signature}")
-        return self.explain_key(spec.key_for(bound))
+        return self.explain_key(spec.key_for(bound), unkeyed=spec.unkeyed)
 
-    def explain_key(self, callkey: CallKey, *, limit: int | None = None) -> str:
-        """Say why ``callkey`` misses, comparing it with stored calls of the same action."""
+    def explain_key(
+        self,
+        callkey: CallKey,
+        *,
+        limit: int | None = None,
+        unkeyed: Sequence[tuple[str, str]] = (),
+    ) -> str:
+        """Say why ``callkey`` misses, comparing it with stored calls of the same action.
+
+        ``unkeyed`` gives the (part, reason) of what the step reaches but its
+        key leaves out (`ActionSpec.unkeyed`), so the answer can name them.
+        """
         if self._store.read_manifest(callkey.key) is not None:
+            if unkeyed:
+                return (
+                    "stored: the call would be loaded; the step also reads what its key "
+                    f"leaves out: {_unkeyed_text(callkey, unkeyed)}"
+                )
             return "stored: the call would be loaded"
         best: tuple[int, list[str]] | None = None
         for seen, key in enumerate(self.keys()):
@@ -748,7 +763,7 @@ class Pool:
                 continue
             if manifest.get("plugin") != callkey.plugin or manifest.get("action") != callkey.action:
                 continue
-            reasons = _differences(callkey, manifest)
+            reasons = _differences(callkey, manifest, unkeyed)
             if best is None or len(reasons) < best[0]:
                 best = (len(reasons), reasons)
         if best is None:
@@ -756,7 +771,19 @@ class Pool:
         return "; ".join(best[1]) or "an entry of the same components was not found"
 
 
-def _differences(callkey: CallKey, manifest: Manifest) -> list[str]:
+def _unkeyed_text(callkey: CallKey, unkeyed: Sequence[tuple[str, str]]) -> str:
+    """The parts left out of the key, each with its reason when known."""
+    reasons = dict(unkeyed)
+    names = [n for n in callkey.code_parts if n.startswith("unkeyed ")] or list(reasons)
+    return ", ".join(
+        f"{name.partition(' ')[2]} ({reasons[name]})" if name in reasons else name.partition(" ")[2]
+        for name in names
+    )
+
+
+def _differences(
+    callkey: CallKey, manifest: Manifest, unkeyed: Sequence[tuple[str, str]] = ()
+) -> list[str]:
     if manifest.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
         return [f"library format changed (key schema {manifest.get('schema')} → {SCHEMA_VERSION})"]
     reasons = []
@@ -780,9 +807,8 @@ def _differences(callkey: CallKey, manifest: Manifest) -> list[str]:
     for name in stored:
         if name not in current:
             reasons.append(f"argument {name!r} was removed")
-    unkeyed = [n.partition(" ")[2] for n in callkey.code_parts if n.startswith("unkeyed ")]
-    if unkeyed and reasons:
-        reasons.append(f"left out of the key (cannot be fingerprinted): {', '.join(unkeyed)}")
+    if reasons and (unkeyed or any(n.startswith("unkeyed ") for n in callkey.code_parts)):
+        reasons.append(f"left out of the key: {_unkeyed_text(callkey, unkeyed)}")
     return reasons
 
 

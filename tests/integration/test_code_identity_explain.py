@@ -1,8 +1,4 @@
-"""Known gaps around the code part of a key, outside the code-identity modules.
-
-Each test pins the behaviour a user needs and is marked as an expected failure
-(strict, so it is noticed when fixed) with the place the gap lives.
-"""
+"""What explain says about parts a step reaches but its key leaves out, and ufunc arguments."""
 
 from __future__ import annotations
 
@@ -10,7 +6,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from recyclable import Cache, recyclable
 
@@ -27,11 +22,6 @@ def apply(func: object, x: float) -> float:
     return float(func(x, 2.0))  # type: ignore[operator]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pool.py explain_key: a stored call returns 'stored: the call would be loaded' "
-    "without naming the unkeyed parts (os.environ) the result may depend on",
-)
 def test_explain_of_a_hit_names_the_environment(tmp_path: Path) -> None:
     """Explaining a call that would load says it reads environment variables left out of the key."""
     pool = Cache(tmp_path).create_pool("p", reuse=True)
@@ -42,12 +32,6 @@ def test_explain_of_a_hit_names_the_environment(tmp_path: Path) -> None:
         assert "os.environ" in pool.explain(reads_mode, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pool.py _differences: unkeyed parts are all reported as 'cannot be fingerprinted', "
-    "also os.environ, which is left out by design; the reason kept in "
-    "ActionSpec.unkeyed should be shown",
-)
 def test_explain_of_a_miss_gives_the_environment_reason(tmp_path: Path) -> None:
     """A miss of a step that reads os.environ says environment variables are not in a key."""
     pool = Cache(tmp_path).create_pool("p", reuse=True)
@@ -59,11 +43,6 @@ def test_explain_of_a_miss_gives_the_environment_reason(tmp_path: Path) -> None:
     assert "cannot be fingerprinted): os.environ" not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fingerprint.py pickler: a numpy ufunc passed as an argument raises FingerprintError "
-    "(cannot pickle 'numpy.ufunc'); it should count as its qualified name and numpy's version",
-)
 def test_numpy_ufunc_as_an_argument(tmp_path: Path) -> None:
     """np.add and np.multiply as arguments are two keys, and each loads the second time."""
     pool = Cache(tmp_path).create_pool("p", reuse=True)
