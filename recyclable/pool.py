@@ -216,14 +216,21 @@ class Pool:
     # --- membership -------------------------------------------------------------------
 
     def keys(self) -> Iterator[str]:
-        """The keys of the entries this pool holds."""
-        return self._store.iter_markers(self.name)
+        """The keys of the entries this pool holds.
+
+        Raises:
+            CacheIOError: the pool's directory cannot be read (the message says what to fix).
+
+        """
+        with self.cache._io(f"list the entries of pool {self.name!r}"):
+            yield from self._store.iter_markers(self.name)
 
     def __len__(self) -> int:
         return sum(1 for _ in self.keys())
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._store.has_marker(self.name, key)
+        with self.cache._io(f"read pool {self.name!r}"):
+            return isinstance(key, str) and self._store.has_marker(self.name, key)
 
     def entries(self) -> Iterator[Manifest]:
         """The manifests of the entries this pool holds (entries that fail to parse are skipped)."""

@@ -96,6 +96,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             stderr().write(format_failure(exc, verbose=True))
         stderr().write(f"recyclable: error: {exc}\n")
         return EXIT_USAGE
+    except OSError as exc:
+        # A cache tool met a system error on the cache's files (an action's own
+        # errors are reported by `run` itself, as exit 1).
+        if "-v" in args or "--verbose" in args:
+            stderr().write(format_failure(exc, verbose=True))
+        where = f" on {exc.filename}" if exc.filename else ""
+        stderr().write(
+            f"recyclable: error: {exc.strerror or exc}{where}: the cache's files cannot be read "
+            "or written; check the path's permissions and free space, or pass another --use-cache\n"
+        )
+        return EXIT_USAGE
 
 
 def _dispatch(args: list[str]) -> int:
