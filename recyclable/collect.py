@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import xxhash
 
@@ -21,6 +22,9 @@ from recyclable.manifest import ManifestError, load_manifest
 from recyclable.runs import live_run_keys
 from recyclable.store.base import Store
 from recyclable.store.local import DamagedBlob, LocalStore, writer_state
+
+if TYPE_CHECKING:
+    from recyclable.store.remote import FsspecStore
 
 __all__ = [
     "GarbageReport",
@@ -156,23 +160,9 @@ def collect_garbage(
     cutoff = started - grace
     manifests = set(store.iter_manifest_keys())
     referenced = _referenced_keys(store) | live_run_keys(store) | set(protect)
-    entries_removed = 0
-    live_blobs: set[str] = set()
-    freed_blobs: set[str] = set()
-    kept: set[str] = set()
-    for key in manifests:
-        blobs = _blobs_of_key(store, key)
-        if key in referenced:
-            live_blobs |= blobs
-            kept.add(key)
-            continue
-        removed = dry_run or store.delete_manifest_unless(key, _marked_check(store, key))
-        if removed:
-            entries_removed += 1
-            freed_blobs |= blobs
-        else:
-            live_blobs |= blobs
-            kept.add(key)
+    entries_removed, live_blobs, freed_blobs, kept = sweep_entries(
+        store, manifests, referenced, dry_run=dry_run
+    )
     blobs_removed, bytes_removed = _collect_blobs(
         store, started, cutoff, live=live_blobs, freed=freed_blobs, kept=kept, dry_run=dry_run
     )
@@ -281,6 +271,36 @@ def _referenced_keys(store: LocalStore) -> set[str]:
 
 def _marked_check(store: Store, key: str) -> Callable[[], bool]:
     return lambda: any(store.has_marker(pool, key) for pool in store.list_pools())
+
+
+def sweep_entries(
+    store: LocalStore | FsspecStore,
+    manifests: Iterable[str],
+    referenced: Collection[str],
+    *,
+    dry_run: bool,
+) -> tuple[int, set[str], set[str], set[str]]:
+    """Remove the unreferenced entries (unless marked meanwhile); what their blobs became.
+
+    Returns the number removed, the blobs kept entries use, the blobs of
+    removed entries, and the kept keys.  Shared by the local and the
+    object-store collector, which differ only in how blobs go.
+    """
+    removed_count = 0
+    live: set[str] = set()
+    freed: set[str] = set()
+    kept: set[str] = set()
+    for key in manifests:
+        blobs = _blobs_of_key(store, key)
+        if key not in referenced and (
+            dry_run or store.delete_manifest_unless(key, _marked_check(store, key))
+        ):
+            removed_count += 1
+            freed |= blobs
+        else:
+            live |= blobs
+            kept.add(key)
+    return removed_count, live, freed, kept
 
 
 def _blobs_of_key(store: Store, key: str) -> set[str]:

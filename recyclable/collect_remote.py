@@ -15,7 +15,12 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from recyclable.collect import MARKER_GRACE, GarbageReport, _blobs_of_key, _marked_check
+from recyclable.collect import (
+    MARKER_GRACE,
+    GarbageReport,
+    _blobs_of_key,
+    sweep_entries,
+)
 from recyclable.runs import live_run_keys
 from recyclable.store.local import writer_state
 
@@ -64,23 +69,9 @@ def collect_remote_garbage(
     referenced = set(protect) | live_run_keys(store)
     for pool in store.list_pools():
         referenced.update(store.iter_markers(pool))
-    entries_removed = 0
-    live: set[str] = set()
-    freed: set[str] = set()
-    kept: set[str] = set()
-    for key in manifests:
-        blobs = _blobs_of_key(store, key)
-        if key in referenced:
-            live |= blobs
-            kept.add(key)
-            continue
-        removed = dry_run or store.delete_manifest_unless(key, _marked_check(store, key))
-        if removed:
-            entries_removed += 1
-            freed |= blobs
-        else:
-            live |= blobs
-            kept.add(key)
+    entries_removed, live, freed, kept = sweep_entries(
+        store, manifests, referenced, dry_run=dry_run
+    )
     blobs_removed, bytes_removed = _collect_blobs(
         store, started, cutoff, live=live, freed=freed, kept=kept, dry_run=dry_run
     )

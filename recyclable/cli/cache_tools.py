@@ -14,8 +14,6 @@ from recyclable.cli.console import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
-    human_bytes,
-    human_seconds,
     parse_duration,
     parse_size,
     print_json,
@@ -37,6 +35,7 @@ from recyclable.errors import (
     PoolNotFoundError,
 )
 from recyclable.maintenance import format_time
+from recyclable.runtable import human_bytes, human_seconds
 
 
 def build_parser() -> ArgumentParser:

@@ -24,8 +24,6 @@ from recyclable.cli.console import (
     OutputError,
     UsageError,
     format_failure,
-    human_bytes,
-    human_seconds,
     print_json,
     progress_lines,
     stderr,
@@ -43,7 +41,7 @@ from recyclable.errors import (
 )
 from recyclable.pool import Pool
 from recyclable.runs import ReleaseReport, RunRecord, call_identity
-from recyclable.runtable import counts_text, step_table, totals
+from recyclable.runtable import counts_text, human_bytes, human_seconds, step_table, totals
 
 #: Errors of a cache that can be read but not written: a run goes on without a record.
 _UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
