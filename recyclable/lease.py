@@ -5,7 +5,8 @@ A claim is a lease file ``<cache>/leases/ab/<key>`` created atomically
 the process's start time and a random token.  The holder's heartbeat is the
 file's mtime, refreshed with ``os.utime`` by a daemon thread while the call
 runs; refreshing the mtime never rewrites the file, so a reader never sees a
-half-written lease.
+half-written lease.  The holder keeps its lease file open: the descriptor pins
+the inode, which identifies the file as its own when it releases it.
 
 A waiter polls (with bounded backoff) for the result to be published and, on
 each poll, judges the holder:
@@ -27,7 +28,6 @@ held by its own process waits on an in-process event instead of polling.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -178,18 +178,29 @@ class Claim:
 
 
 class _Held:
-    __slots__ = ("content", "done", "path")
+    """A lease this process holds, with its file kept open.
 
-    def __init__(self, path: Path, content: bytes) -> None:
+    The open descriptor pins the file's inode: while we hold it no other file
+    can get that inode number, so (device, inode) tells our lease file from
+    one a waiter created after taking ours over, without reading it back, and
+    the heartbeat touches our file through it, never another's.
+    """
+
+    __slots__ = ("done", "fd", "identity", "path")
+
+    def __init__(self, path: Path, fd: int) -> None:
         self.path = path
-        self.content = content  # carries a random token: identifies our file, unlike an inode
+        self.fd = fd
+        info = os.fstat(fd)
+        self.identity = (info.st_dev, info.st_ino)
         self.done = threading.Event()
 
     def is_ours(self) -> bool:
         try:
-            return self.path.read_bytes() == self.content
+            info = os.stat(self.path)
         except OSError:
             return False
+        return (info.st_dev, info.st_ino) == self.identity
 
 
 class Leases:
@@ -231,6 +242,9 @@ class Leases:
     def _after_fork(self) -> None:
         # The child holds none of the parent's leases, has no heartbeat
         # thread, and must not inherit a lock that thread held at the fork.
+        for held in self._held.values():
+            with contextlib.suppress(OSError):
+                os.close(held.fd)  # the child's copy; the parent's stays open
         self._held = {}
         self._lock = threading.Lock()
         self._heart = None
@@ -311,19 +325,18 @@ class Leases:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
             except FileExistsError:
                 return False
-        content = holder.to_json()
         try:
             if self.exact_mode:
                 os.fchmod(fd, self.file_mode)
-            os.write(fd, content)
+            os.write(fd, holder.to_json())
+            held = _Held(path, fd)
         except OSError:
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(path)
             raise
-        os.close(fd)
         with self._lock:
-            self._held[key] = _Held(path, content)
+            self._held[key] = held
         self._start_heartbeat()
         return True
 
@@ -381,6 +394,7 @@ class Leases:
         if held.is_ours():
             with contextlib.suppress(OSError):
                 os.unlink(held.path)
+        os.close(held.fd)  # after the unlink: until then the inode is pinned
         held.done.set()
 
     # --- heartbeat --------------------------------------------------------------------
@@ -399,16 +413,15 @@ class Leases:
         while True:
             self._wake.wait(interval)
             with self._lock:
-                held = list(self._held.values())
-                if not held:
+                if not self._held:
                     self._heart = None
                     return
-            for lease in held:
-                try:
-                    if lease.is_ours():
-                        os.utime(lease.path)
-                except OSError as exc:
-                    if exc.errno != errno.ENOENT:
+                # Under the lock: `release` closes a descriptor only once it is
+                # out of `_held`, so none is touched after its number is reused.
+                for lease in self._held.values():
+                    try:
+                        os.utime(lease.fd)
+                    except OSError as exc:
                         logger.debug("cannot renew lease %s: %s", lease.path, exc)
 
     # --- cleaning ---------------------------------------------------------------------

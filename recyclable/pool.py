@@ -44,6 +44,7 @@ from recyclable.roundtrip import digest_or_none, survives
 from recyclable.runtable import run_data
 from recyclable.steps import Step, StepLog
 from recyclable.store.local import DamagedBlob, LocalStore
+from recyclable.store.publish import load_written
 
 if TYPE_CHECKING:
     from recyclable.cache import Cache, GarbageReport
@@ -555,9 +556,11 @@ class Pool:
         views: list[Any] = list(buffers)
         if buffers and self._maps_loads():
             trust = self.cache.verify_loads == "once" and self.cache.secret is None
+            store = self._store
+            assert isinstance(store, LocalStore)  # `_maps_loads`
             views = [
-                self._store.load_blob(
-                    d.hex(), b.nbytes, mmap_mode=self.cache.mmap, trust_verdict=trust
+                load_written(
+                    store, d.hex(), b.nbytes, mmap_mode=self.cache.mmap, trust_verdict=trust
                 )
                 for d, b in zip(digests, buffers, strict=True)
             ]

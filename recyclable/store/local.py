@@ -13,7 +13,6 @@ The store knows nothing about Python values or manifest contents.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import mmap
 import os
@@ -30,6 +29,8 @@ import xxhash
 from recyclable import verdict
 from recyclable._crashpoints import crash_point
 from recyclable._proc import own_identity, same_process
+from recyclable.store.publish import Publisher, untouched_since_written
+from recyclable.store.publish import creation_mark as _mark
 
 __all__ = [
     "DamagedBlob",
@@ -191,8 +192,10 @@ class LocalStore:
         self._pools_str = str(self.pools)
         self._known_dirs: set[str] = set()
         # Blobs this store created for a store in progress: digest -> (inode,
-        # mtime in ns), so a failed store frees only what nobody touched since.
+        # mtime in ns), so a failed store frees only what nobody touched since,
+        # and the writer maps its own bytes back unhashed (`publish.map_own`).
         self._created: dict[str, tuple[int, int]] = {}
+        self._publisher = Publisher()
 
     # --- staging and publishing -------------------------------------------------------
 
@@ -232,7 +235,7 @@ class LocalStore:
         *,
         digest: str | None = None,
         creation_mark: bool = False,
-    ) -> Path:
+    ) -> tuple[Path, tuple[int, int] | None]:
         """Write ``chunks`` to a new staging file; remove it again on any failure.
 
         With ``digest`` (the xxh3_128 the caller computed over the same bytes)
@@ -240,14 +243,19 @@ class LocalStore:
         With ``creation_mark`` its mtime is set one nanosecond before the time
         the kernel stamped: any later touch (``utime`` to the current time) then
         changes it, which tells `delete_blob` that another writer uses the blob.
+
+        Returns:
+            The staging path, and with ``creation_mark`` the (inode, mtime in
+            ns) the file has once written (else None).
+
         """
         self._ensure_dir(self.tmp)
         path = self.tmp / temp_name(label)
+        identity: list[tuple[int, int]] = []
 
         def stamp(fd: int) -> None:
             if creation_mark:
-                info = os.fstat(fd)
-                os.utime(fd, ns=(info.st_atime_ns, info.st_mtime_ns - 1))
+                identity.append(_mark(fd))
             if digest is not None:
                 verdict.stamp(fd, digest, os.fstat(fd))
 
@@ -260,30 +268,12 @@ class LocalStore:
             midway=(lambda: crash_point("mid-blob")) if label == "blob" else None,
             finish=stamp,
         )
-        return path
+        return path, identity[0] if identity else None
 
     def _publish(self, staged: Path, final: Path) -> bool:
         """Make ``staged`` visible as ``final``; False when ``final`` already existed."""
         self._ensure_dir(final.parent)
-        try:
-            os.link(staged, final)
-            won = True
-        except FileExistsError:
-            won = False
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
-                with contextlib.suppress(OSError):
-                    os.unlink(staged)
-                raise
-            # No hard links here: check-then-replace.  For content-addressed
-            # blobs any winner is correct; for manifests the loser's file is a
-            # complete, equally valid entry for the same key.
-            won = not final.exists()
-            os.replace(staged, final)
-            staged = final
-        if staged != final:
-            with contextlib.suppress(OSError):
-                os.unlink(staged)
+        won = self._publisher.publish(staged, final)
         if self.durable:
             self._fsync_dir(final.parent)
         return won
@@ -305,8 +295,11 @@ class LocalStore:
     def write_blob(self, digest: str, chunks: Sequence[Any]) -> bool:
         """Store a blob under its digest unless an identical one is already there.
 
-        An existing blob has its mtime refreshed, which tells garbage collection
-        that a writer is about to reference it again.
+        An existing blob has its mtime refreshed (keeping its checksum
+        verdict), which tells garbage collection that a writer is about to
+        reference it again.  A new one is not stamped as verified yet: its
+        writer knows its bytes (`publish.map_own`) and stamps the verdict
+        once, when `touch_blob` refreshes it just before publishing.
 
         Returns:
             True when this call created the blob.
@@ -314,46 +307,52 @@ class LocalStore:
         """
         final = self.blob_path(digest)
         try:
-            os.utime(final)
+            self._refresh(final, digest)
             return False
         except FileNotFoundError:
             pass
         except PermissionError:
             # Another member of a shared cache owns it: a fresh copy, swapped in
             # atomically, refreshes the mtime as well.
-            os.replace(self._write_temp("blob", chunks, digest=digest), final)
+            os.replace(self._write_temp("blob", chunks, digest=digest)[0], final)
             return False
-        staged = self._write_temp("blob", chunks, digest=digest, creation_mark=True)
-        identity = os.stat(staged)
+        staged, identity = self._write_temp("blob", chunks, creation_mark=True)
         won = self._publish(staged, final)
-        if won:
-            self._created[digest] = (identity.st_ino, identity.st_mtime_ns)
+        if won and identity is not None:
+            self._created[digest] = identity
         return won
 
     def touch_blob(self, digest: str) -> bool:
         """Refresh a blob's mtime (a writer is about to reference it); False when it is missing.
 
         A checksum verdict the blob held before the touch is carried over:
-        refreshing the mtime does not change the bytes.
+        refreshing the mtime does not change the bytes.  A blob this store
+        wrote and nobody touched since is stamped as verified here, once.
         """
-        path = self.blob_path(digest)
         try:
-            fd = os.open(path, os.O_RDONLY)
+            self._refresh(self.blob_path(digest), digest)
         except FileNotFoundError:
             return False
         except PermissionError:
             return True  # shared cache, another user's blob: the post-publish check covers it
+        return True
+
+    def _refresh(self, path: Path, digest: str) -> None:
+        """Touch an existing blob, keeping (or, for our own bytes, giving) its verdict.
+
+        Raises FileNotFoundError when it is missing, PermissionError for another user's file.
+        """
+        fd = os.open(path, os.O_RDONLY)
         try:
-            good = verdict.known_good(fd, digest, os.fstat(fd))
-            try:
-                os.utime(fd)
-            except PermissionError:
-                return True
+            info = os.fstat(fd)
+            good = untouched_since_written(info, self._created.get(digest)) or verdict.known_good(
+                fd, digest, info
+            )
+            os.utime(fd)
             if good:
                 verdict.stamp(fd, digest, os.fstat(fd))
         finally:
             os.close(fd)
-        return True
 
     def delete_blob(self, digest: str) -> None:
         """Free a blob a failed store of this process created, unless another writer used it.
@@ -547,7 +546,7 @@ class LocalStore:
 
     def publish_manifest(self, key: str, data: bytes) -> bool:
         """Publish a manifest atomically; False when another writer's manifest won."""
-        staged = self._write_temp("manifest", [data])
+        staged = self._write_temp("manifest", [data])[0]
         crash_point("before-publish")
         return self._publish(staged, self.manifest_path(key))
 
