@@ -44,7 +44,7 @@ from recyclable.roundtrip import digest_or_none, survives
 from recyclable.runtable import run_data
 from recyclable.steps import Step, StepLog
 from recyclable.store.local import DamagedBlob, LocalStore
-from recyclable.store.publish import load_written
+from recyclable.store.publish import load_written, write_hashing
 
 if TYPE_CHECKING:
     from recyclable.cache import Cache, GarbageReport
@@ -57,6 +57,9 @@ logger = logging.getLogger("recyclable")
 # Pickle streams up to this size live inside the manifest: a small hit then
 # costs one file read instead of two.
 INLINE_MAX = 16 * 1024
+# Buffers at least this large are hashed in a thread while they are written:
+# their blob's name is needed only to publish it.
+HASH_WHILE_WRITING = 1 << 20
 
 # Previous pools of the current context, so `with pool:` restores exactly what
 # was active before, per thread and per asyncio task.
@@ -468,13 +471,13 @@ class Pool:
                 "next time. Return a picklable value to make the step recyclable.",
             )
             return False, value
-        digests = [xxhash.xxh3_128_digest(buffer) for buffer in buffers]
-        before = digest_or_none(value, buffers, digests)
+        digests: list[bytes] = []  # filled as `_write` names each buffer's blob
         loaded: list[Any] = []
 
         def check() -> bool:
             if gate is not None and not gate():
                 return False
+            before = digest_or_none(value, buffers, digests)
             if before is None and not (buffers and self._maps_loads()):
                 return True  # nothing to compare, nothing to map
             try:
@@ -503,7 +506,7 @@ class Pool:
                 buffers,
                 seconds,
                 created=created,
-                digests=[d.hex() for d in digests],
+                digests=digests,
                 gate=check,
             )
         except (OSError, _Withheld) as exc:
@@ -590,20 +593,19 @@ class Pool:
         seconds: float,
         *,
         created: list[str] | None = None,
-        digests: list[str] | None = None,
+        digests: list[bytes] | None = None,
         gate: Callable[[], bool] | None = None,
     ) -> None:
+        """Write a result's blobs, then (if ``gate`` agrees) its marker and manifest.
+
+        ``created`` collects the blobs this call created (for undoing a failed
+        store); ``digests`` each buffer's xxh3_128, which names its blob.
+        """
         store = self._store
         created = [] if created is None else created
-        blob_infos: list[dict[str, Any]] = []
-        written = 0
-        if digests is None:
-            digests = [xxhash.xxh3_128_hexdigest(buffer) for buffer in buffers]
-        for buffer, digest in zip(buffers, digests, strict=True):
-            if store.write_blob(digest, [buffer]):
-                created.append(digest)
-            blob_infos.append({"digest": digest, "size": buffer.nbytes})
-            written += buffer.nbytes
+        digests = [] if digests is None else digests
+        blob_infos = self._write_blobs(buffers, created, digests)
+        written = sum(buffer.nbytes for buffer in buffers)
         stream_digest = xxhash.xxh3_128_hexdigest(stream)
         if len(stream) <= INLINE_MAX:
             stream_info: dict[str, Any] = {
@@ -677,6 +679,25 @@ class Pool:
                 "" if won else ", another writer's equal entry kept",
                 self.name,
             )
+
+    def _write_blobs(
+        self, buffers: list[memoryview], created: list[str], digests: list[bytes]
+    ) -> list[dict[str, Any]]:
+        """Write each buffer as a blob named by its xxh3_128; return the manifest's blob infos."""
+        store = self._store
+        infos = []
+        for buffer in buffers:
+            if buffer.nbytes >= HASH_WHILE_WRITING and isinstance(store, LocalStore):
+                # One pass: the bytes are hashed in a thread while they are written.
+                raw, made = write_hashing(store, buffer)
+            else:
+                raw = xxhash.xxh3_128_digest(buffer)
+                made = store.write_blob(raw.hex(), [buffer])
+            digests.append(raw)
+            if made:
+                created.append(raw.hex())
+            infos.append({"digest": raw.hex(), "size": buffer.nbytes})
+        return infos
 
     # --- single flight --------------------------------------------------------------
 

@@ -20,14 +20,18 @@ refreshes the blob just before publishing the manifest.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import ctypes
 import errno
 import mmap
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import xxhash
 
 if TYPE_CHECKING:
     from recyclable.store.local import LocalStore
@@ -39,6 +43,7 @@ __all__ = [
     "map_own",
     "rename_noreplace",
     "untouched_since_written",
+    "write_hashing",
 ]
 
 _AT_FDCWD = -100
@@ -194,3 +199,65 @@ def creation_mark(fd: int) -> tuple[int, int]:
     info = os.fstat(fd)
     os.utime(fd, ns=(info.st_atime_ns, info.st_mtime_ns - 1))
     return info.st_ino, info.st_mtime_ns - 1
+
+
+def write_hashing(store: LocalStore, buffer: memoryview) -> tuple[bytes, bool]:
+    """Write a large buffer as a blob while a thread hashes it; return (digest, created).
+
+    The name (the xxh3_128 of the bytes) is needed only to publish the staging
+    file, so the hash runs beside the write (xxhash releases the GIL).  An
+    identical blob already stored is kept, refreshed with its verdict, and the
+    staging file dropped; on a write error (a full disk) such a blob still
+    serves, as it would have without writing.
+    """
+    result: list[bytes] = []
+    done = threading.Event()
+
+    def hash_it() -> None:
+        try:
+            result.append(xxhash.xxh3_128_digest(buffer))
+        finally:
+            done.set()
+
+    # A bare thread: threading.Thread.start() waits until the thread runs.
+    _thread.start_new_thread(hash_it, ())
+    try:
+        staged, identity = store._write_temp("blob", [buffer], creation_mark=True)
+    except OSError:
+        done.wait()
+        if result and _reuse(store, result[0].hex()):
+            return result[0], False
+        raise
+    done.wait()
+    if not result:  # the hash itself failed: nothing to name the file by
+        with contextlib.suppress(OSError):
+            os.unlink(staged)
+        raise OSError(errno.EIO, "hashing a result buffer failed")
+    digest = result[0].hex()
+    final = store.blob_path(digest)
+    try:
+        store._refresh(final, digest)  # an identical blob is already stored: it serves
+    except FileNotFoundError:
+        pass
+    except PermissionError:
+        # Another member of a shared cache owns it: our copy, swapped in
+        # atomically, refreshes the mtime as well.
+        os.replace(staged, final)
+        return result[0], False
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(staged)
+        return result[0], False
+    won = store._publish(staged, final)
+    if won and identity is not None:
+        store._created[digest] = identity
+    return result[0], won
+
+
+def _reuse(store: LocalStore, digest: str) -> bool:
+    """Refresh an identical blob already stored (keeping its verdict); False when there is none."""
+    try:
+        store._refresh(store.blob_path(digest), digest)
+    except OSError:
+        return False
+    return True

@@ -29,7 +29,10 @@ def test_benchmark_suite_runs_in_smoke_mode() -> None:
         "key of a call with 3 scalars",
         "no active pool",
         "hit, trivial f(int)",
-        "miss overhead",
+        "miss end to end, files kept, mutation check on",
+        "miss end to end, files kept, mutation check off",
+        "miss end to end, pages reused",
+        "miss of f(int) end to end",
         "21-step resume",
         "reading the final result once",
         "page cache",
@@ -39,7 +42,6 @@ def test_benchmark_suite_runs_in_smoke_mode() -> None:
         "revalidate 64 dependencies",
         "fresh-process resume of 20 steps",
         "nested dict, depth 5",
-        "miss, mutation check on",
         "round-trip check",
     ]:
         assert case in out, f"benchmark row {case!r} missing from:\n{out}"

@@ -1,0 +1,215 @@
+"""The miss path end to end: a step computed and stored, against its lower bound.
+
+Run through ``benchmarks/run.py --only miss``.  A miss is timed from the call
+to the value it returns: key, lease, compute, blob, mutation check, round
+trip, marker, manifest, release.  Its lower bound is what any cache must do
+for the same call, timed in the same rounds with the order alternating: hash
+the argument once, compute, write the result once to a new file.  Nothing is
+subtracted from either side.
+
+* **files kept**: every round stores a new entry in one cache and nothing is
+  removed until the row is done, as in a real cache; the bound keeps its
+  files too.  (Removing the files between rounds lets the next write reuse
+  the page-cache pages just freed, which flatters both sides.)
+* **pages reused**: the pool is removed after each miss and the bound's file
+  deleted, untimed, so each write reuses freed pages.
+* **mutation check on / off**: a decorated step re-fingerprints its
+  arguments after the call (`recyclable.mutation`); "off" is the
+  ``recyclable.Memory`` setting, which skips it.
+* the fixed cost of a miss of ``f(int)``, against publishing one small file
+  atomically (create, write, rename).
+
+Ratios are printed bound / ours: ``0.87×`` means ours takes 1.15 times the bound.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import os
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xxhash
+
+from recyclable import Cache
+from recyclable import recyclable as recyclable_decorator
+
+MiB = 1024 * 1024
+
+_serial = itertools.count()
+
+
+def _timed(func: Callable[[], Any]) -> float:
+    """Seconds of one call, with the cyclic garbage collector paused (as in run.py)."""
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        func()
+        return time.perf_counter() - start
+    finally:
+        gc.enable()
+
+
+def _alternating(
+    ours: Callable[[], float], bound: Callable[[], float], rounds: int
+) -> tuple[float, float]:
+    """Median seconds of each, measured in the same rounds, the order alternating."""
+    a: list[float] = []
+    b: list[float] = []
+    for i in range(rounds):
+        if i % 2:
+            b.append(bound())
+            a.append(ours())
+        else:
+            a.append(ours())
+            b.append(bound())
+    return statistics.median(a), statistics.median(b)
+
+
+def double(a: np.ndarray) -> np.ndarray:
+    """The step: one pass over the argument, a new result of the same size."""
+    return a * 2.0
+
+
+def _write_file(path: Path, data: Any) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _miss_row(
+    workdir: Path,
+    arg: np.ndarray,
+    *,
+    keep: bool,
+    check: bool,
+    rounds: int,
+) -> tuple[float, float]:
+    """(ours, bound) median seconds of a miss of ``double(arg)``."""
+    root = workdir / f"miss-{next(_serial)}"
+    cache = Cache(root / "cache")
+    bound_dir = root / "bound"
+    bound_dir.mkdir()
+    step = recyclable_decorator(name=f"double{next(_serial)}")(double)
+    step.__recyclable__.checks_arguments = check  # off: as recyclable.Memory sets it
+
+    def fresh_argument() -> None:
+        # A new call each round (a new key and result), untimed: one element changes.
+        arg[0] = float(next(_serial))
+
+    def ours() -> float:
+        fresh_argument()
+        pool = cache.create_pool("p", reuse=True)
+        with pool:
+            before = (pool.stats.loaded, pool.stats.computed)
+            elapsed = _timed(lambda: step(arg))
+            after = (pool.stats.loaded, pool.stats.computed)
+        if (after[0] - before[0], after[1] - before[1]) != (0, 1):
+            raise RuntimeError(f"miss row: expected one computed call, got {before} -> {after}")
+        if not keep:
+            pool.remove()  # untimed: frees the blob's pages for the next write
+        return elapsed
+
+    def bound() -> float:
+        fresh_argument()
+        target = bound_dir / f"result-{next(_serial)}"
+
+        def run() -> None:
+            xxhash.xxh3_128_digest(arg)  # the argument hashed once (its key)
+            _write_file(target, double(arg))  # computed, written once to a new file
+
+        elapsed = _timed(run)
+        if not keep:
+            target.unlink()
+        return elapsed
+
+    try:
+        ours(), bound()  # untimed: warms the code paths and the directories
+        return _alternating(ours, bound, rounds)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)  # kept files add up: freed once the row is done
+
+
+def _small_miss_row(workdir: Path, rounds: int, calls: int) -> tuple[float, float]:
+    """(ours, floor) median seconds per miss of ``f(int)``, against one small atomic publish."""
+    root = workdir / f"small-miss-{next(_serial)}"
+    cache = Cache(root / "cache")
+    floor_dir = root / "floor"
+    floor_dir.mkdir()
+    payload = b"x" * 1024  # about a manifest's size
+
+    def plus_one(x: int) -> int:
+        return x + 1
+
+    step = recyclable_decorator(name="plus_one")(plus_one)
+    pool = cache.create_pool("p")
+
+    def ours() -> float:
+        first = next(_serial) * calls
+        with pool:
+            before = pool.stats.computed
+            elapsed = _timed(lambda: [step(first + i) for i in range(calls)])
+            if pool.stats.computed - before != calls or pool.stats.loaded:
+                raise RuntimeError("small miss row: every call must be computed")
+        return elapsed / calls
+
+    def floor() -> float:
+        first = next(_serial) * calls
+
+        def run() -> None:
+            for i in range(calls):
+                staged = floor_dir / f".{first + i}.tmp"
+                _write_file(staged, payload)
+                os.rename(staged, floor_dir / f"{first + i}")
+
+        return _timed(run) / calls
+
+    try:
+        ours(), floor()
+        return _alternating(ours, floor, rounds)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def bench_misses(smoke: bool, workdir: Path, Row: Callable[..., Any]) -> list[Any]:
+    """Rows of the miss group (see the module docstring), built with the runner's ``Row``."""
+    size = 1 * MiB if smoke else 64 * MiB
+    rounds = 3 if smoke else 11
+    arg = np.random.default_rng(7).random(size // 8)
+    label = f"{size // MiB} MiB miss end to end"
+    bound_name = "hash arg + compute + write"
+    rows = []
+    for keep, check, goal in (
+        (True, True, "≥ 0.87× (≤ 1.15× the bound)"),
+        (True, False, "≥ 0.91× (≤ 1.1× the bound)"),
+        (False, True, "≥ 0.83× (≤ 1.2× the bound)"),
+    ):
+        ours, bound = _miss_row(workdir, arg, keep=keep, check=check, rounds=rounds)
+        case = (
+            f"{label}, {'files kept' if keep else 'pages reused'}, "
+            f"mutation check {'on' if check else 'off'}"
+        )
+        page_cache = "new pages" if keep else "reused"
+        rows.append(Row("miss", case, ours, bound_name, bound, goal, page_cache))
+    ours, floor = _small_miss_row(workdir, rounds=5 if smoke else 11, calls=20 if smoke else 200)
+    rows.append(
+        Row(
+            "miss",
+            "miss of f(int) end to end, files kept",
+            ours,
+            "create + write + rename 1 KiB",
+            floor,
+            "report",
+        )
+    )
+    return rows
