@@ -4,10 +4,10 @@ A step that changes an argument in place (``model.fit(xs)`` setting
 ``self.coef``, a normalisation done on the input list) has an effect a hit
 would not repeat.  So on a miss every argument is fingerprinted again after
 the call and compared with its digest in the key.  Skipped: values that
-cannot change (numbers, strings, tuples of them) and read-only memory-mapped
-arrays (loaded results nobody can write).  The check of a large argument runs
-in a thread while the result is written, and only its verdict gates the
-publish.
+cannot change (numbers, strings, tuples of them), read-only memory-mapped
+arrays (loaded results nobody can write) and read-only arrays over
+``bytes``.  The check of a large argument runs in a thread while the result
+is written, and only its verdict gates the publish.
 
 * An argument that changed without being declared: the result is returned
   but not stored, and a `NotRecyclableWarning` names the argument and the
@@ -73,7 +73,11 @@ def _cannot_change(value: Any) -> bool:
 
 
 def _read_only_map(arr: Any) -> bool:
-    """An array nobody in this process can write: a read-only view of a read-only file map."""
+    """An array nobody in this process can write: a read-only view of a read-only file map.
+
+    Or of an immutable ``bytes`` object (``np.frombuffer(data)``): numpy
+    refuses to make such an array writable, and nothing can write the bytes.
+    """
     if arr.flags.writeable:
         return False
     base = arr
@@ -81,6 +85,8 @@ def _read_only_map(arr: Any) -> bool:
         base = getattr(base, "base", None) if not isinstance(base, memoryview) else base.obj
         if base is None:
             return False
+        if type(base) is bytes:
+            return True
         if isinstance(base, memoryview):
             if not base.readonly:
                 return False

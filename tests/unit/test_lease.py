@@ -193,3 +193,15 @@ def test_forked_child_starts_with_no_leases(tmp_path: Path) -> None:
     assert leases.path(KEY).exists()
     assert not leases.path(other).exists()
     leases.release(KEY)
+
+
+def test_release_spares_a_lease_a_waiter_took_over(tmp_path: Path) -> None:
+    """A holder judged dead by mistake leaves the new holder's lease alone when it releases."""
+    leases = Leases(tmp_path, timeout=60, stale=30)
+    assert leases.claim(KEY, lambda: None).held
+    path = leases.path(KEY)
+    os.rename(path, tmp_path / "taken-aside")  # a waiter breaks the lease...
+    newer = dataclasses.replace(_me(), pid=_reaped_pid()).to_json()
+    path.write_bytes(newer)  # ...and claims the key itself
+    leases.release(KEY)
+    assert path.read_bytes() == newer

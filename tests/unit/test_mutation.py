@@ -162,3 +162,39 @@ def test_declaring_an_immutable_argument_is_not_stored(cache: Cache) -> None:
     with pool, pytest.warns(NotRecyclableWarning, match="cannot change in place"):
         assert cannot(3) == 3
     assert pool.stats.loaded == 0
+
+
+@recyclable
+def total_through_base(arr: np.ndarray) -> float:
+    RUNS.append("total")
+    owner = arr.base
+    if isinstance(owner, np.ndarray) and owner.flags.writeable:
+        owner[0] = -1.0  # writes the argument's bytes through the writable array it views
+    return float(arr.sum())
+
+
+def test_a_read_only_view_of_a_writable_array_is_still_checked(cache: Cache) -> None:
+    """Only arrays nobody can write skip the re-check: a read-only view's owner can change it."""
+    view = np.ones(300_000).view()
+    view.flags.writeable = False
+    pool = cache.create_pool("p")
+    with pool, pytest.warns(NotRecyclableWarning, match="argument 'arr'"):
+        total_through_base(view)
+    assert len(list(pool.keys())) == 0
+
+
+def test_arrays_over_bytes_skip_the_recheck_and_are_stored(cache: Cache) -> None:
+    """An array over immutable bytes cannot change: no re-check, stored and loaded as usual."""
+    from recyclable.mutation import _cannot_change
+
+    data = np.ones(300_000).tobytes()
+    arg = np.frombuffer(data, dtype=np.float64)
+    assert _cannot_change(arg)
+    assert not _cannot_change(np.ones(3))
+    pool = cache.create_pool("p")
+    with pool:
+        first = total_through_base(arg)
+        again = total_through_base(np.frombuffer(data, dtype=np.float64))
+    assert first == again == 300_000.0
+    assert RUNS == ["total"]
+    assert pool.stats.loaded == 1
