@@ -113,7 +113,12 @@ class Publisher:
         The staging name is gone afterwards, whoever won.
         """
         if self.renames:
-            moved = rename_noreplace(str(staged), str(final))
+            try:
+                moved = rename_noreplace(str(staged), str(final))
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(staged)
+                raise
             if moved is not None:
                 if not moved:
                     with contextlib.suppress(OSError):
@@ -219,8 +224,11 @@ def write_hashing(store: LocalStore, buffer: memoryview) -> tuple[bytes, bool]:
         finally:
             done.set()
 
-    # A bare thread: threading.Thread.start() waits until the thread runs.
-    _thread.start_new_thread(hash_it, ())
+    try:
+        # A bare thread: threading.Thread.start() waits until the thread runs.
+        _thread.start_new_thread(hash_it, ())
+    except RuntimeError:  # no thread to be had: hash first, then write
+        hash_it()
     try:
         staged, identity = store._write_temp("blob", [buffer], creation_mark=True)
     except OSError:

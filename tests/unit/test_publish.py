@@ -195,3 +195,13 @@ def test_a_reused_blob_keeps_its_verdict_through_the_store(
         ramp(300_000, "second")  # a new key, the same result bytes: the blob is reused
     assert RUNS == ["first", "second"]
     assert large_hashes == [300_000 * 8, 300_000 * 8]
+
+
+@pytest.mark.parametrize("renames", [True, False], ids=["renameat2", "link"])
+def test_a_failed_publish_leaves_no_staging_file(tmp_path: Path, renames: bool) -> None:
+    """A publish that fails (here: no such directory) raises and removes its staging file."""
+    staged = tmp_path / "staged"
+    staged.write_bytes(b"x")
+    with pytest.raises(FileNotFoundError):
+        Publisher(renames=renames).publish(staged, tmp_path / "missing" / "final")
+    assert not staged.exists()
