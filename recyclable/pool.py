@@ -44,7 +44,7 @@ from recyclable.roundtrip import digest_or_none, survives
 from recyclable.runtable import run_data
 from recyclable.steps import Step, StepLog
 from recyclable.store.local import DamagedBlob, LocalStore
-from recyclable.store.publish import load_written, write_hashing
+from recyclable.store.publish import load_written, write_blobs
 
 if TYPE_CHECKING:
     from recyclable.cache import Cache, GarbageReport
@@ -57,9 +57,6 @@ logger = logging.getLogger("recyclable")
 # Pickle streams up to this size live inside the manifest: a small hit then
 # costs one file read instead of two.
 INLINE_MAX = 16 * 1024
-# Buffers at least this large are hashed in a thread while they are written:
-# their blob's name is needed only to publish it.
-HASH_WHILE_WRITING = 1 << 20
 
 # Previous pools of the current context, so `with pool:` restores exactly what
 # was active before, per thread and per asyncio task.
@@ -604,7 +601,8 @@ class Pool:
         store = self._store
         created = [] if created is None else created
         digests = [] if digests is None else digests
-        blob_infos = self._write_blobs(buffers, created, digests)
+        local = isinstance(store, LocalStore)
+        blob_infos = write_blobs(store, buffers, created, digests, local=local)
         written = sum(buffer.nbytes for buffer in buffers)
         stream_digest = xxhash.xxh3_128_hexdigest(stream)
         if len(stream) <= INLINE_MAX:
@@ -679,25 +677,6 @@ class Pool:
                 "" if won else ", another writer's equal entry kept",
                 self.name,
             )
-
-    def _write_blobs(
-        self, buffers: list[memoryview], created: list[str], digests: list[bytes]
-    ) -> list[dict[str, Any]]:
-        """Write each buffer as a blob named by its xxh3_128; return the manifest's blob infos."""
-        store = self._store
-        infos = []
-        for buffer in buffers:
-            if buffer.nbytes >= HASH_WHILE_WRITING and isinstance(store, LocalStore):
-                # One pass: the bytes are hashed in a thread while they are written.
-                raw, made = write_hashing(store, buffer)
-            else:
-                raw = xxhash.xxh3_128_digest(buffer)
-                made = store.write_blob(raw.hex(), [buffer])
-            digests.append(raw)
-            if made:
-                created.append(raw.hex())
-            infos.append({"digest": raw.hex(), "size": buffer.nbytes})
-        return infos
 
     # --- single flight --------------------------------------------------------------
 

@@ -29,11 +29,12 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import xxhash
 
 if TYPE_CHECKING:
+    from recyclable.store.base import Store
     from recyclable.store.local import LocalStore
 
 __all__ = [
@@ -43,8 +44,13 @@ __all__ = [
     "map_own",
     "rename_noreplace",
     "untouched_since_written",
+    "write_blobs",
     "write_hashing",
 ]
+
+#: Buffers at least this large are hashed in a thread while they are written
+#: to a local store: their blob's name is needed only to publish it.
+HASH_WHILE_WRITING = 1 << 20
 
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
@@ -269,3 +275,32 @@ def _reuse(store: LocalStore, digest: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def write_blobs(
+    store: Store,
+    buffers: list[memoryview],
+    created: list[str],
+    digests: list[bytes],
+    *,
+    local: bool,
+) -> list[dict[str, Any]]:
+    """Write each buffer as a blob named by its xxh3_128; return the manifest's blob infos.
+
+    ``digests`` receives each buffer's digest, ``created`` the names of the
+    blobs this call created (so a failed store can free them).  ``local``
+    says the store is a `LocalStore`, whose large buffers are hashed while
+    they are written.
+    """
+    infos = []
+    for buffer in buffers:
+        if local and buffer.nbytes >= HASH_WHILE_WRITING:
+            raw, made = write_hashing(cast("LocalStore", store), buffer)
+        else:
+            raw = xxhash.xxh3_128_digest(buffer)
+            made = store.write_blob(raw.hex(), [buffer])
+        digests.append(raw)
+        if made:
+            created.append(raw.hex())
+        infos.append({"digest": raw.hex(), "size": buffer.nbytes})
+    return infos
