@@ -47,6 +47,7 @@ from recyclable import recyclable as recyclable_decorator
 from recyclable.fingerprint import array_digest, fingerprint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hits
 from misses import bench_misses
 from values import bench_values
 
@@ -62,6 +63,7 @@ class Row:
     peer: float | None
     target: str
     page_cache: str = "-"
+    unit: str = "s"  # "instructions" for rows counted rather than timed
 
     @property
     def ratio(self) -> float | None:
@@ -217,13 +219,16 @@ def bench_calls(smoke: bool, workdir: Path) -> list[Row]:
     rows.append(
         Row(
             "calls",
-            "no active pool: added per call",
+            "no active pool: time added per call",
             t_off - base,
             "bare wrapt (added)",
             t_bare - base,
-            "≤ 1.3× wrapt's",
+            "wrapt/ours ≥ 0.77 (ours ≤ 1.3× wrapt's)",
         )
     )
+    rows.extend(hits.nopool(smoke, Row))
+    rows.extend(hits.hit_vs_floor(smoke, workdir, Row, Counted))
+    rows.extend(hits.scaling(smoke, workdir, Row, BenchmarkInvalid))
 
     memory = joblib.Memory(str(workdir / "joblib"), verbose=0)
     cache = Cache(workdir / "ours")
@@ -250,7 +255,9 @@ def bench_calls(smoke: bool, workdir: Path) -> list[Row]:
             t_hit = median_time(lambda: ours_trivial(1), repeat=7, number=calls)
     t_jl = median_time(lambda: jl_trivial(1), repeat=7, number=calls)
     expect_runs(jl_runs, 0, label)
-    rows.append(Row("calls", label, t_hit, "joblib.Memory", t_jl, "≥ 6×, ≤ 30 µs", "warm"))
+    rows.append(
+        Row("calls", label, t_hit, "joblib.Memory", t_jl, "joblib/ours ≥ 6×, ≤ 30 µs", "warm")
+    )
 
     size = 1 * MiB if smoke else 64 * MiB
     arg = np.random.default_rng(2).random(size // 8)
@@ -571,16 +578,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     header = (
         f"{'group':<12} {'case':<52} {'recyclable':>12} {'peer':<34} "
-        f"{'peer time':>12} {'ratio':>8} {'page cache':<10} target"
+        f"{'peer time':>12} {'peer/ours':>9} {'page cache':<10} target"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
-        ratio = "-" if row.ratio is None else f"{row.ratio:.1f}×"
-        peer = "-" if row.peer is None else fmt_seconds(row.peer)
+        ratio = "-" if row.ratio is None else f"{row.ratio:.2f}×"
+        fmt = fmt_seconds if row.unit == "s" else (lambda n: f"{n:,.0f} instr")
+        peer = "-" if row.peer is None else fmt(row.peer)
         print(
-            f"{row.group:<12} {row.case:<52} {fmt_seconds(row.ours):>12} "
-            f"{row.peer_name:<34} {peer:>12} {ratio:>8} {row.page_cache:<10} {row.target}"
+            f"{row.group:<12} {row.case:<52} {fmt(row.ours):>12} "
+            f"{row.peer_name:<34} {peer:>12} {ratio:>9} {row.page_cache:<10} {row.target}"
         )
     return 0
 

@@ -163,11 +163,26 @@ def decode(data: bytes | bytearray | memoryview, buffers: Sequence[Any]) -> Any:
         # A script is the main program: its module name, if the value names
         # it, must resolve to __main__.
         raw = data if isinstance(data, (bytes, bytearray)) else bytes(data)
-        if main.encode() in raw:
+        # find(), not `in`: bytes.__contains__ first tries the needle as an int,
+        # and raising and clearing that TypeError costs more than the search.
+        if raw.find(_encoded(main)) != -1:
             return _Unpickler(io.BytesIO(raw), buffers=buffers).load()
     try:
-        return pickle.loads(data, buffers=buffers)
+        # Without buffers, no keyword: a hit of a small result is mostly this call.
+        return pickle.loads(data, buffers=buffers) if buffers else pickle.loads(data)
     except (ImportError, AttributeError):
         # Again, to name exactly which module or class is missing (or to
         # re-raise what unpickling itself raised).
         return _Unpickler(io.BytesIO(data), buffers=buffers).load()
+
+
+_last_encoded: tuple[str, bytes] = ("", b"")
+
+
+def _encoded(name: str) -> bytes:
+    """``name.encode()``, kept for the last name asked (the main module's, on every load)."""
+    global _last_encoded  # noqa: PLW0603 - a one-entry memo on the load path
+    last = _last_encoded
+    if last[0] is not name:
+        last = _last_encoded = (name, name.encode())
+    return last[1]

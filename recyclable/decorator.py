@@ -45,6 +45,11 @@ from recyclable.pool import Pool
 __all__ = ["RecyclableFunction", "recyclable"]
 
 logger = logging.getLogger("recyclable")
+_INFO = logging.INFO
+
+# Bound once: looking ``get`` up on the ContextVar on every call costs more
+# than the read itself, and the no-pool path is nothing but that read.
+_active_pool_get = active_pool.get
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,24 +89,38 @@ def _recycled_call(
     """The path of one call while a pool is active (see the module docstring)."""
     if _env.recycling_disabled():
         return wrapped(*args, **kwargs)
-    callkey = _key(spec, instance, args, kwargs, implicit)
+    if implicit is None and instance is None:
+        # A plain function: bind and key here, one frame fewer on every call.
+        bound = spec.bind(args, kwargs)
+        if bound is None:
+            return wrapped(*args, **kwargs)  # the call itself raises Python's TypeError
+        callkey: CallKey | None = spec.key_for(bound)
+    else:
+        callkey = _key(spec, instance, args, kwargs, implicit)
     if callkey is None:
         return wrapped(*args, **kwargs)
     if spec.is_async:
         return _call_async(spec, pool, callkey, wrapped, args, kwargs)
     steps = pool.steps
-    step, token = steps.begin(callkey, callkey.bound)
+    # Recorded, but made the parent of nested calls only if it computes: a
+    # loaded call runs no code that could make one.
+    step = steps.record(callkey, callkey.bound)
+    token = None
     try:
         hit = pool.lookup(callkey)
         if hit is not None:
-            steps.loaded(step, hit.value, hit.manifest)
-            _log_hit(pool, callkey, hit.manifest)
-            return mutation.replay(spec, callkey.bound, hit.value)
+            steps.loaded(step, hit.value, hit.manifest, hit.size)
+            if logger.isEnabledFor(_INFO):
+                _log_hit(pool, callkey, hit.manifest)
+            if spec.mutates:
+                return mutation.replay(spec, callkey.bound, hit.value)
+            return hit.value
         claim = pool.claim(callkey)
         if claim.result is not None:
-            steps.loaded(step, claim.result.value, claim.result.manifest)
+            steps.loaded(step, claim.result.value, claim.result.manifest, claim.result.size)
             _log_hit(pool, callkey, claim.result.manifest)
             return mutation.replay(spec, callkey.bound, claim.result.value)
+        token = steps.enter(step)
         try:
             _log_miss(pool, callkey, step.depth)
             start = time.perf_counter()
@@ -145,13 +164,13 @@ async def _call_async(
     try:
         hit = pool.lookup(callkey)
         if hit is not None:
-            steps.loaded(step, hit.value, hit.manifest)
+            steps.loaded(step, hit.value, hit.manifest, hit.size)
             _log_hit(pool, callkey, hit.manifest)
             return mutation.replay(spec, callkey.bound, hit.value)
         # Waiting for another caller blocks: do it off the event loop.
         claim = await asyncio.to_thread(pool.claim, callkey)
         if claim.result is not None:
-            steps.loaded(step, claim.result.value, claim.result.manifest)
+            steps.loaded(step, claim.result.value, claim.result.manifest, claim.result.size)
             _log_hit(pool, callkey, claim.result.manifest)
             return mutation.replay(spec, callkey.bound, claim.result.value)
         try:
@@ -337,7 +356,7 @@ def recyclable(
         ) -> Any:
             # The hot path when recycling is off: one ContextVar read (and,
             # once per process, a note that nothing is recycled).
-            pool = active_pool.get()
+            pool = _active_pool_get()
             if pool is None:
                 if _no_pool_note_pending:
                     _note_no_pool(spec)

@@ -12,7 +12,6 @@ markers, can never see a published entry of a live pool as unreferenced.
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import hmac
 import logging
@@ -39,7 +38,14 @@ from recyclable.codechange import describe_code_change
 from recyclable.errors import MissingCodeError, NotRecyclableWarning, RecyclableWarning
 from recyclable.fingerprint import SCHEMA_VERSION, remember_loaded_arrays
 from recyclable.lease import Claim
-from recyclable.manifest import Manifest, ManifestError, dump_manifest, load_manifest, mac
+from recyclable.manifest import (
+    Manifest,
+    ManifestError,
+    VerifiedManifests,
+    dump_manifest,
+    load_manifest,
+    mac,
+)
 from recyclable.roundtrip import digest_or_none, survives
 from recyclable.runtable import run_data
 from recyclable.steps import Step, StepLog
@@ -98,12 +104,27 @@ class PoolStats:
         return run_data(self)
 
 
-@dataclass(frozen=True)
 class Hit:
-    """A stored result found for a call."""
+    """A stored result found for a call.
 
-    value: Any
-    manifest: Manifest
+    Attributes:
+        value: the loaded result.
+        manifest: the entry's verified manifest.
+        size: bytes of stored data loaded (pickle stream and buffers).
+
+    """
+
+    # A plain slotted class: made on every hit, where a frozen dataclass's
+    # __init__ (object.__setattr__ per field) would cost as much as a syscall.
+    __slots__ = ("manifest", "size", "value")
+
+    def __init__(self, value: Any, manifest: Manifest, size: int = 0) -> None:
+        self.value = value
+        self.manifest = manifest
+        self.size = size
+
+    def __repr__(self) -> str:
+        return f"Hit({self.value!r}, key={self.manifest.get('key')!r})"
 
 
 class Pool:
@@ -137,6 +158,14 @@ class Pool:
         # Keys this object has seen marked in the pool: a repeated hit need
         # not check the marker again.
         self._marked: set[str] = set()
+        # Manifests verified by this object: a repeated hit compares bytes
+        # instead of hashing and parsing them again.
+        self._verified = VerifiedManifests(cache.secret)
+        # The hit path's read: one read() where the store has it (the
+        # checksum catches a short one; a failing manifest is read again whole).
+        self._read_entry: Callable[[str], bytes | None] = getattr(
+            self._store, "read_manifest_quick", self._store.read_manifest
+        )
         #: Called with each key before it is looked up or stored; a run record
         #: (`recyclable.runs.RunRecord`) uses it to say which keys a live run needs.
         self.on_key: Callable[[str], None] | None = None
@@ -261,10 +290,11 @@ class Pool:
         A damaged entry (bad manifest, missing or corrupt blob, unreadable
         pickle) is a miss: it is moved to quarantine with a `RecyclableWarning`.
         """
+        key = callkey.key
         if self.on_key is not None:
-            self.on_key(callkey.key)
+            self.on_key(key)
         try:
-            data = self._store.read_manifest(callkey.key)
+            data = self._read_entry(key)
         except OSError as exc:
             self._unreadable(exc)
             return None
@@ -284,9 +314,19 @@ class Pool:
             else:
                 return None
         try:
-            manifest = load_manifest(data, self.cache.secret)
-            if manifest.get("key") != callkey.key:
-                raise ManifestError("manifest is filed under another key")
+            verified = self._verified
+            if verified.secret is not self.cache.secret:
+                verified = self._verified = VerifiedManifests(self.cache.secret)
+            try:
+                manifest = verified.load(key, data)
+            except ManifestError:
+                # Judge the whole file as it is now: a short read, or a writer
+                # that published again meanwhile, is not damage.
+                again = self._store.read_manifest(key)
+                if again is None or again == data:
+                    raise
+                data = again
+                manifest = verified.load(key, data)
             value, nbytes = self._load_value(manifest)
         except MissingCodeError as exc:
             # The entry is sound; this process lacks the code it names (a
@@ -299,6 +339,7 @@ class Pool:
             )
             return None
         except Exception as exc:  # noqa: BLE001 - every failure of a stored entry is a miss
+            self._verified.forget(key)
             if isinstance(exc, OSError):
                 # The entry may be fine; this process just cannot read it.
                 self._unreadable(exc)
@@ -313,7 +354,6 @@ class Pool:
                     return None
             self._reject(callkey, exc, data)
             return None
-        key = callkey.key
         if key not in self._marked:
             if not self._store.has_marker(self.name, key):
                 self._adopt(callkey, value, manifest)
@@ -322,25 +362,24 @@ class Pool:
         stats.loaded += 1
         stats.bytes_read += nbytes
         stats.seconds_saved += float(manifest.get("compute_seconds", 0.0))
-        stats.keys.add(callkey.key)
-        return Hit(value, manifest)
+        stats.keys.add(key)
+        return Hit(value, manifest, nbytes)
 
     def _load_value(self, manifest: Manifest) -> tuple[Any, int]:
+        stream: bytes | memoryview | bytearray | None = manifest.inline_stream()
+        infos = manifest["buffers"]
+        if stream is not None and not infos:
+            return decode(stream, ()), len(stream)  # a small result: all in the manifest
         mmap_mode = self.cache.mmap
         store = self._store
-        stream_info = manifest["stream"]
-        if "inline" in stream_info:
-            stream: bytes | memoryview | bytearray = binascii.a2b_base64(stream_info["inline"])
-            if xxhash.xxh3_128_hexdigest(stream) != stream_info["digest"]:
-                raise ManifestError("inline stream fails its checksum")
-        else:
+        if stream is None:
+            stream_info = manifest["stream"]
             # The stream is code for the unpickler: always hashed, never trusted on a verdict.
             stream = store.load_blob(
                 stream_info["digest"], stream_info["size"], mmap_mode=None, trust_verdict=False
             )
             if self.cache.secret is not None:
                 _authenticate(self.cache.secret, stream_info, stream)
-        infos = manifest["buffers"]
         # A verdict is a file attribute anyone who can write the cache could
         # forge: a signed cache hashes every blob on every load.
         trust = self.cache.verify_loads == "once" and self.cache.secret is None

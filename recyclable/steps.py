@@ -66,6 +66,7 @@ _SCALAR_TYPES = frozenset(_SCALARS)
 _current: contextvars.ContextVar[Step | None] = contextvars.ContextVar(
     "recyclable_current_step", default=None
 )
+_current_get = _current.get  # bound once: read on every recorded call
 
 
 @dataclass(slots=True)
@@ -154,38 +155,66 @@ class StepLog:
 
     def begin(self, callkey: CallKey, bound: Mapping[str, Any]) -> tuple[Step, Any]:
         """A call reached the pool: record it as running; returns the step and a token for `end`."""
-        parent = _current.get()
+        step = self.record(callkey, bound)
+        return step, _current.set(step)
+
+    def enter(self, step: Step) -> Any:
+        """Make ``step`` the parent of the calls made from now on; returns a token for `end`.
+
+        `record` and `enter` are `begin` in two parts: a call that is loaded
+        runs no code that could make nested calls, so it is never entered.
+        """
+        return _current.set(step)
+
+    def record(self, callkey: CallKey, bound: Mapping[str, Any]) -> Step:
+        """A call reached the pool: record it as running, nested in the current step."""
+        parent = _current_get()
+        # Every field given in order: the dataclass's default factories and
+        # keyword matching cost more than the rest of recording a hit.
         step = Step(
-            key=callkey.key,
-            action=callkey.action,
-            plugin=callkey.plugin,
-            parent=parent.key if parent is not None else None,
-            depth=parent.depth + 1 if parent is not None else 0,
-            started=time.time(),
-            _clock=time.perf_counter(),
+            callkey.key,
+            callkey.action,
+            callkey.plugin,
+            None if parent is None else parent.key,
+            0 if parent is None else parent.depth + 1,
+            "running",
+            time.time(),
+            0.0,
+            0.0,
+            None,
+            False,
+            self._inputs(callkey, bound) if self._by_id or self._producers else [],
+            # Only the arguments in the key: an ignored one (a logger, a thread count) stays out.
+            [(name, short_value(bound.get(name))) for name, _ in callkey.digests],
+            None,
+            time.perf_counter(),
+            None,
         )
-        if self._by_id or self._producers:
-            step.inputs = self._inputs(callkey, bound)
-        # Only the arguments in the key: an ignored one (a logger, a thread count) stays out.
-        step.values = [(name, short_value(bound.get(name))) for name, _ in callkey.digests]
         # list.append and a dict store are atomic: no lock on the hot path.
-        if len(self.steps) < MAX_STEPS:
-            self.steps.append(step)
+        steps = self.steps
+        if len(steps) < MAX_STEPS:
+            steps.append(step)
         else:
             self.dropped += 1
         self._by_key[step.key] = step
-        return step, _current.set(step)
+        return step
 
-    def loaded(self, step: Step, value: Any, manifest: Mapping[str, Any]) -> None:
-        """The step's result was loaded from the store."""
+    def loaded(
+        self, step: Step, value: Any, manifest: Mapping[str, Any], size: int | None = None
+    ) -> None:
+        """The step's result was loaded from the store (``size``: bytes loaded, if known)."""
         step.state = "loaded"
+        step.seconds = time.perf_counter() - step._clock
         try:
-            step.saved = float(manifest["compute_seconds"] or 0.0)
-        except (KeyError, TypeError, ValueError):
+            step.saved = float(manifest.get("compute_seconds") or 0.0)
+        except (TypeError, ValueError):
             step.saved = 0.0
-        step.size = _entry_size(manifest)
-        self._finish(step)
-        if not isinstance(value, _SCALARS):  # a number or a string is never linked
+        step.size = _entry_size(manifest) if size is None else size
+        callback = self.on_end
+        if callback is not None:
+            callback(step)
+        if type(value) not in _SCALAR_TYPES and not isinstance(value, _SCALARS):
+            # A number or a string is never linked.
             self._produced(step.key, value, _stream_size(manifest))
 
     def returned(self, step: Step, value: Any, seconds: float) -> None:
@@ -217,20 +246,25 @@ class StepLog:
         step.error = f"{type(exc).__name__}: {exc}"[:300]
         self._finish(step)
 
-    def end(self, step: Step, token: Any) -> None:
-        """The call returned or raised: the enclosing step is current again."""
-        try:
-            _current.reset(token)
-        except ValueError:  # ended in another context than it began in
-            _current.set(None)
+    def end(self, step: Step, token: Any = None) -> None:
+        """The call returned or raised: the enclosing step is current again.
+
+        ``token`` is what `begin` or `enter` returned; None for a step never entered.
+        """
+        if token is not None:
+            try:
+                _current.reset(token)
+            except ValueError:  # ended in another context than it began in
+                _current.set(None)
         if step.state == "running":
             self._finish(step)
         if step._pending is not None:
             value = step._pending[0]
             step._pending = None
             self._produced(step.key, value, None)
-        if self._by_key.get(step.key) is step:
-            del self._by_key[step.key]  # only steps in flight are looked up by key
+        by_key = self._by_key
+        if by_key.get(step.key) is step:
+            del by_key[step.key]  # only steps in flight are looked up by key
 
     def annotate(self, body: dict[str, Any]) -> None:
         """Add the lineage of the entry about to be written to its manifest ``body``."""

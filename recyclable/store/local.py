@@ -31,6 +31,7 @@ from recyclable._crashpoints import crash_point
 from recyclable._proc import own_identity, same_process
 from recyclable.store.publish import Publisher, untouched_since_written
 from recyclable.store.publish import creation_mark as _mark
+from recyclable.store.localread import read_small_file
 
 __all__ = [
     "DamagedBlob",
@@ -543,6 +544,15 @@ class LocalStore:
         finally:
             os.close(fd)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def read_manifest_quick(self, key: str) -> bytes | None:
+        """`read_manifest` in one ``read`` (the hit path): may be short where a filesystem is.
+
+        A caller verifies the bytes (the checksum) and, when they fail, reads
+        again with `read_manifest` before judging the entry; see
+        `recyclable.store.localread`.
+        """
+        return read_small_file(f"{self._entries_str}/{key[:2]}/{key}.json")
 
     def publish_manifest(self, key: str, data: bytes) -> bool:
         """Publish a manifest atomically; False when another writer's manifest won."""
