@@ -251,7 +251,7 @@ class _HashSink:
 class _State:
     """One digest's traversal: objects seen so far (for back-references) and the dict mode."""
 
-    __slots__ = ("deep", "keep", "order_matters", "ordered", "seen")
+    __slots__ = ("deep", "keep", "order_matters", "ordered", "plain", "seen")
 
     def __init__(self, ordered: bool, deep: bool = False) -> None:
         # id → position of first appearance.  ``keep`` holds every object
@@ -263,6 +263,8 @@ class _State:
         self.order_matters = False
         # Also key the __dict__ of objects whose own reduction could leave state out.
         self.deep = deep
+        # Pickling plain data as is: the hook abandons that (see `_run`).
+        self.plain = False
 
 
 _local = threading.local()
@@ -283,22 +285,26 @@ class _Pickler(pickle.Pickler):
     """The C pickler with a hook that canonicalises objects pickle would encode unstably."""
 
     def reducer_override(self, obj: Any) -> Any:
+        state = _local.state
+        if state.plain:
+            # An object pickle does not write natively, met on the plain-data
+            # path (a leaf `plain_tree` left to this hook): take the exact path.
+            raise _PlainAbandoned
         handler = _handler_for(type(obj))
         if handler is None:
             return NotImplemented
         if handler not in _BY_REFERENCE:
-            ref = _first_time(_local.state, obj)
+            ref = _first_time(state, obj)
             if ref is not None:
                 return ref.__reduce__()
         return handler(obj)
 
 
+class _PlainAbandoned(Exception):
+    """Raised by the pickler's hook on the plain-data path: the value is not plain data."""
+
+
 def _run(value: object, ordered: bool, deep: bool = False) -> tuple[bytes, bool]:
-    hasher = xxhash.xxh3_128(_PREFIX)
-    pickler = _Pickler(_HashSink(hasher), protocol=5)
-    # pickle's memo stays off (it would key the identity of equal strings and
-    # tuples); aliasing is written by `_first_time` instead.
-    pickler.fast = True
     state = _State(ordered, deep)
     outer = getattr(_local, "state", None)
     _local.state = state
@@ -308,14 +314,32 @@ def _run(value: object, ordered: bool, deep: bool = False) -> tuple[bytes, bool]
             order_matters = plain_tree(value)
             if order_matters is not None:
                 # Plain data with no container met twice: pickle's own encoding
-                # of it is the canonical form, so the C pickler walks it alone
-                # (complex numbers still reach the hook).
-                pickler.dump(value)
-                return hasher.digest(), order_matters
+                # of it is the canonical form, so the C pickler walks it alone.
+                # Anything reaching the hook (a leaf plain_tree did not look at,
+                # a complex number) abandons this path for the exact one below.
+                hasher, pickler = _hashing_pickler()
+                state.plain = True
+                try:
+                    pickler.dump(value)
+                    return hasher.digest(), order_matters
+                except _PlainAbandoned:
+                    pass
+                finally:
+                    state.plain = False
+        hasher, pickler = _hashing_pickler()
         pickler.dump(_canon(value))
     finally:
         _local.state = outer
     return hasher.digest(), state.order_matters
+
+
+def _hashing_pickler() -> tuple[xxhash.xxh3_128, _Pickler]:
+    hasher = xxhash.xxh3_128(_PREFIX)
+    pickler = _Pickler(_HashSink(hasher), protocol=5)
+    # pickle's memo stays off (it would key the identity of equal strings and
+    # tuples); aliasing is written by `_first_time` instead.
+    pickler.fast = True
+    return hasher, pickler
 
 
 def _digest(value: object) -> bytes:
