@@ -34,8 +34,9 @@ by module and qualified name (a script run as ``python pipeline.py`` is named
 The identity is cached and revalidated on every call by identity of what was
 resolved: each function's ``__code__``, defaults and closure contents, and each
 namespace entry that was read (only once the namespace's dict version tag
-changed, where it can be read: `recyclable.dictversion`).  Mutating a reached list or dict in place is
-not seen until the next process (values count as they are when first needed).
+changed, where it can be read: `recyclable.dictversion`).  Mutating a reached
+list or dict in place is not seen until the next process (values count as
+they are when first needed).
 """
 
 from __future__ import annotations
