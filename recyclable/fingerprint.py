@@ -170,8 +170,7 @@ def fingerprint(value: object, *, where: str = "value") -> bytes:
 def digest_value(value: object) -> bytes:
     """`fingerprint` without naming the value: an error's path starts inside it."""
     if type(value) in _ATOMIC:
-        # The common case of a scalar argument: one small pickle, no pickler object.
-        return xxhash.xxh3_128_digest(_PREFIX + pickle.dumps(value, 5))
+        return scalar_digest(value)
     return _checked(value, ordered=True)[0]
 
 
@@ -182,8 +181,51 @@ def digest_with_order(value: object) -> tuple[bytes, bool]:
     order-free digest need not be computed (or stored) at all.
     """
     if type(value) in _ATOMIC:
-        return xxhash.xxh3_128_digest(_PREFIX + pickle.dumps(value, 5)), False
+        return scalar_digest(value), False
     return _checked(value, ordered=True)
+
+
+#: Digests of small scalars already met, by (exact type, value): a step called
+#: again with its usual settings keys each of them with one dict lookup.  The
+#: type is part of the key (``1``, ``1.0`` and ``True`` are equal but differ),
+#: and no value that equals another of different bits is ever stored: floats
+#: equal to zero (``0.0 == -0.0``) and complex numbers are hashed every time,
+#: and a NaN only ever finds itself (a dict lookup tries identity first, and a
+#: NaN equals nothing).
+SCALAR_DIGESTS: dict[tuple[type, object], bytes] = {}
+#: The types `SCALAR_DIGESTS` may hold (hashable, compared exactly within one type).
+CACHED_SCALARS: frozenset[type] = frozenset({int, float, str, bytes, bool, type(None)})
+_SCALAR_LIMIT = 4096  # entries; the memo is emptied when full
+_SCALAR_SIZE = 256  # longest str or bytes remembered
+
+
+def scalar_digest(value: object) -> bytes:
+    """The digest of an atom (int, float, complex, str, bytes, bytearray, bool, None).
+
+    One small pickle, no pickler object; remembered for small values of
+    `CACHED_SCALARS` types.
+    """
+    cls = type(value)
+    if cls in CACHED_SCALARS:
+        key = (cls, value)
+        found = SCALAR_DIGESTS.get(key)
+        if found is not None:
+            return found
+        digest = xxhash.xxh3_128_digest(_PREFIX + pickle.dumps(value, 5))
+        if _rememberable(value):
+            if len(SCALAR_DIGESTS) >= _SCALAR_LIMIT:
+                SCALAR_DIGESTS.clear()
+            SCALAR_DIGESTS[key] = digest
+        return digest
+    return xxhash.xxh3_128_digest(_PREFIX + pickle.dumps(value, 5))
+
+
+def _rememberable(value: Any) -> bool:
+    if isinstance(value, float):
+        return value != 0.0  # 0.0 == -0.0: the two must never share an entry
+    if isinstance(value, (str, bytes)):
+        return len(value) <= _SCALAR_SIZE
+    return not isinstance(value, int) or -(2**64) < value < 2**64
 
 
 def unordered_digest(value: object) -> bytes:
