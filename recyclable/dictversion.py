@@ -62,6 +62,10 @@ class DictVersions:
         """The dicts' current tags (equal to ``seen`` when none changed since)."""
         return tuple(map(tag_value, self.tags))
 
+    def __reduce__(self) -> Any:
+        # A copy would read its own memory, whose tag never changes: refused.
+        raise TypeError("DictVersions reads live dicts of this process; it cannot be copied")
+
 
 def backing_dict(namespace: Mapping[Any, Any]) -> dict[Any, Any] | None:
     """The dict behind a namespace (a dict, or a mapping proxy over one), or None."""

@@ -83,6 +83,20 @@ def test_every_kind_of_change_changes_the_tag() -> None:
 
 
 @needs_tags
+def test_versions_cannot_be_copied_or_pickled() -> None:
+    """A copy would read memory of its own whose tag never changes (every check skipped):
+    copying and pickling are refused."""
+    import copy
+    import pickle
+
+    versions = DictVersions([{"a": 1}])
+    with pytest.raises(TypeError, match="cannot be copied"):
+        copy.copy(versions)
+    with pytest.raises(TypeError, match="cannot be copied"):
+        pickle.dumps(versions)
+
+
+@needs_tags
 def test_a_class_namespace_is_versioned_through_its_proxy() -> None:
     """A class's __dict__ (a mapping proxy) is backed by the dict whose tag setattr changes."""
 
