@@ -4,7 +4,10 @@
   a floor of marshalling those 200 code objects (the least any fingerprint of
   them can cost);
 * the per-call revalidation of a step reaching 64 functions, and what it adds
-  to the key of a call next to a step reaching none;
+  to the key of a call next to a step reaching none; and the same check when
+  another global of the module was assigned before each call (the dict version
+  tag then always changed, so every entry is compared, as where tags are not
+  available);
 * the key of a call with three scalars;
 * a resume of 20 stored steps in a fresh process, against a fresh process that
   only imports the same modules (alternating, in the same rounds).
@@ -12,6 +15,7 @@
 
 from __future__ import annotations
 
+import itertools
 import marshal
 import os
 import subprocess
@@ -147,6 +151,31 @@ def rows(
     number = 200 if smoke else 20_000
     check = median_time(identity.valid, repeat=7, number=number)
     out.append(row("codekey", "revalidate 64 dependencies", check, "-", None, "≤ 1 µs"))
+
+    # The worst case: another global of the step's module assigned before every
+    # call, so the namespace's version tag always changed and every entry is
+    # compared again (what every call costs where the tag cannot be read).
+    flip = itertools.cycle([0, 1])  # another object each time (the same one keeps the tag)
+
+    def written_then_valid() -> bool:
+        deps.UNRELATED = next(flip)
+        return identity.valid()
+
+    def written_only() -> None:
+        deps.UNRELATED = next(flip)
+
+    worst = median_time(written_then_valid, repeat=7, number=number)
+    assignment = median_time(written_only, repeat=7, number=number)
+    out.append(
+        row(
+            "codekey",
+            "revalidate 64 deps, module written each call",
+            max(worst - assignment, 1e-9),
+            "-",
+            None,
+            "(fallback)",
+        )
+    )
     with_deps = median_time(lambda: spec_deps.key_for(bound), repeat=7, number=number)
     without = median_time(lambda: spec_none.key_for(bound), repeat=7, number=number)
     out.append(

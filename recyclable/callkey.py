@@ -25,9 +25,12 @@ from recyclable.entrypoint import main_module_name
 from recyclable.errors import FingerprintError
 from recyclable.files import InputFile
 from recyclable.fingerprint import (
+    CACHED_SCALARS,
+    SCALAR_DIGESTS,
     SCHEMA_VERSION,
     digest_value,
     digest_with_order,
+    scalar_digest,
     unordered_digest,
 )
 
@@ -313,8 +316,17 @@ class ActionSpec:
         parts = [prefix]
         digests = []
         ordered = []
+        scalars = SCALAR_DIGESTS
         for name, value in bound.items():
             if name in ignore:
+                continue
+            cls = type(value)
+            if cls in CACHED_SCALARS and name not in files:
+                # A scalar: its digest remembered, or one small pickle.
+                digest = scalars.get((cls, value)) or scalar_digest(value)
+                digests.append((name, digest))
+                parts.append(name_parts[name])
+                parts.append(digest)
                 continue
             try:
                 if name in files:

@@ -33,8 +33,10 @@ by module and qualified name (a script run as ``python pipeline.py`` is named
 
 The identity is cached and revalidated on every call by identity of what was
 resolved: each function's ``__code__``, defaults and closure contents, and each
-namespace entry that was read.  Mutating a reached list or dict in place is
-not seen until the next process (values count as they are when first needed).
+namespace entry that was read (only once the namespace's dict version tag
+changed, where it can be read: `recyclable.dictversion`).  Mutating a reached
+list or dict in place is not seen until the next process (values count as
+they are when first needed).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ import xxhash
 from recyclable.codenames import is_user_code, module_display_name, qualified_name
 from recyclable.codenames import origin_of as _origin_of
 from recyclable.codewalk import Walker
+from recyclable.dictversion import DictVersions, backing_dict, tag_value, versions_available
 
 __all__ = [
     "CodeIdentity",
@@ -79,14 +82,12 @@ class CodeIdentity:
     """
 
     __slots__ = (
-        "_absent",
-        "_classes",
+        "_always",
         "_expected_attrs",
         "_functions",
-        "_names",
-        "_same",
         "_seen",
-        "_sizes",
+        "_versioned",
+        "_versions",
         "digest",
         "parts",
         "unkeyed",
@@ -108,17 +109,47 @@ class CodeIdentity:
         # since ``seen`` (an audit hook counts assignments).
         self._functions, self._expected_attrs = functions
         self._seen = seen
-        # Each reached class's namespace and its size: an added attribute is a change.
-        self._classes, self._sizes = classes
         self.unkeyed = tuple(unkeyed)
         self.digest = combine(parts)
-        self._same = tuple(groups)  # (getter, source, expected), compared with `is`
-        self._absent = tuple(namespace for namespace, _ in absent)
-        self._names = tuple(name for _, name in absent)
+        # What is checked by identity: namespace entries read, closure cells'
+        # contents, names that must stay absent from a namespace, and each
+        # reached class's namespace size (an added attribute is a change).
+        # Checks of namespaces whose dict has a readable version tag are
+        # `_versioned`: made only when one of those tags changed.  The rest
+        # are `_always` made.
+        self._versions: DictVersions | None = None
+        self._always: _Checks | None
+        versioned: dict[int, dict[Any, Any]] = {}
+        if versions_available():
+            backed = [backing_dict(source) for _, source, _ in groups]
+            watched = [g for g, d in zip(groups, backed, strict=True) if d is not None]
+            others = [g for g, d in zip(groups, backed, strict=True) if d is None]
+            versioned.update((id(d), d) for d in backed if d is not None)
+            absent_dicts = [backing_dict(namespace) for namespace, _ in absent]
+            class_dicts = [backing_dict(namespace) for namespace in classes[0]]
+            absent_versioned = all(d is not None for d in absent_dicts)
+            classes_versioned = all(d is not None for d in class_dicts)
+            for d in (*absent_dicts, *class_dicts):
+                if d is not None:
+                    versioned[id(d)] = d
+        else:
+            watched, others = [], list(groups)
+            absent_versioned = classes_versioned = False
+        self._versioned = _Checks(
+            watched, absent if absent_versioned else [], classes if classes_versioned else ((), ())
+        )
+        always = _Checks(
+            others,
+            [] if absent_versioned else absent,
+            ((), ()) if classes_versioned else classes,
+        )
+        self._always = always if always else None
+        if versioned:
+            self._versions = DictVersions(versioned.values())
 
     def valid(self) -> bool:
         """Whether every object the identity was computed from is still the one in place."""
-        # This runs on every call of a step: a few groups, each checked by C-level code.
+        # This runs on every call of a step: a few reads and C-level loops.
         try:
             now = _assignments[0]
             if now != self._seen or not _watching:
@@ -126,14 +157,47 @@ class CodeIdentity:
                 if not all(map(is_, attrs, self._expected_attrs)):
                     return False
                 self._seen = now
-            if self._classes and tuple(map(len, self._classes)) != self._sizes:
-                return False
-            for get, source, expected in self._same:
-                if not all(map(is_, get(source), expected)):
-                    return False
-            return not self._absent or not any(map(contains, self._absent, self._names))
+            versions = self._versions
+            if versions is not None:
+                tags = tuple(map(_tag_value, versions.tags))
+                if tags != versions.seen:
+                    # Something in a namespace changed, maybe what the step reads.
+                    if not self._versioned.hold():
+                        return False
+                    versions.seen = tags
+            always = self._always
+            return always is None or always.hold()
         except (KeyError, ValueError, AttributeError, TypeError):
             return False
+
+
+class _Checks:
+    """Identity checks of what a code identity was computed from (see `CodeIdentity`)."""
+
+    __slots__ = ("_absent", "_classes", "_names", "_same", "_sizes")
+
+    def __init__(
+        self,
+        groups: list[tuple[Callable[[Any], Iterable[Any]], Any, tuple[Any, ...]]],
+        absent: list[tuple[Mapping[str, Any], str]],
+        classes: tuple[tuple[Any, ...], tuple[int, ...]],
+    ) -> None:
+        self._same = tuple(groups)  # (getter, source, expected), compared with `is`
+        self._absent = tuple(namespace for namespace, _ in absent)
+        self._names = tuple(name for _, name in absent)
+        self._classes, self._sizes = classes
+
+    def __bool__(self) -> bool:
+        return bool(self._same or self._absent or self._classes)
+
+    def hold(self) -> bool:
+        """Whether every entry is still the object it was (may raise KeyError and the like)."""
+        if self._classes and tuple(map(len, self._classes)) != self._sizes:
+            return False
+        for get, source, expected in self._same:
+            if not all(map(is_, get(source), expected)):
+                return False
+        return not self._absent or not any(map(contains, self._absent, self._names))
 
 
 def combine(parts: Mapping[str, bytes]) -> bytes:
@@ -153,6 +217,7 @@ _assignments = [0]
 _watching = False
 _WATCHED = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 _function_attrs = attrgetter("__code__", "__defaults__", "__kwdefaults__")
+_tag_value = tag_value
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:

@@ -12,18 +12,17 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import sys
 import types
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
 from operator import attrgetter, itemgetter
-from typing import Any, cast
+from typing import Any
 
 import xxhash
 
-from recyclable.bytecode import code_info, const_digest
+from recyclable.bytecode import code_info
 from recyclable.codekinds import (
     CLASS_SKIP,
     ENVIRONMENT_REASON,
@@ -34,11 +33,11 @@ from recyclable.codekinds import (
     is_environment,
     library_name,
     owner_class,
-    submodule,
     wrapped_of,
     wrapt_proxy,
 )
 from recyclable.codenames import is_user_code, module_display_name, origin_of, qualified_name
+from recyclable.coderesolve import named_by, resolve_chain, resolve_import
 from recyclable.distinfo import Origin, extension_digest, module_origin, python_identity
 from recyclable.errors import FingerprintError
 
@@ -301,18 +300,20 @@ class Walker:
         if info.stores:
             self.written.setdefault(id(namespace), set()).update(info.stores)
         for attrs in info.chains:
-            refs.append(".".join(attrs) + "=" + self._chain(func, namespace, module, attrs, info))
+            refs.append(
+                ".".join(attrs) + "=" + resolve_chain(self, func, namespace, module, attrs, info)
+            )
         for text in info.strings:
             # A name looked up at run time: globals()["helper"], getattr(util, "f"),
             # importlib.import_module("pkg.util").  Following what a string names
             # can only make the key cover more.
-            found = self._named_by(func, namespace, module, text, info)
+            found = named_by(self, func, namespace, module, text, info)
             if found is not None:
                 refs.append(f"string {text!r}=" + found)
         for target, level, names in info.imports:
             refs.append(
                 f"import {level}:{target}:{','.join(names)}="
-                + self._import(func, target, level, names)
+                + resolve_import(self, func, target, level, names)
             )
         for var, cell in zip(code.co_freevars, func.__closure__ or (), strict=False):
             try:
@@ -360,24 +361,6 @@ class Walker:
             refs.append("owner=" + self.reach(owner, qualified_name(owner)))
         return xxhash.xxh3_128_digest("\x00".join(refs).encode())
 
-    def _named_by(
-        self,
-        func: types.FunctionType,
-        namespace: dict[str, Any],
-        module: str,
-        text: str,
-        info: Any,
-    ) -> str | None:
-        """What a string constant names, if anything: a global of the module, or a user module."""
-        if text in namespace and text.isidentifier():
-            return self._chain(func, namespace, module, (text,), info)
-        if text in ("__main__", "__mp_main__") or not all(map(str.isidentifier, text.split("."))):
-            return None
-        found = sys.modules.get(text)
-        if isinstance(found, types.ModuleType) and module_origin(text).kind == "user":
-            return self.reach(found, text)
-        return None
-
     def _attribute(self, value: Any, path: str) -> str:
         """A function attribute's value: code followed, a mapping proxy by its items."""
         if isinstance(value, types.MappingProxyType):
@@ -406,85 +389,6 @@ class Walker:
         if followed(value):
             return self.reach(value, f"{owner} `{var}`")
         return self._value(value, f"{owner} `{var}`", kind)
-
-    def _chain(
-        self,
-        func: types.FunctionType,
-        namespace: dict[str, Any],
-        module: str,
-        attrs: tuple[str, ...],
-        info: Any,
-    ) -> str:
-        first = attrs[0]
-        if first in info.stores:
-            # Not revalidated (a counter would make every call a miss), but keyed
-            # by a number's or string's value when first needed: in a fresh
-            # process that is the module's initial value, which an edit changes.
-            value = namespace.get(first, MISSING)
-            name = f"state {module}.{first}"
-            if type(value) in _STATE_TYPES and name not in self.parts:
-                self.parts[name] = const_digest(value)
-            return self._fixed(name, "written by the step")
-        if first in _MODULE_DUNDERS:
-            # Where the module was loaded from and under which name: keying them
-            # would tie keys to a directory, or tell `python pipeline.py` from
-            # `import pipeline`.
-            return f"module attribute {first}"
-        value = namespace.get(first, MISSING)
-        if value is MISSING:
-            self._guard_absent(namespace, first)
-            builtins = cast("Any", func).__builtins__
-            value = builtins.get(first, MISSING)
-            if value is MISSING:
-                return "unbound"
-            self._guard(builtins, first, value)
-            return self.reach(value, f"builtins.{first}")
-        self._guard(namespace, first, value)
-        path = f"{module}.{first}"
-        for attr in attrs[1:]:
-            if (
-                not isinstance(value, types.ModuleType)
-                or module_origin(value.__name__).kind != "user"
-            ):
-                if value is os and is_environment(getattr(os, attr, None)):
-                    self._environment(path)
-                break
-            members = value.__dict__
-            found = members.get(attr, MISSING)
-            if found is MISSING:
-                self._guard_absent(members, attr)
-                found = getattr(value, attr, MISSING)  # a module __getattr__
-                if found is MISSING:
-                    return f"unbound {attr} of " + self.reach(value, path)
-            else:
-                self._guard(members, attr, found)
-            path = f"{module_display_name(value.__name__)}.{attr}"
-            value = found
-        return self.reach(value, path)
-
-    def _import(
-        self, func: types.FunctionType, target: str, level: int, names: tuple[str, ...]
-    ) -> str:
-        package = func.__globals__.get("__package__") or ""
-        if level:
-            base = package.rsplit(".", level - 1)[0] if level > 1 else package
-            target = f"{base}.{target}" if target else base
-        module = sys.modules.get(target)
-        if module is None:
-            try:
-                import importlib
-
-                module = importlib.import_module(target)
-            except Exception:  # noqa: BLE001 - the step itself will raise it when it runs
-                return f"unimportable {target}"
-        refs = [self.reach(module, target)]
-        for attr in names:
-            value = getattr(module, attr, MISSING)
-            if value is MISSING:
-                value = submodule(f"{target}.{attr}")
-            if value is not MISSING:
-                refs.append(f"{attr}=" + self.reach(value, f"{module_display_name(target)}.{attr}"))
-        return " ".join(refs)
 
     def _class(self, cls: type, name: str) -> bytes:
         refs = [self.reach(base, qualified_name(base)) for base in cls.__bases__]
@@ -552,11 +456,6 @@ def _remember_value(obj: Any, digest: bytes) -> None:
     _value_digests[key] = (ref, digest)
 
 
-_MODULE_DUNDERS = frozenset(
-    {"__file__", "__name__", "__spec__", "__loader__", "__cached__", "__package__", "__path__"}
-)
-
-_STATE_TYPES = frozenset({int, float, complex, str, bytes, bool})
 _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), type(Ellipsis)})
 
 

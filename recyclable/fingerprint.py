@@ -60,27 +60,32 @@ inside the value it sits.  There is no fallback to ``id()`` or ``repr()``.
 from __future__ import annotations
 
 import contextlib
-import copyreg
-import io
-import os
 import pickle
-import sys
-import threading
-import types
-import weakref
-from collections.abc import Callable
-from itertools import chain
-from operator import is_
 from typing import Any
 
-import wrapt
 import xxhash
 
-from recyclable.entrypoint import module_name
+# Names other modules (handlers, the pool, tests) import from here, re-exported
+# explicitly (``import x as x``): the fingerprint's parts live in
+# `recyclable.arraydigest`, `recyclable.canonical` and `recyclable.reducers`.
+# ruff: noqa: PLC0414
+from recyclable.arraydigest import _propagated as _propagated
+from recyclable.arraydigest import array_digest as array_digest
+from recyclable.arraydigest import known_buffers as known_buffers
+from recyclable.arraydigest import remember_loaded_arrays as remember_loaded_arrays
+from recyclable.canonical import _ATOMIC, _MARKERS, _first_time, _local, _State
+from recyclable.canonical import _LIBRARY as _LIBRARY
+from recyclable.canonical import _canon as _canon
+from recyclable.canonical import _Canonical as _Canonical
 from recyclable.errors import FingerprintError
-from recyclable.files import InputFile, file_digest
-from recyclable.libref import provider_version
-from recyclable.plaindata import ATOMIC, REFCOUNTS_EXACT, exact_by_construction, plain_tree
+from recyclable.plaindata import REFCOUNTS_EXACT, exact_by_construction, plain_tree
+from recyclable.reducers import _BY_REFERENCE, _handler_for, _pickle_reason, _type_name
+from recyclable.reducers import FingerprintFunc as FingerprintFunc
+from recyclable.reducers import _handler_cache as _handler_cache
+from recyclable.reducers import _ndarray_handler as _ndarray_handler
+from recyclable.reducers import _qualified as _qualified
+from recyclable.reducers import _registry as _registry
+from recyclable.reducers import path_digest as path_digest
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -95,21 +100,8 @@ __all__ = [
 SCHEMA_VERSION = 2
 _PREFIX = b"recyclable-fingerprint-%d\x00" % SCHEMA_VERSION
 
-# The types pickle writes by value, with no identity: shared with `recyclable.plaindata`.
-_ATOMIC: frozenset[type] = ATOMIC
-# Key types whose native order is total and type-consistent: sorting by value
-# is then canonical and costs far less than sorting by digest.
-_NATIVE_SORT: frozenset[type] = frozenset({str, bytes, int})
-_SEQUENCE_TYPES: frozenset[type] = frozenset({list, tuple})
-
-# A numpy array is hashed in blocks of about this many bytes when it is not
-# C-contiguous, so no full-size temporary copy is ever made.
-_BLOCK_BYTES = 16 * 1024 * 1024
-
-FingerprintFunc = Callable[[Any], object]
-_registry: dict[type, FingerprintFunc] = {}
-# The base of every wrapt proxy (wrapt 2 puts a Python ObjectProxy above it).
-_WRAPT_PROXY: type = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
+# The canonical forms' markers are pickled by reference as globals of this module.
+globals().update((marker.__name__, marker) for marker in _MARKERS)
 
 
 def register_fingerprint(cls: type, func: FingerprintFunc) -> None:
@@ -178,8 +170,7 @@ def fingerprint(value: object, *, where: str = "value") -> bytes:
 def digest_value(value: object) -> bytes:
     """`fingerprint` without naming the value: an error's path starts inside it."""
     if type(value) in _ATOMIC:
-        # The common case of a scalar argument: one small pickle, no pickler object.
-        return xxhash.xxh3_128_digest(_PREFIX + pickle.dumps(value, 5))
+        return scalar_digest(value)
     return _checked(value, ordered=True)[0]
 
 
@@ -190,8 +181,51 @@ def digest_with_order(value: object) -> tuple[bytes, bool]:
     order-free digest need not be computed (or stored) at all.
     """
     if type(value) in _ATOMIC:
-        return xxhash.xxh3_128_digest(_PREFIX + pickle.dumps(value, 5)), False
+        return scalar_digest(value), False
     return _checked(value, ordered=True)
+
+
+#: Digests of small scalars already met, by (exact type, value): a step called
+#: again with its usual settings keys each of them with one dict lookup.  The
+#: type is part of the key (``1``, ``1.0`` and ``True`` are equal but differ),
+#: and no value that equals another of different bits is ever stored: floats
+#: equal to zero (``0.0 == -0.0``) and complex numbers are hashed every time,
+#: and a NaN only ever finds itself (a dict lookup tries identity first, and a
+#: NaN equals nothing).
+SCALAR_DIGESTS: dict[tuple[type, object], bytes] = {}
+#: The types `SCALAR_DIGESTS` may hold (hashable, compared exactly within one type).
+CACHED_SCALARS: frozenset[type] = frozenset({int, float, str, bytes, bool, type(None)})
+_SCALAR_LIMIT = 4096  # entries; the memo is emptied when full
+_SCALAR_SIZE = 256  # longest str or bytes remembered
+
+
+def scalar_digest(value: object) -> bytes:
+    """The digest of an atom (int, float, complex, str, bytes, bytearray, bool, None).
+
+    One small pickle, no pickler object; remembered for small values of
+    `CACHED_SCALARS` types.
+    """
+    cls = type(value)
+    if cls in CACHED_SCALARS:
+        key = (cls, value)
+        found = SCALAR_DIGESTS.get(key)
+        if found is not None:
+            return found
+        digest = xxhash.xxh3_128_digest(_PREFIX + pickle.dumps(value, 5))
+        if _rememberable(value):
+            if len(SCALAR_DIGESTS) >= _SCALAR_LIMIT:
+                SCALAR_DIGESTS.clear()
+            SCALAR_DIGESTS[key] = digest
+        return digest
+    return xxhash.xxh3_128_digest(_PREFIX + pickle.dumps(value, 5))
+
+
+def _rememberable(value: Any) -> bool:
+    if isinstance(value, float):
+        return value != 0.0  # 0.0 == -0.0: the two must never share an entry
+    if isinstance(value, (str, bytes)):
+        return len(value) <= _SCALAR_SIZE
+    return not isinstance(value, int) or -(2**64) < value < 2**64
 
 
 def unordered_digest(value: object) -> bytes:
@@ -248,57 +282,30 @@ class _HashSink:
         self.write = hasher.update
 
 
-class _State:
-    """One digest's traversal: objects seen so far (for back-references) and the dict mode."""
-
-    __slots__ = ("deep", "keep", "order_matters", "ordered", "seen")
-
-    def __init__(self, ordered: bool, deep: bool = False) -> None:
-        # id → position of first appearance.  ``keep`` holds every object
-        # registered (originals and the temporaries reductions make), so no
-        # id is reused by another object before the digest is finished.
-        self.seen: dict[int, int] = {}
-        self.keep: list[Any] = []
-        self.ordered = ordered
-        self.order_matters = False
-        # Also key the __dict__ of objects whose own reduction could leave state out.
-        self.deep = deep
-
-
-_local = threading.local()
-
-
-def _first_time(state: _State, obj: Any) -> Any:
-    """None the first time ``obj`` is met in this digest; a back-reference after that."""
-    seen = state.seen
-    key = id(obj)
-    if key in seen:
-        return _Canonical(_REF, (seen[key],))
-    seen[key] = len(seen)
-    state.keep.append(obj)
-    return None
-
-
 class _Pickler(pickle.Pickler):
     """The C pickler with a hook that canonicalises objects pickle would encode unstably."""
 
     def reducer_override(self, obj: Any) -> Any:
+        state = _local.state
+        if state.plain:
+            # An object pickle does not write natively, met on the plain-data
+            # path (a leaf `plain_tree` left to this hook): take the exact path.
+            raise _PlainAbandoned
         handler = _handler_for(type(obj))
         if handler is None:
             return NotImplemented
         if handler not in _BY_REFERENCE:
-            ref = _first_time(_local.state, obj)
+            ref = _first_time(state, obj)
             if ref is not None:
                 return ref.__reduce__()
         return handler(obj)
 
 
+class _PlainAbandoned(Exception):
+    """Raised by the pickler's hook on the plain-data path: the value is not plain data."""
+
+
 def _run(value: object, ordered: bool, deep: bool = False) -> tuple[bytes, bool]:
-    hasher = xxhash.xxh3_128(_PREFIX)
-    pickler = _Pickler(_HashSink(hasher), protocol=5)
-    # pickle's memo stays off (it would key the identity of equal strings and
-    # tuples); aliasing is written by `_first_time` instead.
-    pickler.fast = True
     state = _State(ordered, deep)
     outer = getattr(_local, "state", None)
     _local.state = state
@@ -308,502 +315,36 @@ def _run(value: object, ordered: bool, deep: bool = False) -> tuple[bytes, bool]
             order_matters = plain_tree(value)
             if order_matters is not None:
                 # Plain data with no container met twice: pickle's own encoding
-                # of it is the canonical form, so the C pickler walks it alone
-                # (complex numbers still reach the hook).
-                pickler.dump(value)
-                return hasher.digest(), order_matters
+                # of it is the canonical form, so the C pickler walks it alone.
+                # Anything reaching the hook (a leaf plain_tree did not look at,
+                # a complex number) abandons this path for the exact one below.
+                hasher, pickler = _hashing_pickler()
+                state.plain = True
+                try:
+                    pickler.dump(value)
+                    return hasher.digest(), order_matters
+                except _PlainAbandoned:
+                    pass
+                finally:
+                    state.plain = False
+        hasher, pickler = _hashing_pickler()
         pickler.dump(_canon(value))
     finally:
         _local.state = outer
     return hasher.digest(), state.order_matters
 
 
+def _hashing_pickler() -> tuple[xxhash.xxh3_128, _Pickler]:
+    hasher = xxhash.xxh3_128(_PREFIX)
+    pickler = _Pickler(_HashSink(hasher), protocol=5)
+    # pickle's memo stays off (it would key the identity of equal strings and
+    # tuples); aliasing is written by `_first_time` instead.
+    pickler.fast = True
+    return hasher, pickler
+
+
 def _digest(value: object) -> bytes:
     return _run(value, getattr(_local, "state", None) is None or _local.state.ordered)[0]
-
-
-# --- canonical forms -------------------------------------------------------------------
-
-
-_MARKERS: set[Callable[..., Any]] = set()
-
-
-def _tag(name: str) -> Callable[..., Any]:
-    """A module-level marker function: pickled by reference, it tags a canonical form."""
-
-    def marker(*args: Any) -> Any:  # pragma: no cover - never called, only pickled
-        raise RuntimeError("recyclable fingerprint markers are not meant to be unpickled")
-
-    marker.__name__ = marker.__qualname__ = name
-    marker.__module__ = __name__
-    globals()[name] = marker
-    _MARKERS.add(marker)
-    return marker
-
-
-_DICT = _tag("_canonical_dict")
-_SET = _tag("_canonical_set")
-_FROZENSET = _tag("_canonical_frozenset")
-_NDARRAY = _tag("_canonical_ndarray")
-_OBJECT_NDARRAY = _tag("_canonical_object_ndarray")
-_FUNCTION = _tag("_canonical_function")
-_REGISTERED = _tag("_canonical_registered")
-_LIBRARY = _tag("_canonical_library")
-_FILE = _tag("_canonical_file")
-_CLASS = _tag("_canonical_class")
-_REF = _tag("_canonical_reference")
-_GLOBAL = _tag("_canonical_global")
-_UNION = _tag("_canonical_union")
-_PATH = _tag("_canonical_path")
-
-
-class _Canonical:
-    """A canonical form; pickles as ``marker(*payload)`` and never reaches user code."""
-
-    __slots__ = ("marker", "payload")
-
-    def __init__(self, marker: Callable[..., Any], payload: tuple[Any, ...]) -> None:
-        self.marker = marker
-        self.payload = payload
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (self.marker, self.payload)
-
-
-def _canon(value: Any) -> Any:
-    cls = type(value)
-    if cls in _ATOMIC:
-        return value
-    return _canon_in(value, _local.state)
-
-
-def _canon_in(value: Any, state: _State) -> Any:
-    """The canonical form of ``value``, itself wherever pickle already writes it canonically.
-
-    That is dicts (in insertion order), lists and tuples whose items are
-    canonical; sets and back-references get a marker form; other objects are
-    left to the pickler's hook.
-    """
-    cls = type(value)
-    if cls in _ATOMIC:
-        return value
-    if cls is tuple:
-        types = set(map(type, value))
-        if types <= _ATOMIC:
-            return value
-        # A tuple of tuples of atomic values (rows, pairs, ...) is already
-        # canonical and holds nothing mutable: check that in C.
-        if types == _TUPLE_ONLY and set(map(type, chain.from_iterable(value))) <= _ATOMIC:
-            return value
-        items = [item if type(item) in _ATOMIC else _canon_in(item, state) for item in value]
-        return value if all(map(is_, items, value)) else tuple(items)
-    if cls is list or cls is dict or cls is set:
-        # _first_time, inlined: this runs once per container.
-        seen = state.seen
-        key = id(value)
-        if key in seen:
-            return _Canonical(_REF, (seen[key],))
-        seen[key] = len(seen)
-        state.keep.append(value)
-        if cls is list:
-            types = set(map(type, value))
-            if types <= _ATOMIC:
-                return value
-            if types == _TUPLE_ONLY and set(map(type, chain.from_iterable(value))) <= _ATOMIC:
-                return value
-            items = [item if type(item) in _ATOMIC else _canon_in(item, state) for item in value]
-            return value if all(map(is_, items, value)) else items
-        if cls is dict:
-            if len(value) > 1:
-                if not state.ordered:
-                    return _Canonical(_DICT, (_canonical_items(value, state),))
-                state.order_matters = True
-            # pickle writes a dict's items in insertion order, which is the
-            # canonical order: the dict itself is its form when its items are.
-            values = value.values()
-            key_types = set(map(type, value))
-            if set(map(type, values)) <= _ATOMIC and key_types <= _ATOMIC:
-                return value
-            items = [item if type(item) in _ATOMIC else _canon_in(item, state) for item in values]
-            if not key_types <= _ATOMIC:
-                keys = [key if type(key) in _ATOMIC else _canon_in(key, state) for key in value]
-                if not all(map(is_, keys, value)):
-                    # Keys with a canonical form of their own (frozensets, objects).
-                    return _Canonical(_DICT, (tuple(zip(keys, items, strict=True)),))
-            # Same as the plain-data path: the dict itself, or one with the
-            # canonical values, pickled in insertion order.
-            if all(map(is_, items, values)):
-                return value
-            return dict(zip(value, items, strict=True))
-        return _Canonical(_SET, (_sorted_elements(value),))
-    if cls is frozenset:
-        return _Canonical(_FROZENSET, (_sorted_elements(value),))
-    # Everything else (numpy arrays, user objects, ...) is handled by the
-    # pickler's reducer_override when the pickler reaches it.
-    return value
-
-
-_TUPLE_ONLY = frozenset({tuple})
-
-
-def _canonical_items(mapping: Any, state: _State) -> tuple[Any, ...]:
-    """A mapping's items, canonicalised: in insertion order, or sorted (unordered mode)."""
-    if len(mapping) > 1:
-        if state.ordered:
-            state.order_matters = True
-            items = list(mapping.items())
-        else:
-            key_types = set(map(type, mapping))
-            if len(key_types) == 1 and key_types <= _NATIVE_SORT:
-                # Keys are distinct, so comparing (key, value) pairs never reaches the values.
-                items = sorted(mapping.items())
-            else:
-                items = sorted(mapping.items(), key=_key_digest)
-    else:
-        items = list(mapping.items())
-    if set(map(type, mapping.values())) <= _ATOMIC and set(map(type, mapping)) <= _ATOMIC:
-        return tuple(items)
-    return tuple([(_canon_in(k, state), _canon_in(v, state)) for k, v in items])
-
-
-def _sorted_elements(elements: Any) -> tuple[Any, ...]:
-    items = list(elements)
-    types = set(map(type, items))
-    if len(types) <= 1 and types <= _NATIVE_SORT:
-        items.sort()
-        return tuple(items)
-    items.sort(key=_digest)
-    return tuple(map(_canon, items))
-
-
-def _key_digest(pair: tuple[Any, Any]) -> bytes:
-    return _run(pair[0], False)[0]
-
-
-# --- handlers for objects reaching reducer_override -----------------------------------
-
-_Handler = Callable[[Any], Any]
-_handler_cache: dict[type, _Handler | None] = {}
-
-
-def _handler_for(cls: type) -> _Handler | None:
-    try:
-        return _handler_cache[cls]
-    except KeyError:
-        handler = _find_handler(cls)
-        _handler_cache[cls] = handler
-        return handler
-
-
-def _find_handler(cls: type) -> _Handler | None:
-    if cls is _Canonical:
-        return None  # our own tags
-    if issubclass(cls, type):
-        return _class_handler  # classes, whatever their metaclass
-    if issubclass(cls, _WRAPT_PROXY):
-        return _function_handler  # a decorated function: by what it wraps
-    # Library handlers (recyclable.handlers, entry points), only for libraries
-    # the program has imported; registered functions still take precedence.
-    library = _library_handler(cls)
-    for base in cls.__mro__:
-        func = _registry.get(base)
-        if func is not None:
-            return _registered_handler(cls, func)
-    if getattr(cls, "__recyclable_fingerprint__", None) is not None:
-        return _protocol_handler
-    if cls is InputFile:
-        return _file_handler
-    if issubclass(cls, os.PathLike):
-        return _path_handler
-    if cls is types.FunctionType:
-        return _function_handler
-    if cls is types.BuiltinFunctionType:
-        return _builtin_handler
-    if cls is types.UnionType:
-        return _union_handler
-    if library is not None:
-        return library
-    numpy = sys.modules.get("numpy")
-    if numpy is not None and (cls is numpy.ndarray or cls is numpy.memmap):
-        return _ndarray_handler
-    if issubclass(cls, io.IOBase):
-        return _refuse("an open file or stream has no value to fingerprint; pass its path")
-    if issubclass(cls, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)):
-        return _refuse("a generator or coroutine is consumed by use; pass a list or tuple")
-    return _reduce_handler
-
-
-# Handlers of objects that hold no mutable state of their own: never back-referenced.
-_BY_REFERENCE: frozenset[_Handler] = frozenset()
-
-
-def _qualified(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _type_name(value: object) -> str:
-    cls = type(value)
-    return cls.__qualname__ if cls.__module__ == "builtins" else _qualified(cls)
-
-
-def _refuse(reason: str) -> _Handler:
-    def handler(obj: Any) -> Any:
-        raise FingerprintError([], _type_name(obj), reason)
-
-    return handler
-
-
-def _registered_handler(cls: type, func: FingerprintFunc) -> _Handler:
-    name = _qualified(cls)
-
-    def handler(obj: Any) -> Any:
-        return (_REGISTERED, (name, _canon(func(obj))))
-
-    return handler
-
-
-def _class_handler(cls: type) -> Any:
-    """User classes by code identity; others by module and qualified name.
-
-    One canonical form for every class of installed code, importable or local
-    (a script's ``__main__`` under its module name), so running a script
-    directly and loading it as ``recyclable run script.py:step`` key its
-    classes alike.
-    """
-    from recyclable.codeid import is_user_code, value_reference
-
-    if is_user_code(cls):
-        # User code: by its code identity (methods, attributes, bases).
-        return (_CLASS, (value_reference(cls),))
-    return (_CLASS, (module_name(cls.__module__), cls.__qualname__))
-
-
-def _global_reference(obj: Any, name: str) -> Any:
-    """An object pickled by reference: its module, name and the version of what provides it."""
-    module = getattr(obj, "__module__", None)
-    if not isinstance(module, str):
-        module = pickle.whichmodule(obj, name)  # type: ignore[attr-defined]
-    return (_GLOBAL, (module_name(module), name, provider_version(module)))
-
-
-def _builtin_handler(func: Any) -> Any:
-    """A builtin or C-extension function: by reference, or by its owner and name when bound."""
-    owner = getattr(func, "__self__", None)
-    if owner is None or isinstance(owner, types.ModuleType):
-        return _global_reference(func, func.__qualname__)
-    return _reduce_handler(func)  # (getattr, (owner, name)): the owner counts by value
-
-
-def _union_handler(union: Any) -> Any:
-    """``int | None`` (plain pickle refuses it): its members, in their written order."""
-    return (_UNION, tuple(union.__args__))
-
-
-def _path_handler(path: Any) -> Any:
-    """A path: its text, and the content of the file or directory it names, when it exists."""
-    text = os.fspath(path)
-    if not os.path.exists(text):
-        return (_PATH, (_type_name(path), text, None))
-    return (_PATH, (_type_name(path), text, path_digest(path)))
-
-
-_BY_REFERENCE = frozenset({_class_handler, _builtin_handler, _union_handler})
-
-
-def _file_handler(obj: Any) -> Any:
-    return (_FILE, (path_digest(obj),))
-
-
-def path_digest(path: Any) -> bytes:
-    """Content digest of an input file or directory, as a FingerprintError when it fails."""
-    try:
-        return file_digest(path)
-    except FileNotFoundError:
-        reason = f"input file {os.fspath(path)!r} does not exist"
-    except OSError as exc:
-        reason = f"input file {os.fspath(path)!r} cannot be read ({exc.strerror or exc})"
-    raise FingerprintError([], _type_name(path), reason)
-
-
-def _protocol_handler(obj: Any) -> Any:
-    return (_REGISTERED, (_qualified(type(obj)), _canon(obj.__recyclable_fingerprint__())))
-
-
-def _function_handler(func: Any) -> Any:
-    """A function goes by its code identity: its code and everything it reaches."""
-    if func in _MARKERS:
-        return NotImplemented
-    from recyclable.codeid import value_reference
-
-    return (_FUNCTION, (value_reference(func),))
-
-
-_BY_REFERENCE = _BY_REFERENCE | {_function_handler}
-
-
-def _ndarray_handler(arr: Any) -> Any:
-    numpy = sys.modules["numpy"]
-    dtype = arr.dtype
-    descr = repr(numpy.lib.format.dtype_to_descr(dtype))
-    if dtype.hasobject:
-        return (_OBJECT_NDARRAY, (descr, arr.shape, _canon(arr.tolist())))
-    return (_NDARRAY, (descr, arr.shape, array_digest(arr)))
-
-
-def array_digest(arr: Any) -> bytes:
-    """xxh3_128 of an array's bytes in C order, without a full copy for strided arrays."""
-    known = _propagated.get(id(arr))
-    if known is not None and not arr.flags.writeable and known[0]() is arr:
-        return known[1]
-    spans = getattr(_local, "spans", None)
-    if spans and arr.flags.c_contiguous:
-        # Bytes whose xxh3_128 was just taken as a blob's name (`known_buffers`).
-        digest: bytes | None = spans.get((arr.__array_interface__["data"][0], arr.nbytes))
-        if digest is not None:
-            return digest
-    numpy = sys.modules["numpy"]
-    hasher = xxhash.xxh3_128()
-    if arr.flags.c_contiguous:
-        hasher.update(arr.reshape(-1).view(numpy.uint8))
-    elif arr.ndim == 0:
-        hasher.update(numpy.ascontiguousarray(arr).reshape(-1).view(numpy.uint8))
-    else:
-        row_bytes = max(1, arr[0:1].nbytes)
-        step = max(1, _BLOCK_BYTES // row_bytes)
-        for start in range(0, arr.shape[0], step):
-            block = numpy.ascontiguousarray(arr[start : start + step])
-            hasher.update(block.reshape(-1).view(numpy.uint8))
-    return hasher.digest()
-
-
-# --- digest propagation ---------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def known_buffers(buffers: list[Any], digests: list[bytes]) -> Any:
-    """While active in this thread, arrays exactly over one of ``buffers`` take its digest.
-
-    Storing a result hashes each out-of-band buffer to name its blob; the
-    round-trip check then fingerprints the value twice without hashing
-    those bytes again.
-    """
-    numpy = sys.modules.get("numpy")
-    spans: dict[tuple[int, int], bytes] = {}
-    if numpy is not None:
-        for buffer, digest in zip(buffers, digests, strict=True):
-            if buffer.nbytes:
-                address = numpy.frombuffer(buffer, dtype=numpy.uint8).__array_interface__["data"][0]
-                spans[(address, buffer.nbytes)] = digest
-    outer = getattr(_local, "spans", None)
-    _local.spans = spans
-    try:
-        yield
-    finally:
-        _local.spans = outer
-
-
-# Arrays loaded read-only from a verified blob, by id: the blob's name is the
-# xxh3_128 of exactly the array's C-order bytes, which is the array's digest.
-_propagated: dict[int, tuple[weakref.ref[Any], bytes]] = {}
-_WALK_DEPTH = 3
-
-
-def remember_loaded_arrays(value: Any, buffers: list[Any], digests: list[str]) -> None:
-    """Attach known digests to the read-only arrays of a value just loaded from blobs.
-
-    Only an array that is exactly a read-only blob (same address and size,
-    C-contiguous, not writeable) gets one: nothing can change its bytes, so
-    hashing it again when it is passed to the next action would be wasted work.
-    Writable values (copy-on-write or in-memory loads, or anything the user
-    made) are always hashed.
-    """
-    numpy = sys.modules.get("numpy")
-    if numpy is None:
-        return
-    spans: dict[tuple[int, int], bytes] = {}
-    for buffer, digest in zip(buffers, digests, strict=True):
-        if isinstance(buffer, memoryview) and buffer.readonly and buffer.nbytes:
-            address = numpy.frombuffer(buffer, dtype=numpy.uint8).__array_interface__["data"][0]
-            spans[(address, buffer.nbytes)] = bytes.fromhex(digest)
-    if spans:
-        _walk_arrays(value, spans, numpy.ndarray, _WALK_DEPTH)
-
-
-def _walk_arrays(
-    value: Any, spans: dict[tuple[int, int], bytes], ndarray: type, depth: int
-) -> None:
-    cls = type(value)
-    if cls is ndarray:
-        if value.flags.c_contiguous and not value.flags.writeable:
-            digest = spans.get((value.__array_interface__["data"][0], value.nbytes))
-            if digest is not None:
-                _remember(value, digest)
-        return
-    if depth == 0:
-        return
-    if cls is dict:
-        items: Any = value.values()
-    elif cls is list or cls is tuple:
-        items = value
-    else:
-        return
-    for item in items:
-        _walk_arrays(item, spans, ndarray, depth - 1)
-
-
-def _remember(arr: Any, digest: bytes) -> None:
-    key = id(arr)
-
-    def forget(_ref: weakref.ref[Any]) -> None:
-        _propagated.pop(key, None)
-
-    _propagated[key] = (weakref.ref(arr, forget), digest)
-
-
-def _library_handler(cls: type) -> _Handler | None:
-    from recyclable.handlers import find_handler
-
-    return find_handler(cls)
-
-
-def _reduce_handler(obj: Any) -> Any:
-    try:
-        # As pickle does: a reducer registered with copyreg comes first.
-        reducer = copyreg.dispatch_table.get(type(obj))
-        reduced = reducer(obj) if reducer is not None else obj.__reduce_ex__(5)
-    except Exception as exc:  # noqa: BLE001 - the reason is reported to the user
-        raise FingerprintError([], _type_name(obj), _pickle_reason(exc)) from None
-    if isinstance(reduced, str):
-        return _global_reference(obj, reduced)  # a module-level singleton, ufunc, ...
-    parts = list(reduced)
-    if _local.state.deep and _own_reduction(type(obj)):
-        attributes = getattr(obj, "__dict__", None)
-        if isinstance(attributes, dict) and attributes:
-            while len(parts) < 3:
-                parts.append(None)
-            parts[2] = (parts[2], attributes)
-    if len(parts) > 1:
-        parts[1] = _canon(parts[1])
-    if len(parts) > 2:
-        parts[2] = _canon(parts[2])
-    if len(parts) > 3 and parts[3] is not None:
-        parts[3] = iter([_canon(item) for item in parts[3]])
-    if len(parts) > 4 and parts[4] is not None:
-        parts[4] = iter(_canonical_items(dict(parts[4]), _local.state))
-    return tuple(parts)
-
-
-def _own_reduction(cls: type) -> bool:
-    """The class reduces itself (so pickling may leave some of its ``__dict__`` out)."""
-    return any(
-        getattr(cls, name, None) is not getattr(object, name, None)
-        for name in ("__reduce_ex__", "__reduce__", "__getstate__")
-    )
-
-
-def _pickle_reason(exc: BaseException) -> str:
-    text = str(exc)
-    return f"it cannot be pickled ({text})" if text else "it cannot be pickled"
 
 
 # --- locating a failure inside a value (slow path, only on error) ---------------------

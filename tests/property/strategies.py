@@ -50,6 +50,43 @@ def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 values = st.recursive(st.one_of(scalars, arrays), _containers, max_leaves=12)
 
 
+# --- plain data and what hides among its leaves ------------------------------------------
+#
+# Nested dicts and lists of scalars take the fast plain-data path; empty
+# containers, frozensets, complex numbers and objects pickle does not write
+# natively (dates, decimals, numpy scalars) sit where that path does not type-check.
+
+odd_leaves = st.one_of(
+    st.just(()),
+    st.builds(list),
+    st.builds(dict),
+    st.builds(set),
+    st.builds(frozenset),
+    st.frozensets(st.integers(), max_size=3),
+    st.complex_numbers(allow_nan=False),
+    st.dates(),
+    st.decimals(allow_nan=False),
+    st.floats(allow_nan=False).map(np.float64),
+    st.integers(-5, 5).map(lambda i: np.arange(abs(i))),
+    st.just(bytearray(b"ab")),
+)
+
+
+def _plain_containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.lists(children, max_size=4),
+        st.lists(children, max_size=3).map(tuple),
+        st.dictionaries(st.text(max_size=4), children, max_size=4),
+        st.dictionaries(st.integers(-3, 3), children, max_size=3),
+    )
+
+
+#: Nested dicts, lists and tuples, mostly of scalars, sometimes with an odd leaf.
+plain_nested = st.recursive(
+    st.one_of(scalars, scalars, scalars, odd_leaves), _plain_containers, max_leaves=16
+)
+
+
 def same(a: Any, b: Any) -> bool:
     """Structural equality that treats NaN as equal to NaN and checks types and dtypes."""
     if type(a) is not type(b):

@@ -1,0 +1,266 @@
+"""How objects the fingerprint's pickler hands to its hook are keyed: one handler per kind.
+
+The C pickler writes atoms, dicts, lists, tuples and sets itself; everything
+else reaches ``reducer_override``, which asks `_handler_for` the object's type
+(cached per type): registered types and ``__recyclable_fingerprint__`` by their
+stand-in, functions and user classes by their code identity, library types
+by their handler in `recyclable.handlers`, paths by content, numpy arrays by
+their bytes, builtins and module-level singletons by reference (with the
+providing distribution's version), anything else by its reduction
+(``copyreg.dispatch_table`` first, as pickle does), canonicalised.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import io
+import os
+import pickle
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+from recyclable.arraydigest import array_digest
+from recyclable.canonical import (
+    _CLASS,
+    _FILE,
+    _FUNCTION,
+    _GLOBAL,
+    _MARKERS,
+    _NDARRAY,
+    _OBJECT_NDARRAY,
+    _PATH,
+    _REGISTERED,
+    _UNION,
+    _canon,
+    _Canonical,
+    _canonical_items,
+    _local,
+)
+from recyclable.entrypoint import module_name
+from recyclable.errors import FingerprintError
+from recyclable.files import InputFile, file_digest
+from recyclable.libref import provider_version
+
+__all__ = ["path_digest"]
+
+FingerprintFunc = Callable[[Any], object]
+_registry: dict[type, FingerprintFunc] = {}
+# The base of every wrapt proxy (wrapt 2 puts a Python ObjectProxy above it).
+_WRAPT_PROXY: type = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
+
+_Handler = Callable[[Any], Any]
+_handler_cache: dict[type, _Handler | None] = {}
+
+
+def _handler_for(cls: type) -> _Handler | None:
+    try:
+        return _handler_cache[cls]
+    except KeyError:
+        handler = _find_handler(cls)
+        _handler_cache[cls] = handler
+        return handler
+
+
+def _find_handler(cls: type) -> _Handler | None:
+    if cls is _Canonical:
+        return None  # our own tags
+    if issubclass(cls, type):
+        return _class_handler  # classes, whatever their metaclass
+    if issubclass(cls, _WRAPT_PROXY):
+        return _function_handler  # a decorated function: by what it wraps
+    # Library handlers (recyclable.handlers, entry points), only for libraries
+    # the program has imported; registered functions still take precedence.
+    library = _library_handler(cls)
+    for base in cls.__mro__:
+        func = _registry.get(base)
+        if func is not None:
+            return _registered_handler(cls, func)
+    if getattr(cls, "__recyclable_fingerprint__", None) is not None:
+        return _protocol_handler
+    if cls is InputFile:
+        return _file_handler
+    if issubclass(cls, os.PathLike):
+        return _path_handler
+    if cls is types.FunctionType:
+        return _function_handler
+    if cls is types.BuiltinFunctionType:
+        return _builtin_handler
+    if cls is types.UnionType:
+        return _union_handler
+    if library is not None:
+        return library
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and (cls is numpy.ndarray or cls is numpy.memmap):
+        return _ndarray_handler
+    if issubclass(cls, io.IOBase):
+        return _refuse("an open file or stream has no value to fingerprint; pass its path")
+    if issubclass(cls, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)):
+        return _refuse("a generator or coroutine is consumed by use; pass a list or tuple")
+    return _reduce_handler
+
+
+# Handlers of objects that hold no mutable state of their own: never back-referenced.
+_BY_REFERENCE: frozenset[_Handler] = frozenset()
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _type_name(value: object) -> str:
+    cls = type(value)
+    return cls.__qualname__ if cls.__module__ == "builtins" else _qualified(cls)
+
+
+def _refuse(reason: str) -> _Handler:
+    def handler(obj: Any) -> Any:
+        raise FingerprintError([], _type_name(obj), reason)
+
+    return handler
+
+
+def _registered_handler(cls: type, func: FingerprintFunc) -> _Handler:
+    name = _qualified(cls)
+
+    def handler(obj: Any) -> Any:
+        return (_REGISTERED, (name, _canon(func(obj))))
+
+    return handler
+
+
+def _class_handler(cls: type) -> Any:
+    """User classes by code identity; others by module and qualified name.
+
+    One canonical form for every class of installed code, importable or local
+    (a script's ``__main__`` under its module name), so running a script
+    directly and loading it as ``recyclable run script.py:step`` key its
+    classes alike.
+    """
+    from recyclable.codeid import is_user_code, value_reference
+
+    if is_user_code(cls):
+        # User code: by its code identity (methods, attributes, bases).
+        return (_CLASS, (value_reference(cls),))
+    return (_CLASS, (module_name(cls.__module__), cls.__qualname__))
+
+
+def _global_reference(obj: Any, name: str) -> Any:
+    """An object pickled by reference: its module, name and the version of what provides it."""
+    module = getattr(obj, "__module__", None)
+    if not isinstance(module, str):
+        module = pickle.whichmodule(obj, name)  # type: ignore[attr-defined]
+    return (_GLOBAL, (module_name(module), name, provider_version(module)))
+
+
+def _builtin_handler(func: Any) -> Any:
+    """A builtin or C-extension function: by reference, or by its owner and name when bound."""
+    owner = getattr(func, "__self__", None)
+    if owner is None or isinstance(owner, types.ModuleType):
+        return _global_reference(func, func.__qualname__)
+    return _reduce_handler(func)  # (getattr, (owner, name)): the owner counts by value
+
+
+def _union_handler(union: Any) -> Any:
+    """``int | None`` (plain pickle refuses it): its members, in their written order."""
+    return (_UNION, tuple(union.__args__))
+
+
+def _path_handler(path: Any) -> Any:
+    """A path: its text, and the content of the file or directory it names, when it exists."""
+    text = os.fspath(path)
+    if not os.path.exists(text):
+        return (_PATH, (_type_name(path), text, None))
+    return (_PATH, (_type_name(path), text, path_digest(path)))
+
+
+_BY_REFERENCE = frozenset({_class_handler, _builtin_handler, _union_handler})
+
+
+def _file_handler(obj: Any) -> Any:
+    return (_FILE, (path_digest(obj),))
+
+
+def path_digest(path: Any) -> bytes:
+    """Content digest of an input file or directory, as a FingerprintError when it fails."""
+    try:
+        return file_digest(path)
+    except FileNotFoundError:
+        reason = f"input file {os.fspath(path)!r} does not exist"
+    except OSError as exc:
+        reason = f"input file {os.fspath(path)!r} cannot be read ({exc.strerror or exc})"
+    raise FingerprintError([], _type_name(path), reason)
+
+
+def _protocol_handler(obj: Any) -> Any:
+    return (_REGISTERED, (_qualified(type(obj)), _canon(obj.__recyclable_fingerprint__())))
+
+
+def _function_handler(func: Any) -> Any:
+    """A function goes by its code identity: its code and everything it reaches."""
+    if func in _MARKERS:
+        return NotImplemented
+    from recyclable.codeid import value_reference
+
+    return (_FUNCTION, (value_reference(func),))
+
+
+_BY_REFERENCE = _BY_REFERENCE | {_function_handler}
+
+
+def _ndarray_handler(arr: Any) -> Any:
+    numpy = sys.modules["numpy"]
+    dtype = arr.dtype
+    descr = repr(numpy.lib.format.dtype_to_descr(dtype))
+    if dtype.hasobject:
+        return (_OBJECT_NDARRAY, (descr, arr.shape, _canon(arr.tolist())))
+    return (_NDARRAY, (descr, arr.shape, array_digest(arr)))
+
+
+def _library_handler(cls: type) -> _Handler | None:
+    from recyclable.handlers import find_handler
+
+    return find_handler(cls)
+
+
+def _reduce_handler(obj: Any) -> Any:
+    try:
+        # As pickle does: a reducer registered with copyreg comes first.
+        reducer = copyreg.dispatch_table.get(type(obj))
+        reduced = reducer(obj) if reducer is not None else obj.__reduce_ex__(5)
+    except Exception as exc:  # noqa: BLE001 - the reason is reported to the user
+        raise FingerprintError([], _type_name(obj), _pickle_reason(exc)) from None
+    if isinstance(reduced, str):
+        return _global_reference(obj, reduced)  # a module-level singleton, ufunc, ...
+    parts = list(reduced)
+    if _local.state.deep and _own_reduction(type(obj)):
+        attributes = getattr(obj, "__dict__", None)
+        if isinstance(attributes, dict) and attributes:
+            while len(parts) < 3:
+                parts.append(None)
+            parts[2] = (parts[2], attributes)
+    if len(parts) > 1:
+        parts[1] = _canon(parts[1])
+    if len(parts) > 2:
+        parts[2] = _canon(parts[2])
+    if len(parts) > 3 and parts[3] is not None:
+        parts[3] = iter([_canon(item) for item in parts[3]])
+    if len(parts) > 4 and parts[4] is not None:
+        parts[4] = iter(_canonical_items(dict(parts[4]), _local.state))
+    return tuple(parts)
+
+
+def _own_reduction(cls: type) -> bool:
+    """The class reduces itself (so pickling may leave some of its ``__dict__`` out)."""
+    return any(
+        getattr(cls, name, None) is not getattr(object, name, None)
+        for name in ("__reduce_ex__", "__reduce__", "__getstate__")
+    )
+
+
+def _pickle_reason(exc: BaseException) -> str:
+    text = str(exc)
+    return f"it cannot be pickled ({text})" if text else "it cannot be pickled"
