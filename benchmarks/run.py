@@ -567,6 +567,7 @@ GROUPS = {
     "concurrency": bench_concurrency,
     "codekey": bench_codekey,
     "values": lambda smoke, workdir: bench_values(smoke, workdir, Row),
+    "datatypes": lambda smoke, workdir: __import__("datatypes").rows(smoke, Row),
 }
 
 
