@@ -173,6 +173,23 @@ def skbio_dna(rows: int) -> Any:
     return skbio.DNA(np.random.default_rng(6).choice(list(b"ACGT"), rows * 100).astype(np.uint8))
 
 
+def anndata_object(rows: int) -> Any:
+    import anndata
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    cells = rows // 10  # 100k cells × 250 genes of float32: 100 MB
+    return anndata.AnnData(
+        X=rng.random((cells, 250), dtype=np.float32),
+        obs=pd.DataFrame(
+            {"batch": pd.Categorical.from_codes(np.arange(cells) % 4, list("abcd"))},
+            index=[f"cell{i}" for i in range(cells)],
+        ),
+        var=pd.DataFrame(index=[f"gene{i}" for i in range(250)]),
+        obsm={"pca": rng.random((cells, 20))},
+    )
+
+
 CASES: dict[str, tuple[str, str, Callable[[int], Any]]] = {
     # name: (module that must be installed, description, builder)
     "pandas": ("pandas", "pandas DataFrame 1M × 10 mixed columns", pandas_mixed),
@@ -184,6 +201,7 @@ CASES: dict[str, tuple[str, str, Callable[[int], Any]]] = {
     "scipy": ("scipy", "scipy.sparse csr_matrix", scipy_csr),
     "torch": ("torch", "torch float32 tensor", torch_tensor),
     "skbio": ("skbio", "scikit-bio DNA sequence", skbio_dna),
+    "anndata": ("anndata", "AnnData 100k cells × 250 genes", anndata_object),
 }
 
 
