@@ -3,6 +3,7 @@
     python benchmarks/datatypes.py            # ~100 MB values (a few minutes)
     python benchmarks/datatypes.py --smoke    # tiny sizes: proves the script still runs
     python benchmarks/datatypes.py --only pandas,polars
+    python benchmarks/run.py --only datatypes [--smoke]   # the same rows in the suite's table
 
 For each installed library, one value of about 100 MB is fingerprinted by
 ``recyclable.fingerprint`` and, in the same rounds and in alternating order,
@@ -172,6 +173,23 @@ def skbio_dna(rows: int) -> Any:
     return skbio.DNA(np.random.default_rng(6).choice(list(b"ACGT"), rows * 100).astype(np.uint8))
 
 
+def anndata_object(rows: int) -> Any:
+    import anndata
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    cells = rows // 10  # 100k cells × 250 genes of float32: 100 MB
+    return anndata.AnnData(
+        X=rng.random((cells, 250), dtype=np.float32),
+        obs=pd.DataFrame(
+            {"batch": pd.Categorical.from_codes(np.arange(cells) % 4, list("abcd"))},
+            index=[f"cell{i}" for i in range(cells)],
+        ),
+        var=pd.DataFrame(index=[f"gene{i}" for i in range(250)]),
+        obsm={"pca": rng.random((cells, 20))},
+    )
+
+
 CASES: dict[str, tuple[str, str, Callable[[int], Any]]] = {
     # name: (module that must be installed, description, builder)
     "pandas": ("pandas", "pandas DataFrame 1M × 10 mixed columns", pandas_mixed),
@@ -183,6 +201,7 @@ CASES: dict[str, tuple[str, str, Callable[[int], Any]]] = {
     "scipy": ("scipy", "scipy.sparse csr_matrix", scipy_csr),
     "torch": ("torch", "torch float32 tensor", torch_tensor),
     "skbio": ("skbio", "scikit-bio DNA sequence", skbio_dna),
+    "anndata": ("anndata", "AnnData 100k cells × 250 genes", anndata_object),
 }
 
 
@@ -200,19 +219,14 @@ def size_of(value: Any) -> float:
     return len(pickle.dumps(value, protocol=5)) / 1e6
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes")
-    parser.add_argument("--only", default="", help="comma-separated: " + ",".join(CASES))
-    args = parser.parse_args(argv)
-    chosen = [c for c in args.only.split(",") if c] or list(CASES)
-    rows, repeat = (2_000, 2) if args.smoke else (1_000_000, 7)
-    print(f"# {platform.node()} · Python {platform.python_version()} · {platform.machine()}")
-    print(f"{'case':<44} {'MB':>7} {'ours':>9} {'vs pickle+xxh3':>15} {'vs own hashing':>24}")
+def measure(chosen: list[str], smoke: bool) -> list[Row | str]:
+    """One `Row` per installed case (a string saying why for a skipped one)."""
+    rows, repeat = (2_000, 2) if smoke else (1_000_000, 7)
+    results: list[Row | str] = []
     for name in chosen:
         module, description, build = CASES[name]
         if importlib.util.find_spec(module) is None:
-            print(f"{description:<44} skipped: {module} is not installed")
+            results.append(f"{description}: skipped, {module} is not installed")
             continue
         value = build(rows)
         fingerprint(value)  # warm: handler lookup, lazy imports
@@ -224,15 +238,51 @@ def main(argv: list[str] | None = None) -> int:
         if own is not None:
             funcs.append(own)
         times = alternate(funcs, repeat)
-        row = Row(
-            description, size_of(value), times[0], times[1], own_name, times[2] if own else None
+        results.append(
+            Row(
+                description,
+                size_of(value),
+                times[0],
+                times[1],
+                own_name,
+                times[2] if own else None,
+            )
         )
-        own_text = f"{row.own / row.ours:6.2f}× ({own_name})" if row.own is not None else "—"
+        del value
+    return results
+
+
+def rows(smoke: bool, row_type: Any) -> list[Any]:
+    """The group's rows for ``benchmarks/run.py --only datatypes``: two per type with a peer."""
+    out: list[Any] = []
+    for row in measure(list(CASES), smoke):
+        if isinstance(row, str):
+            print(row, file=sys.stderr)
+            continue
+        case = f"{row.case} ({row.mbytes:.3g} MB)"
+        out.append(row_type("datatypes", case, row.ours, "pickle + xxh3_128", row.pickle, "≥ 1×"))
+        if row.own is not None:
+            out.append(row_type("datatypes", case, row.ours, row.own_name, row.own, "≥ 1.5×"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes")
+    parser.add_argument("--only", default="", help="comma-separated: " + ",".join(CASES))
+    args = parser.parse_args(argv)
+    chosen = [c for c in args.only.split(",") if c] or list(CASES)
+    print(f"# {platform.node()} · Python {platform.python_version()} · {platform.machine()}")
+    print(f"{'case':<44} {'MB':>7} {'ours':>9} {'vs pickle+xxh3':>15} {'vs own hashing':>24}")
+    for row in measure(chosen, args.smoke):
+        if isinstance(row, str):
+            print(row)
+            continue
+        own_text = f"{row.own / row.ours:6.2f}× ({row.own_name})" if row.own is not None else "—"
         print(
             f"{row.case:<44} {row.mbytes:7.1f} {row.ours * 1e3:7.1f}ms "
             f"{row.pickle / row.ours:14.2f}× {own_text:>24}"
         )
-        del value
     return 0
 
 

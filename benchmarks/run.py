@@ -549,6 +549,7 @@ GROUPS = {
     "codekey": bench_codekey,
     "values": lambda smoke, workdir: bench_values(smoke, workdir, Row),
     "miss": lambda smoke, workdir: bench_misses(smoke, workdir, Row),
+    "datatypes": lambda smoke, workdir: __import__("datatypes").rows(smoke, Row),
 }
 
 

@@ -2,9 +2,10 @@
 
 One module per library (``pandas``, ``numpy``'s newer dtypes, ``pyarrow``,
 ``polars``, ``xarray``, ``scipy.sparse``, ``torch``, ``anndata``,
-``scikit-bio``).  A module is imported only once its library is already in
-``sys.modules``: recyclable never imports a library to fingerprint a value,
-and a program that does not use pandas never pays for its handler.
+``scikit-bio``, and ``dask``, whose collections are refused).  A module is
+imported only once its library is already in ``sys.modules``: recyclable
+never imports a library to fingerprint a value, and a program that does not
+use pandas never pays for its handler.
 
 Every handler keeps one contract (see ``docs/fingerprints.md``):
 
@@ -47,6 +48,8 @@ _LIBRARIES: dict[str, str] = {
     "torch": "recyclable.handlers.torch",
     "anndata": "recyclable.handlers.anndata",
     "skbio": "recyclable.handlers.skbio",
+    # Last: xarray objects speak dask's protocol too and have their own handler.
+    "dask": "recyclable.handlers.dask",
 }
 
 Reducer = Callable[[Any], Any]

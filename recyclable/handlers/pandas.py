@@ -190,7 +190,9 @@ def values_standin(arr: Any) -> Any:
     if isinstance(arr, pd.Categorical):
         return ("codes", arr.codes)
     if isinstance(arr, (pd.arrays.DatetimeArray, pd.arrays.TimedeltaArray)):
-        return ("datetimelike", arr._ndarray)
+        # pandas 2's arrays carry a freq (pandas 3 keeps it on the index only)
+        # that a step reads through .freq or an index built from the array.
+        return ("datetimelike", arr._ndarray, offset_standin(getattr(arr, "freq", None)))
     if isinstance(arr, pd.arrays.PeriodArray):
         return ("period", arr.asi8)
     if isinstance(arr, pd.arrays.IntervalArray):

@@ -5,8 +5,10 @@ its data, which polars writes as an uncompressed Arrow IPC file straight into
 the hasher, in Rust and at memory speed (no pickle, no copy of the whole
 frame).  Categorical columns are written as strings: their physical codes
 depend on a process-wide string cache, not on the value (the dtype, in the
-schema, still tells a Categorical from a String).  A ``Series`` is keyed by
-its name and the one-column frame it makes.
+schema, still tells a Categorical from a String).  Each column's flags
+(``SORTED_ASC``, ...) are keyed too: polars trusts them, so a column flagged
+sorted gives other answers than the same data unflagged.  A ``Series`` is
+keyed by its name and the one-column frame it makes.
 
 A ``LazyFrame`` is a plan that names the files it scans and the Python
 functions it calls without their content: keyed by its plan, an edited CSV or
@@ -47,7 +49,15 @@ def frame_standin(df: pl.DataFrame) -> Any:
         data = data.rechunk()  # chunk boundaries are layout, not value
     sink = HashSink()
     data.write_ipc(cast(IO[bytes], sink), compression="uncompressed")
-    return (schema, df.height, sink.digest())
+    return (schema, df.height, _flags(df), sink.digest())
+
+
+def _flags(df: pl.DataFrame) -> Any:
+    # A column's flags (SORTED_ASC, SORTED_DESC, FAST_EXPLODE) steer polars'
+    # fast paths: on a column flagged sorted, max() returns the last value, so
+    # equal data with other flags can give another result.  The IPC file
+    # drops them; pickle keeps them, so a loaded frame keeps its key.
+    return [sorted(column.flags.items()) for column in df.get_columns()]
 
 
 def _refuse_lazy(lf: Any) -> Any:

@@ -7,7 +7,8 @@ the table stored.  Here an array is keyed by its type and its logical content,
 read from the buffers where they lie:
 
 * the validity of each element (only when there are nulls: a bitmap with no
-  nulls and no bitmap are the same value);
+  nulls and no bitmap are the same value); what lies under a null slot is
+  undefined in Arrow and never keyed (zero bytes, empty strings stand in);
 * fixed-width types (integers, floats, temporal, decimals, fixed-size
   binary) → the data buffer's slice ``[offset, offset + length)``;
 * string/binary (and large_*) → the value lengths from the offsets buffer and
@@ -99,12 +100,50 @@ def content_standin(arrow_type: pa.DataType, chunks: list[pa.Array]) -> Any:
     length = sum(len(chunk) for chunk in chunks)
     nulls = xxhash.xxh3_128()
     base = 0
-    for chunk in chunks:
+    for i, chunk in enumerate(chunks):
         if chunk.null_count:
             is_null = np.asarray(chunk.is_null().to_numpy(zero_copy_only=False))
             nulls.update(cast(Any, np.flatnonzero(is_null).astype(np.int64) + base))
+            chunks[i] = _without_garbage(arrow_type, chunk, is_null)
         base += len(chunk)
     return (type_identity(arrow_type), length, nulls.digest(), _data_digest(arrow_type, chunks))
+
+
+def _without_garbage(arrow_type: pa.DataType, chunk: pa.Array, is_null: Any) -> pa.Array:
+    """``chunk`` with what lies under its null slots made canonical (zero bytes, empty values).
+
+    Arrow leaves the data under a null slot undefined: compute kernels, other
+    writers and ``from_buffers`` leave arbitrary bytes there.  No step can read
+    them, so equal arrays must not be keyed apart by them.  Only chunks with
+    nulls pay for this (one copy of their data, in C).
+    """
+    if isinstance(arrow_type, pa.ExtensionType) or pa.types.is_dictionary(arrow_type):
+        return chunk
+    width = _byte_width(arrow_type)
+    buffers = chunk.buffers()
+    if width is not None and len(buffers) == 2 and buffers[1] is not None:
+        data = np.frombuffer(
+            buffers[1], dtype=np.uint8, count=len(chunk) * width, offset=chunk.offset * width
+        ).reshape(len(chunk), width)
+        if not data[is_null].any():
+            return chunk
+        data = data.copy()
+        data[is_null] = 0
+        return pa.Array.from_buffers(chunk.type, len(chunk), [None, pa.py_buffer(data)])
+    index = _varlen_kind(arrow_type)
+    if index is not None:
+        offsets = np.frombuffer(
+            buffers[1],
+            dtype=index,
+            count=len(chunk) + 1,
+            offset=chunk.offset * np.dtype(index).itemsize,
+        )
+        if np.diff(offsets)[is_null].any():
+            import pyarrow.compute as pc
+
+            binary = pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type)
+            return pc.fill_null(chunk, pa.scalar(b"" if binary else "", chunk.type))
+    return chunk
 
 
 def _varlen_kind(arrow_type: pa.DataType) -> Any:

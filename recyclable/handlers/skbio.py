@@ -13,8 +13,13 @@
   (name, length, support, number of children, other attributes), so no
   recursion depth limit applies and parent links, derivable from the
   children, are not followed.  A node inside a larger tree is keyed by that
-  tree and its position in it: a step can walk up through ``parent``.  Lookup
-  caches (``_tip_cache``, ...) are left out.
+  tree and its position in it: a step can walk up through ``parent``.  What
+  scikit-bio fills on read is left out: private attributes (``_tip_cache``,
+  the ``_write_method`` ``str()`` attaches, ...), attributes registered by
+  ``cache_attr``, and node ids (``to_array()`` and ``find_by_id()`` assign
+  them on first use; scikit-bio's ``copy()`` drops them).
+* Public attributes a subclass or user code sets on a sequence or an
+  alignment are keyed.
 """
 
 from __future__ import annotations
@@ -48,7 +53,17 @@ def sequence_standin(seq: skbio.Sequence) -> Any:
     intervals = (
         interval_metadata_standin(seq.interval_metadata) if seq.has_interval_metadata() else None
     )
-    return (seq._bytes, metadata, positional, intervals)
+    return (seq._bytes, metadata, positional, intervals, public_attributes(seq))
+
+
+def public_attributes(obj: Any) -> Any:
+    """The public instance attributes a subclass (or a user) added, in order.
+
+    scikit-bio keeps its own state under ``_`` names, read above through its
+    accessors; anything public in ``__dict__`` was set by user code and a
+    step can read it.
+    """
+    return [(key, value) for key, value in vars(obj).items() if not key.startswith("_")]
 
 
 def interval_metadata_standin(im: Any) -> Any:
@@ -65,10 +80,14 @@ def msa_standin(msa: skbio.TabularMSA) -> Any:
     """Sequences, index, metadata and positional metadata."""
     metadata = dict(msa.metadata) if msa.has_metadata() else {}
     positional = msa.positional_metadata if msa.has_positional_metadata() else None
-    return (list(msa), msa.index, metadata, positional)
+    return (list(msa), msa.index, metadata, positional, public_attributes(msa))
 
 
-_TREE_SKIP = frozenset({"parent", "children"})
+# Node attributes that are structure (followed separately), or node ids:
+# assign_ids() numbers the nodes of whichever subtree it is called on, and
+# to_array(), find_by_id() and index_tree() call it on first use, so ids are a
+# cache of a walk (scikit-bio's own copy() drops them too).
+_TREE_SKIP = frozenset({"parent", "children", "id"})
 
 
 def tree_standin(node: skbio.TreeNode) -> Any:
@@ -76,6 +95,11 @@ def tree_standin(node: skbio.TreeNode) -> Any:
     root = node
     while root.parent is not None:
         root = root.parent
+    # Caches scikit-bio fills on read: names registered by cache_attr (tip
+    # name lists, ...), and every private attribute (_tip_cache, the
+    # _write_method that str() attaches, the _subset that subsets() leaves
+    # behind on each node).
+    skip = _TREE_SKIP | set(getattr(root, "_registered_caches", ()))
     nodes: list[Any] = []
     position = -1
     stack = [root]
@@ -86,7 +110,7 @@ def tree_standin(node: skbio.TreeNode) -> Any:
         attributes = [
             (key, value)
             for key, value in current.__dict__.items()
-            if key not in _TREE_SKIP and not (key.startswith("_") and key.endswith("_cache"))
+            if key not in skip and not key.startswith("_")
         ]
         nodes.append((type_name(type(current)), len(current.children), attributes))
         stack.extend(reversed(current.children))

@@ -7,7 +7,10 @@ fingerprint.  Here a tensor is keyed by what a step can read: its type
 ``requires_grad``, names, its ``grad`` if any, extra instance attributes, and
 its elements in C order.  A CPU tensor's elements are hashed through a numpy
 view of its storage (no copy when it is contiguous); a tensor on another
-device is copied to the CPU first.
+device is copied to the CPU first.  A sparse tensor is keyed by the arrays it
+holds (COO: indices, values and the coalesced flag; CSR/CSC/BSR/BSC: the
+compressed and plain indices and the values), never by its dense form: an
+explicit zero stays an entry a step can count, and nothing is densified.
 """
 
 from __future__ import annotations
@@ -50,6 +53,15 @@ def tensor_standin(tensor: torch.Tensor) -> Any:
     return (header, _values(tensor))
 
 
+# Compressed sparse layouts: (compressed index accessor, plain index accessor).
+_COMPRESSED = {
+    torch.sparse_csr: ("crow_indices", "col_indices"),
+    torch.sparse_bsr: ("crow_indices", "col_indices"),
+    torch.sparse_csc: ("ccol_indices", "row_indices"),
+    torch.sparse_bsc: ("ccol_indices", "row_indices"),
+}
+
+
 def _values(tensor: torch.Tensor) -> Any:
     with torch.no_grad():
         data = tensor.detach()
@@ -59,6 +71,19 @@ def _values(tensor: torch.Tensor) -> Any:
                 bool(data.is_coalesced()),
                 _values(data._indices()),
                 _values(data._values()),
+            )
+        compressed = _COMPRESSED.get(data.layout)
+        if compressed is not None:
+            # Keyed by the arrays a step can read (values(), the index
+            # tensors, hence _nnz()), never through to_dense(): an explicit
+            # zero is then not an absent entry, and a large sparse tensor is
+            # never densified.
+            outer, inner = compressed
+            return (
+                "compressed",
+                _values(getattr(data, outer)()),
+                _values(getattr(data, inner)()),
+                _values(data.values()),
             )
         if data.layout != torch.strided:
             data = data.to_dense()

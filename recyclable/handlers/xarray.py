@@ -8,7 +8,8 @@ mapping are the same; non-empty ``attrs`` and ``encoding`` (which decides how
 pandas index they wrap, and the type of each index (``PandasIndex`` or a custom
 one) is part of the key.  Dask-backed data is refused (its graph names tasks,
 not values): call ``.load()`` or ``.compute()`` first.  Lazily loaded file
-data is keyed by its content, read as a step would.
+data is keyed by its content, read as a step would.  A ``DataTree`` is keyed
+by its whole tree, node by node, and the node's path in it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from recyclable.handlers._base import Reducer, refuse, standin, type_name
 
 def handler_for(cls: type) -> Reducer | None:
     """The reducer for xarray types this module covers."""
+    datatree = getattr(xr, "DataTree", None)
+    if datatree is not None and issubclass(cls, datatree):
+        return standin("xarray.DataTree", datatree_standin)
     if issubclass(cls, xr.Dataset):
         return standin("xarray.Dataset", dataset_standin)
     if issubclass(cls, xr.DataArray):
@@ -80,3 +84,33 @@ def dataset_standin(ds: xr.Dataset) -> Any:
         dict(ds._encoding or {}),
         _indexes(ds),
     )
+
+
+def datatree_standin(node: Any) -> Any:
+    """The whole tree, node by node in pre-order, and this node's path in it.
+
+    A node points to its parent and its children (a cycle), and a read
+    (``.ds``, ``str()``, walking ``subtree``) fills caches inside it, so
+    plain pickling gave another key after any read and after a load.  Each
+    node is keyed by its name, its own variables, attributes and encoding (no
+    inherited coordinates: the ancestors that hold them are keyed too) and the
+    names of its children in order.  A node inside a larger tree is keyed by
+    that tree and its path: a step can walk up through ``parent``.
+    """
+    root = node.root
+    nodes: list[Any] = []
+    stack = [root]
+    while stack:
+        current = stack.pop()
+        children = list(current.children.values())
+        own = current.to_dataset(inherit=False)
+        nodes.append(
+            (
+                type_name(type(current)),
+                current.name,
+                dataset_standin(own),
+                [c.name for c in children],
+            )
+        )
+        stack.extend(reversed(children))
+    return (nodes, node.relative_to(root) if node is not root else "")

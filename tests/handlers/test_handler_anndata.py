@@ -7,7 +7,7 @@ import pytest
 anndata = pytest.importorskip(
     "anndata",
     reason="anndata 0.12 requires pandas<3 and the test set pins pandas 3.1.1; "
-    "run these tests in an environment with pandas 2.x and anndata installed",
+    ".ci/run runs these tests in a second venv with pip install '.[test-anndata]' (pandas 2.3)",
 )
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

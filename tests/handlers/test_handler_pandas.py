@@ -112,6 +112,18 @@ def different_pairs() -> list[tuple[object, object]]:
         (pd.Series(["ab", "c"], dtype=object), pd.Series(["a", "bc"], dtype=object)),
         (pd.Series(["a", "b"], dtype=object), pd.Series([["a"], "b"], dtype=object)),
         (pd.arrays.SparseArray([0, 1, 0]), pd.arrays.SparseArray([0, 1, 0], fill_value=1)),
+        *_array_freq_pairs(),
+    ]
+
+
+def _array_freq_pairs() -> list[tuple[object, object]]:
+    """pandas 2: a DatetimeArray's freq (pd.Index(arr).freq) is readable; pandas 3 has none."""
+    days = pd.date_range("2024-01-01", periods=3, freq="D").array
+    if getattr(days, "freq", None) is None:
+        return []
+    return [
+        (days, pd.array(list(days))),
+        (days, pd.date_range("2024-01-01", periods=3, freq="24h").array),
     ]
 
 

@@ -44,6 +44,12 @@ def different_pairs() -> list[tuple[object, object]]:
         (pl.DataFrame({"a": [2**53 + 1, None]}), pl.DataFrame({"a": [2**53, None]})),
         (pl.DataFrame({"a": [1, None]}), pl.DataFrame({"a": [1, 0]})),
         (frame["i"], frame["i"].alias("k")),
+        # polars trusts a sorted flag: max() of the flagged one is its last value.
+        (pl.Series("a", [3, 1, 2]).set_sorted(), pl.Series("a", [3, 1, 2])),
+        (
+            pl.DataFrame({"a": [3, 1, 2]}).with_columns(pl.col("a").set_sorted()),
+            pl.DataFrame({"a": [3, 1, 2]}),
+        ),
     ]
 
 
@@ -71,3 +77,21 @@ def test_lazy_frame_with_a_python_function_is_refused() -> None:
         )
     with pytest.raises(FingerprintError, match="LazyFrame"):
         fingerprint([lazy])
+
+
+def test_sorted_flag_is_no_stale_hit(cache) -> None:
+    """A step reading a column flagged sorted is not answered with the unflagged column's result."""
+    from recyclable import recyclable
+
+    @recyclable(name="largest", plugin="tests")
+    def largest(series: pl.Series) -> int:
+        return int(series.max())
+
+    plain = pl.Series("a", [3, 1, 2])
+    flagged = plain.set_sorted()  # a wrong flag polars trusts
+    with cache.create_pool("p") as pool:
+        assert largest(plain) == 3
+        assert largest(flagged) == flagged.max() == 2
+        assert pool.stats.loaded == 0
+        assert largest(pl.Series("a", [3, 1, 2])) == 3
+        assert pool.stats.loaded == 1

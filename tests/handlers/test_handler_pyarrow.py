@@ -23,9 +23,28 @@ def _table() -> pa.Table:
     )
 
 
+def _with_garbage_under_nulls() -> tuple[object, object]:
+    """An int64 and a string array whose null slots hold bytes no step can read."""
+    import numpy as np
+
+    ints = pa.array([1, None, 3], type=pa.int64())
+    data = pa.py_buffer(np.array([1, 99, 3], dtype=np.int64).tobytes())
+    dirty_ints = pa.Array.from_buffers(pa.int64(), 3, [ints.buffers()[0], data])
+    strings = pa.array(["x", None, "z"])
+    offsets = pa.py_buffer(np.array([0, 1, 3, 4], dtype=np.int32).tobytes())
+    dirty_strings = pa.Array.from_buffers(
+        pa.string(), 3, [strings.buffers()[0], offsets, pa.py_buffer(b"xGGz")]
+    )
+    return dirty_ints, dirty_strings
+
+
 def equal_pairs() -> list[tuple[object, object]]:
     table = _table()
+    dirty_ints, dirty_strings = _with_garbage_under_nulls()
     return [
+        (dirty_ints, pa.array([1, None, 3], type=pa.int64())),
+        (dirty_strings, pa.array(["x", None, "z"])),
+        (pa.chunked_array([dirty_ints.slice(1)]), pa.chunked_array([[None], [3]], pa.int64())),
         (table, _table()),
         (table.slice(5, 100), _table().slice(5, 100).combine_chunks()),
         (pa.chunked_array([[1, 2], [3]]), pa.chunked_array([[1], [2, 3]])),
@@ -44,6 +63,8 @@ def different_pairs() -> list[tuple[object, object]]:
         (pa.array(["a", "b"]), pa.array(["a", "b"], type=pa.large_string())),
         (pa.array(["ab", "c"]), pa.array(["a", "bc"])),
         (pa.array([1, None]), pa.array([1, 0])),
+        (_with_garbage_under_nulls()[0], pa.array([1, 99, 3])),
+        (_with_garbage_under_nulls()[1], pa.array(["x", "", "z"])),
         (table, table.rename_columns(["i", "s", "b", "m"])),
         (table, table.replace_schema_metadata({"origin": "lab"})),
         (

@@ -44,6 +44,8 @@ def _read(value: object) -> None:
     for name in ("has_sorted_indices", "has_canonical_format"):
         getattr(value, name, None)
     value.sum()  # type: ignore[attr-defined]
+    if hasattr(value, "max"):  # sorts in place, unless already canonical (lil has none)
+        value.max()
 
 
 def test_scipy_sparse_contract(tmp_path) -> None:
@@ -58,3 +60,22 @@ def test_reading_sorted_index_flags_keeps_the_key() -> None:
     assert m.has_sorted_indices in (True, False)
     assert m.has_canonical_format in (True, False)
     assert fingerprint(m) == before
+
+
+def test_in_place_canonicalisation_by_a_read_changes_the_key() -> None:
+    """max() sorts a non-canonical matrix's entries in place: its arrays change, and so its key.
+
+    A stale key (the order a step reads through .indices and .data, and the
+    entry count, are gone) would be worse than the miss; a canonical matrix
+    keeps its key under the same read.
+    """
+    unsorted = sp.csr_matrix(
+        (np.array([1.0, 2.0]), np.array([2, 0]), np.array([0, 2, 2, 2])), shape=(3, 3)
+    )
+    before, indices = fingerprint(unsorted), unsorted.indices.tolist()
+    unsorted.max()
+    assert unsorted.indices.tolist() != indices
+    assert fingerprint(unsorted) != before
+    canonical = fingerprint(unsorted)
+    unsorted.max()
+    assert fingerprint(unsorted) == canonical

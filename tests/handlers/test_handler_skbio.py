@@ -21,8 +21,32 @@ def _msa() -> object:
     )
 
 
+class ReadSequence(skbio.DNA):
+    """A user's sequence type with an attribute of its own (a step can read it)."""
+
+    quality_offset = 33
+
+
+def _read_sequence(text: str, offset: int = 33) -> object:
+    seq = ReadSequence(text)
+    seq.quality_offset = offset
+    return seq
+
+
+def _tree_read() -> object:
+    """A tree after reads that make scikit-bio fill its caches and node ids."""
+    tree = _tree()
+    tree.to_array()  # assigns node ids
+    tree.find_by_id(1)
+    tree.cache_attr(lambda node: [node.name], "names")  # registered cache on every node
+    tree.subsets()  # leaves _subset behind on the nodes
+    return tree
+
+
 def equal_pairs() -> list[tuple[object, object]]:
     return [
+        (_tree_read(), _tree()),
+        (_read_sequence("ACGT"), _read_sequence("ACGT")),
         (skbio.DNA("ACGT" * 20_000), skbio.DNA("ACGT" * 20_000)),
         (skbio.DNA("ACGT", metadata={}), skbio.DNA("ACGT")),
         (skbio.Protein("MKV", metadata={"id": "p"}), skbio.Protein("MKV", metadata={"id": "p"})),
@@ -42,6 +66,7 @@ def different_pairs() -> list[tuple[object, object]]:
         (_tree().find("a"), _tree().find("b")),
         (_tree().find("a"), skbio.TreeNode.read(["a:1;"])),  # a step can walk up from a node
         (_msa(), skbio.TabularMSA(list(_msa()), index=["x", "y"])),
+        (_read_sequence("ACGT", 33), _read_sequence("ACGT", 64)),
     ]
 
 
@@ -53,6 +78,8 @@ def _read(value: object) -> None:
     if isinstance(value, skbio.TreeNode):
         value.find("a") if value.parent is None and value.count() > 1 else None
         list(value.tips())
+        str(value)  # attaches a _write_method to the root
+        value.to_array()
 
 
 def test_skbio_contract(tmp_path) -> None:

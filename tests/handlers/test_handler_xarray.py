@@ -21,8 +21,31 @@ def _array() -> xr.DataArray:
     )
 
 
+def _tree(scale: float = 1.0, **attrs: object) -> xr.DataTree:
+    return xr.DataTree.from_dict(
+        {
+            "/": xr.Dataset(attrs={"title": "run"}, coords={"x": [1, 2, 3]}),
+            "/obs": xr.Dataset({"v": ("x", np.arange(3.0) * scale)}, attrs=attrs),
+            "/obs/raw": xr.Dataset({"w": ("y", np.arange(20_000.0))}),
+        }
+    )
+
+
+def _tree_read() -> xr.DataTree:
+    """A tree after the reads a step does (each used to change its key)."""
+    tree = _tree()
+    str(tree)
+    tree["obs"].ds["v"].attrs  # noqa: B018
+    list(tree.subtree)
+    tree.to_dict()
+    return tree
+
+
 def equal_pairs() -> list[tuple[object, object]]:
     return [
+        (_tree(), _tree()),
+        (_tree_read(), _tree()),
+        (_tree_read()["obs"], _tree()["obs"]),
         (_array(), _array()),
         (_array().to_dataset(), _array().to_dataset()),
         (_array().variable, _array().variable.copy()),
@@ -39,6 +62,11 @@ def different_pairs() -> list[tuple[object, object]]:
         (a, a.rename({"x": "lat"})),
         (a.to_dataset(), a.to_dataset().assign_attrs(source="model")),
         (a.to_dataset(), a.to_dataset().assign(other=a * 2)),
+        (_tree(), _tree(2.0)),
+        (_tree(), _tree(unit="K")),
+        (_tree()["obs"], _tree()),  # a node is keyed by its place in the tree
+        (_tree()["obs"], _tree()["obs/raw"]),
+        (_tree()["obs"], xr.DataTree(_tree()["obs"].to_dataset(), name="obs")),  # no parent
     ]
 
 
