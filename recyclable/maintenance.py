@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,18 @@ from recyclable.errors import PoolInUseError, PoolNotFoundError
 from recyclable.manifest import Manifest, ManifestError, load_manifest
 from recyclable.pool import Pool, _differences
 from recyclable.runs import list_runs, live_run_keys
+from recyclable.scan import (
+    TICK,
+    BlobSizes,
+    CacheScan,
+    ProgressHook,
+    blobs_of,
+    manifest_blobs,
+    manifest_fields,
+    read_file,
+    scan_cache,
+    sharded_names,
+)
 
 __all__ = [
     "BudgetReport",
@@ -155,70 +166,82 @@ class BudgetReport:
     within_budget: bool
 
 
-def summarize_cache(cache: Cache) -> CacheSummary:
-    """Count and size what a cache holds."""
+def summarize_cache(
+    cache: Cache, *, scan: CacheScan | None = None, progress: ProgressHook | None = None
+) -> CacheSummary:
+    """Count and size what a cache holds (one ``scandir`` and ``stat`` pass).
+
+    Args:
+        cache: the cache.
+        scan: a pass already made over it (`recyclable.scan.scan_cache`), to reuse.
+        progress: told how far the pass got (see `recyclable.scan.ProgressHook`).
+
+    """
     store = cache.local_store
-    blob_bytes = 0
-    blobs = 0
-    for _, info in store.iter_blobs():
-        blobs += 1
-        blob_bytes += info.st_size
-    entries = 0
-    entry_bytes = 0
-    for key in store.iter_manifest_keys():
-        size = _file_size(store.manifest_path(key))
-        if size is not None:
-            entries += 1
-            entry_bytes += size
+    found = scan if scan is not None else scan_cache(str(store.root), progress=progress)
     return CacheSummary(
         path=str(cache.path),
         format=cache.format,
-        bytes=blob_bytes + entry_bytes,
-        entries=entries,
-        blobs=blobs,
+        bytes=found.bytes,
+        entries=len(found.manifests),
+        blobs=len(found.blobs),
         pools=len(store.list_pools()),
         quarantined=_count_files(store.quarantine),
         temporary=sum(1 for _ in store.iter_temp()),
     )
 
 
-def summarize_pools(cache: Cache) -> list[PoolSummary]:
-    """Every pool of the cache, sorted by name."""
-    return [_summarize_pool(cache, name) for name in cache.pools()]
+def summarize_pools(cache: Cache, *, progress: ProgressHook | None = None) -> list[PoolSummary]:
+    """Every pool of the cache, sorted by name.
 
-
-def _summarize_pool(cache: Cache, name: str) -> PoolSummary:
+    Each pool's markers are listed (not stat-ed: a marker is never touched
+    after its creation, so the shard directories' times say when the latest
+    was added), and each entry's manifest is read once, whichever pools
+    hold it, to find its data files.
+    """
     store = cache.local_store
-    root = store.pool_dir(name)
-    last_used = _mtime(root)
-    entries = 0
-    size = 0
-    sizes: dict[str, int] = {}
-    for shard in _scandir(root):
-        last_used = max(last_used, _mtime(shard.path))
-        if not shard.is_dir() or shard.name.startswith("."):
-            continue
-        for marker in _scandir(shard.path):
-            last_used = max(last_used, _mtime(marker.path))
-            manifest = _read(store, marker.name)
-            if manifest is None:
+    published = set(sharded_names(str(store.entries), ".json"))
+    sizes = BlobSizes(str(store.objects))
+    entry_bytes: dict[str, int] = {}
+    found = []
+    for name in cache.pools():
+        root = f"{store.pools}/{name}"
+        last_used = _mtime(root)
+        for shard in _scandir(root):
+            last_used = max(last_used, _mtime(shard.path))
+        entries = 0
+        size = 0
+        for key in sharded_names(root):
+            if key not in published:
                 continue
+            bytes_of = entry_bytes.get(key)
+            if bytes_of is None:
+                bytes_of = entry_bytes[key] = _entry_bytes(store, key, sizes)
+                if progress is not None and not len(entry_bytes) & TICK:
+                    progress("reading entries", len(entry_bytes), len(published))
+            if bytes_of < 0:
+                continue  # removed meanwhile, or damaged: not an entry the pool holds
             entries += 1
-            size += _entry_bytes(store, marker.name, manifest, sizes)
-    runs = list_runs(Pool(cache, name))
-    for run in runs:
-        last_used = max(last_used, run.heartbeat)
-    return PoolSummary(
-        name=name,
-        entries=entries,
-        bytes=size,
-        last_used=last_used,
-        live_runs=sum(1 for run in runs if run.live),
-        unfinished_runs=sum(1 for run in runs if not run.live),
-    )
+            size += bytes_of
+        runs = list_runs(Pool(cache, name))
+        for run in runs:
+            last_used = max(last_used, run.heartbeat)
+        found.append(
+            PoolSummary(
+                name=name,
+                entries=entries,
+                bytes=size,
+                last_used=last_used,
+                live_runs=sum(1 for run in runs if run.live),
+                unfinished_runs=sum(1 for run in runs if not run.live),
+            )
+        )
+    return found
 
 
-def list_entries(cache: Cache, pool: str) -> list[EntrySummary]:
+def list_entries(
+    cache: Cache, pool: str, *, progress: ProgressHook | None = None
+) -> list[EntrySummary]:
     """The entries a pool holds, oldest first.
 
     Raises:
@@ -228,12 +251,17 @@ def list_entries(cache: Cache, pool: str) -> list[EntrySummary]:
     """
     opened = cache.pool(pool)
     store = cache.local_store
-    sizes: dict[str, int] = {}
+    sizes = BlobSizes(str(store.objects))
+    keys = sharded_names(f"{store.pools}/{opened.name}")
     found = []
-    for key in opened.keys():  # noqa: SIM118 - Pool.keys() lists markers; Pool has no __iter__
-        manifest = _read(store, key)
-        if manifest is None:
-            continue
+    for done, key in enumerate(keys, 1):
+        if progress is not None and not done & TICK:
+            progress("reading entries", done, len(keys))
+        data = read_file(f"{store.entries}/{key[:2]}/{key}.json")
+        manifest = None if data is None else manifest_fields(data)
+        if data is None or manifest is None:
+            continue  # removed meanwhile, or damaged (`cache verify` deals with it)
+        lineage = _lineage(manifest)
         found.append(
             EntrySummary(
                 key=key,
@@ -242,13 +270,12 @@ def list_entries(cache: Cache, pool: str) -> list[EntrySummary]:
                 arguments=tuple(
                     (str(pair[0]), str(pair[1])) for pair in manifest.get("arguments", [])
                 ),
-                bytes=_entry_bytes(store, key, manifest, sizes),
+                bytes=len(data) + sizes.total(blobs_of(manifest)),
                 compute_seconds=float(manifest.get("compute_seconds", 0.0)),
                 created=str(manifest.get("created", "")),
-                values=tuple((str(n), str(t)) for n, t in _lineage(manifest).get("values", [])),
+                values=tuple((str(n), str(t)) for n, t in lineage.get("values", [])),
                 inputs=tuple(
-                    tuple(str(part) for part in item)
-                    for item in _lineage(manifest).get("inputs", [])
+                    tuple(str(part) for part in item) for item in lineage.get("inputs", [])
                 ),
             )
         )
@@ -317,6 +344,7 @@ def collect_garbage(
     older_than: float | None = None,
     dry_run: bool = False,
     now: float | None = None,
+    progress: ProgressHook | None = None,
 ) -> BudgetReport:
     """Garbage collection, optionally keeping unpooled entries within a budget.
 
@@ -333,6 +361,7 @@ def collect_garbage(
         older_than: evict unpooled entries stored more than this many seconds ago.
         dry_run: report, remove nothing.
         now: the current time (epoch seconds), for tests.
+        progress: told how far the collection got (see `recyclable.scan.ProgressHook`).
 
     Raises:
         ValueError: a budget is negative.
@@ -343,38 +372,41 @@ def collect_garbage(
             raise ValueError(f"collect_garbage({name}=...) must be >= 0, got {value!r}")
     store = cache.local_store
     when = time.time() if now is None else now
-    referenced = live_run_keys(store)
-    for pool in store.list_pools():
-        referenced.update(store.iter_markers(pool))
-    unpooled: list[tuple[float, str, int]] = []
-    sizes: dict[str, int] = {}
-    for key in store.iter_manifest_keys():
-        if key in referenced:
-            continue
-        path = store.manifest_path(key)
-        used = _mtime(path)
-        manifest = _read(store, key)
-        size = _file_size(path) or 0
-        if manifest is not None:
-            size = _entry_bytes(store, key, manifest, sizes)
-        unpooled.append((used, key, size))
-    unpooled.sort()
-    total = summarize_cache(cache).bytes
-    if max_bytes is None and older_than is None:
-        evict = [key for _, key, _ in unpooled]
-    else:
-        evict = []
+    # One pass for the sizes and ages; the collection itself reads what it needs.
+    found = scan_cache(str(store.root), progress=progress)
+    total = found.bytes
+    evict: list[str] = []
+    keep: set[str] = set()
+    if max_bytes is not None or older_than is not None:
+        referenced = live_run_keys(store)
+        for pool in store.list_pools():
+            referenced.update(sharded_names(str(store.pool_dir(pool))))
+        sizes = BlobSizes(str(store.objects), found.blobs)
+        unpooled: list[tuple[float, str, int]] = []
+        for key, (size, mtime) in found.manifests.items():
+            if key in referenced:
+                continue
+            data = read_file(f"{store.entries}/{key[:2]}/{key}.json")
+            blobs = manifest_blobs(data) if data is not None else None
+            unpooled.append((mtime, key, size + sizes.total(blobs or ())))
+        unpooled.sort()
+        budget = total
         for used, key, size in unpooled:
             too_old = older_than is not None and when - used > older_than
-            too_big = max_bytes is not None and total > max_bytes
-            if not (too_old or too_big):
-                continue
-            evict.append(key)
-            total -= size
-    evicted = set(evict)
-    keep = {key for _, key, _ in unpooled if key not in evicted}
-    garbage = cache.garbage_collect(dry_run=dry_run, protect=keep)
-    after = total if dry_run else summarize_cache(cache).bytes
+            too_big = max_bytes is not None and budget > max_bytes
+            if too_old or too_big:
+                evict.append(key)
+                budget -= size
+            else:
+                keep.add(key)
+    removed: list[str] = []
+    garbage = cache.garbage_collect(
+        dry_run=dry_run, protect=keep, progress=progress, removed=removed
+    )
+    if max_bytes is None and older_than is None:
+        evict = sorted(removed, key=lambda key: (found.manifests.get(key, (0, 0.0))[1], key))
+    # The size afterwards, from the pass made before (writers may have added since).
+    after = total - garbage.bytes - sum(found.manifests.get(key, (0, 0.0))[0] for key in removed)
     return BudgetReport(
         garbage=garbage,
         evicted=tuple(evict),
@@ -413,17 +445,13 @@ def remove_pool(cache: Cache, name: str, *, force: bool = False) -> GarbageRepor
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _entry_bytes(store: Any, key: str, manifest: Mapping[str, Any], sizes: dict[str, int]) -> int:
-    total = _file_size(store.manifest_path(key)) or 0
-    stream = manifest.get("stream", {})
-    parts = [] if not isinstance(stream, dict) or "inline" in stream else [stream]
-    parts.extend(p for p in manifest.get("buffers", []) if isinstance(p, dict))
-    for part in parts:
-        digest = str(part.get("digest"))
-        if digest not in sizes:
-            sizes[digest] = store.blob_size(digest) or 0
-        total += sizes[digest]
-    return total
+def _entry_bytes(store: Any, key: str, sizes: BlobSizes) -> int:
+    """Bytes of an entry (its manifest and data files); -1 when it is missing or damaged."""
+    data = read_file(f"{store.entries}/{key[:2]}/{key}.json")
+    blobs = None if data is None else manifest_blobs(data)
+    if data is None or blobs is None:
+        return -1
+    return len(data) + sizes.total(blobs)
 
 
 def _read(store: Any, key: str) -> Manifest | None:
