@@ -251,7 +251,7 @@ def _collect_blobs(
     if candidates and unread:
         for done, key in enumerate(unread, 1):
             live |= _blobs_of_key(store, key)
-            if progress is not None and not done & TICK:
+            if progress is not None and done & TICK == 1:
                 progress("reading entries in use", done, len(unread))
         candidates = [c for c in candidates if c[0] not in live]
     if not candidates:
@@ -338,7 +338,7 @@ def sweep_entries(
     freed: set[str] = set()
     kept: set[str] = set()
     for done, key in enumerate(manifests, 1):
-        if progress is not None and not done & TICK:
+        if progress is not None and done & TICK == 1:
             progress("sweeping entries", done, len(manifests))  # type: ignore[arg-type]
         if key in referenced:
             kept.add(key)
@@ -388,7 +388,7 @@ def verify_store(
     told = 0
     for done, key in enumerate(keys, 1):
         # Every thousand entries, or every 64 MiB of data hashed.
-        if progress is not None and (not done & TICK or nbytes - told >= 1 << 26):
+        if progress is not None and (done & TICK == 1 or nbytes - told >= 1 << 26):
             told = nbytes
             progress("verifying entries", done, len(keys))
         data = store.read_manifest(key)

@@ -217,7 +217,7 @@ def summarize_pools(cache: Cache, *, progress: ProgressHook | None = None) -> li
             bytes_of = entry_bytes.get(key)
             if bytes_of is None:
                 bytes_of = entry_bytes[key] = _entry_bytes(store, key, sizes)
-                if progress is not None and not len(entry_bytes) & TICK:
+                if progress is not None and len(entry_bytes) & TICK == 1:
                     progress("reading entries", len(entry_bytes), len(published))
             if bytes_of < 0:
                 continue  # removed meanwhile, or damaged: not an entry the pool holds
@@ -255,7 +255,7 @@ def list_entries(
     keys = sharded_names(f"{store.pools}/{opened.name}")
     found = []
     for done, key in enumerate(keys, 1):
-        if progress is not None and not done & TICK:
+        if progress is not None and done & TICK == 1:
             progress("reading entries", done, len(keys))
         data = read_file(f"{store.entries}/{key[:2]}/{key}.json")
         manifest = None if data is None else manifest_fields(data)

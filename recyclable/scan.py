@@ -41,7 +41,8 @@ __all__ = [
 #: (None when the total is not known) of the stage ``what``.
 ProgressHook = Callable[[str, int, "int | None"], None]
 
-#: Items between two calls of a progress hook (a power of two minus one, as a mask).
+#: A progress hook is called at the first item of a pass and every 1,024 after it
+#: (``done & TICK == 1``): cheap, and a tool shows it is alive from its start.
 TICK = 1023
 
 
@@ -95,7 +96,7 @@ def sharded_stats(
                 continue  # removed since the listing
             found[name] = (info.st_size, info.st_mtime)
             done += 1
-            if progress is not None and not done & TICK:
+            if progress is not None and done & TICK == 1:
                 progress(what, done, None)
     return found
 
