@@ -1,4 +1,4 @@
-"""Looking after a cache: what it holds, why a call would miss, budgets, removal.
+"""Looking after a cache: what it holds, budgets, removal (why a call would miss: `explain`).
 
 These are the library functions behind ``recyclable cache ...``; each takes a
 `Cache` and only reads the store, except `collect_garbage` and `remove_pool`.
@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from recyclable.cache import Cache, GarbageReport, validate_pool_name
-from recyclable.callkey import CallKey
+from recyclable.cache import Cache, GarbageReport
 from recyclable.errors import PoolInUseError, PoolNotFoundError
-from recyclable.manifest import Manifest, ManifestError, load_manifest
-from recyclable.pool import Pool, _differences
+from recyclable.explain import Explanation, explain_call
+from recyclable.pool import Pool
 from recyclable.runs import list_runs, live_run_keys
 from recyclable.scan import (
     TICK,
@@ -45,9 +44,6 @@ __all__ = [
     "summarize_cache",
     "summarize_pools",
 ]
-
-# How many stored calls `explain_call` compares with, at most.
-_EXPLAIN_LIMIT = 5000
 
 
 @dataclass(frozen=True)
@@ -126,24 +122,6 @@ class EntrySummary:
     created: str
     values: tuple[tuple[str, str], ...] = ()
     inputs: tuple[tuple[str, ...], ...] = ()
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Whether a call would be loaded, and if not, why.
-
-    Attributes:
-        hit: a stored, complete entry exists for the call.
-        key: the call's key.
-        action: the action.
-        reason: one sentence: what is stored, or what differs from the closest stored call.
-
-    """
-
-    hit: bool
-    key: str
-    action: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -283,60 +261,6 @@ def list_entries(
     return found
 
 
-def explain_call(cache: Cache, callkey: CallKey, pool: str | None = None) -> Explanation:
-    """Say whether ``callkey`` would be loaded from ``cache``, and if not, why.
-
-    Lookups are by key across the whole cache, so a hit does not depend on the
-    pool; a miss is explained against the closest stored call of the same
-    action, in ``pool`` first and then anywhere in the cache.
-
-    Args:
-        cache: the cache.
-        callkey: the call (``func.__recyclable__.key_for(bound_arguments)``).
-        pool: the pool the call would run in, to look for similar calls first.
-
-    """
-    store = cache.local_store
-    data = store.read_manifest(callkey.key)
-    if data is not None:
-        problem = check_entry(store, callkey.key, data)
-        if problem is None:
-            manifest = load_manifest(data)
-            return Explanation(
-                True,
-                callkey.key,
-                callkey.action,
-                f"stored {manifest.get('created', '')} (computed in "
-                f"{float(manifest.get('compute_seconds', 0.0)):.3f} s): it would be loaded",
-            )
-        return Explanation(
-            False,
-            callkey.key,
-            callkey.action,
-            f"an entry exists but is damaged ({problem}): it would be recomputed",
-        )
-    candidates: list[str] = []
-    if pool is not None and store.pool_exists(validate_pool_name(pool)):
-        candidates.extend(store.iter_markers(pool))
-    seen = set(candidates)
-    candidates.extend(k for k in store.iter_manifest_keys() if k not in seen)
-    best: list[str] | None = None
-    for key in candidates[:_EXPLAIN_LIMIT]:
-        stored = _read(store, key)
-        if stored is None:
-            continue
-        if stored.get("plugin") != callkey.plugin or stored.get("action") != callkey.action:
-            continue
-        reasons = _differences(callkey, stored)
-        if best is None or len(reasons) < len(best):
-            best = reasons
-    if best is None:
-        reason = f"new call: no stored call of {callkey.action} in cache {cache.path}"
-    else:
-        reason = "closest stored call differs: " + ("; ".join(best) or "in no component")
-    return Explanation(False, callkey.key, callkey.action, reason)
-
-
 def collect_garbage(
     cache: Cache,
     *,
@@ -454,23 +378,6 @@ def _entry_bytes(store: Any, key: str, sizes: BlobSizes) -> int:
     return len(data) + sizes.total(blobs)
 
 
-def _read(store: Any, key: str) -> Manifest | None:
-    data = store.read_manifest(key)
-    if data is None:
-        return None
-    try:
-        return load_manifest(data)
-    except ManifestError:
-        return None
-
-
-def _file_size(path: Any) -> int | None:
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return None
-
-
 def _mtime(path: Any) -> float:
     try:
         return os.stat(path).st_mtime
@@ -498,35 +405,6 @@ def format_time(epoch: float) -> str:
     if epoch <= 0:
         return "-"
     return datetime.fromtimestamp(epoch).isoformat(sep=" ", timespec="seconds")
-
-
-def check_entry(store: Any, key: str, data: bytes) -> str | None:
-    """Why an entry would not load, or None when it looks sound.
-
-    Checks the manifest (checksum, fields) and that every blob exists with
-    its recorded size, without reading the blobs: a quick answer for
-    ``explain``.  `Cache.verify` hashes everything.
-    """
-    try:
-        manifest = load_manifest(data)
-    except ManifestError as exc:
-        return f"manifest: {exc}"
-    if manifest.get("key") != key:
-        return "manifest is filed under another key"
-    try:
-        stream = manifest["stream"]
-        parts = [] if "inline" in stream else [stream]
-        parts.extend(manifest["buffers"])
-        blobs = [(str(part["digest"]), int(part["size"])) for part in parts]
-    except (KeyError, TypeError, ValueError) as exc:
-        return f"manifest lacks a field ({exc})"
-    for digest, size in blobs:
-        actual = store.blob_size(digest)
-        if actual is None:
-            return f"data {digest} missing"
-        if actual != size:
-            return f"data {digest} has {actual} bytes, expected {size}"
-    return None
 
 
 def _lineage(manifest: Any) -> dict[str, Any]:
