@@ -41,7 +41,7 @@ from recyclable.errors import (
 )
 from recyclable.lease import DEFAULT_LEASE_STALE, DEFAULT_LEASE_TIMEOUT, Leases
 from recyclable.pool import Pool
-from recyclable.scan import ProgressHook
+from recyclable.scan import ProgressHook, Tally
 from recyclable.store.base import Store
 from recyclable.store.local import LocalStore, temp_name, write_new_file
 from recyclable.store.location import local_path, remote_url
@@ -522,6 +522,7 @@ class Cache:
         protect: Collection[str] = (),
         progress: ProgressHook | None = None,
         removed: list[str] | None = None,
+        tally: Tally | None = None,
     ) -> GarbageReport:
         """Delete entries no pool references, unreferenced blobs and leftovers of dead writers.
 
@@ -536,6 +537,7 @@ class Cache:
             protect: keys of entries to keep even though no pool references them.
             progress: told how far a long collection got (`recyclable.scan.ProgressHook`).
             removed: when given, the keys of the entries removed are appended to it.
+            tally: when given, filled with the sizes the collection saw (local caches).
 
         Returns:
             What was removed (or, in a dry run, would be).
@@ -557,6 +559,7 @@ class Cache:
                     protect=protect,
                     progress=progress,
                     removed=removed,
+                    tally=tally,
                 )
             from recyclable.store.remote import FsspecStore
 

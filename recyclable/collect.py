@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,14 @@ import xxhash
 from recyclable.lease import Leases
 from recyclable.manifest import ManifestError, load_manifest
 from recyclable.runs import live_run_keys
-from recyclable.scan import TICK, ProgressHook, manifest_blobs, sharded_names, sharded_stats
+from recyclable.scan import (
+    TICK,
+    ProgressHook,
+    Tally,
+    manifest_blobs,
+    sharded_names,
+    sharded_stats,
+)
 from recyclable.store.base import Store
 from recyclable.store.local import DamagedBlob, LocalStore, writer_state
 
@@ -114,6 +122,7 @@ def collect_garbage(
     protect: Collection[str] = (),
     progress: ProgressHook | None = None,
     removed: list[str] | None = None,
+    tally: Tally | None = None,
 ) -> GarbageReport:
     """Delete entries no pool references, unreferenced blobs and leftovers of dead writers.
 
@@ -149,6 +158,7 @@ def collect_garbage(
         progress: told how far the collection got (see `recyclable.scan.ProgressHook`).
         removed: when given, the keys of the manifests removed (or that would
             be) are appended to it.
+        tally: when given, filled with the sizes of what was listed and read.
 
     Returns:
         What was removed (or, in a dry run, would be).
@@ -165,6 +175,8 @@ def collect_garbage(
         started = time.time()  # a read-only cache: a dry run needs no probe file
     cutoff = started - grace
     manifests = set(sharded_names(str(store.entries), ".json"))
+    if tally is not None:
+        tally.listed = manifests
     markers = {pool: sharded_names(str(store.pool_dir(pool))) for pool in store.list_pools()}
     referenced = live_run_keys(store) | set(protect)
     for keys in markers.values():
@@ -179,6 +191,7 @@ def collect_garbage(
         read_referenced=False,
         progress=progress,
         removed=removed,
+        sizes=None if tally is None else tally.manifests,
     )
     blobs_removed, bytes_removed = _collect_blobs(
         store,
@@ -190,6 +203,7 @@ def collect_garbage(
         unread=manifests & referenced,
         dry_run=dry_run,
         progress=progress,
+        tally=tally,
     )
     temporary = 0
     # Staging files of a live writer of this host stay whatever the grace
@@ -229,6 +243,7 @@ def _collect_blobs(
     unread: set[str],
     dry_run: bool,
     progress: ProgressHook | None,
+    tally: Tally | None,
 ) -> tuple[int, int]:
     """Delete unreferenced blobs; return (count, bytes).
 
@@ -240,6 +255,8 @@ def _collect_blobs(
     """
     candidates: list[tuple[str, float, int]] = []
     stats = sharded_stats(str(store.objects), progress=progress, what="listing data files")
+    if tally is not None:
+        tally.blobs = {digest: size for digest, (size, _) in stats.items()}
     for digest, (size, mtime) in stats.items():
         if digest in live:
             continue
@@ -250,7 +267,7 @@ def _collect_blobs(
             candidates.append((digest, limit, size))
     if candidates and unread:
         for done, key in enumerate(unread, 1):
-            live |= _blobs_of_key(store, key)
+            live |= _blobs_of_key(store, key, None if tally is None else tally.manifests)
             if progress is not None and done & TICK == 1:
                 progress("reading entries in use", done, len(unread))
         candidates = [c for c in candidates if c[0] not in live]
@@ -323,6 +340,7 @@ def sweep_entries(
     read_referenced: bool = True,
     progress: ProgressHook | None = None,
     removed: list[str] | None = None,
+    sizes: dict[str, int] | None = None,
 ) -> tuple[int, set[str], set[str], set[str]]:
     """Remove the unreferenced entries (unless marked meanwhile); what their blobs became.
 
@@ -331,7 +349,8 @@ def sweep_entries(
     object-store collector, which differ only in how blobs go.  With
     ``read_referenced`` false the manifests of referenced keys are not read
     (they are kept, and their blobs are left out of the blobs returned);
-    ``removed``, when given, collects the removed keys.
+    ``removed``, when given, collects the removed keys, ``sizes`` the size of
+    each manifest read.
     """
     removed_count = 0
     live: set[str] = set()
@@ -343,9 +362,9 @@ def sweep_entries(
         if key in referenced:
             kept.add(key)
             if read_referenced:
-                live |= _blobs_of_key(store, key)
+                live |= _blobs_of_key(store, key, sizes)
             continue
-        blobs = _blobs_of_key(store, key)
+        blobs = _blobs_of_key(store, key, sizes)
         if dry_run or store.delete_manifest_unless(key, _marked_check(store, key)):
             removed_count += 1
             freed |= blobs
@@ -357,10 +376,12 @@ def sweep_entries(
     return removed_count, live, freed, kept
 
 
-def _blobs_of_key(store: Store, key: str) -> set[str]:
+def _blobs_of_key(store: Store, key: str, sizes: dict[str, int] | None = None) -> set[str]:
     data = store.read_manifest(key)
     if data is None:
         return set()
+    if sizes is not None:
+        sizes[key] = len(data)
     # A manifest that fails to parse is left for verification to
     # quarantine; its blobs are not protected by it.  The signature is not
     # checked here: a forged manifest may keep blobs alive, never load them.
@@ -459,12 +480,16 @@ def _check_blob(store: Store, digest: str, size: int) -> tuple[str | None, int]:
     hasher = xxhash.xxh3_128()
     read = 0
     try:
-        with open(store.blob_path(digest), "rb") as handle:
-            while chunk := handle.read(1 << 22):
-                hasher.update(chunk)
-                read += len(chunk)
+        fd = os.open(f"{store.objects}/{digest[:2]}/{digest}", os.O_RDONLY)
     except FileNotFoundError:
         return f"{digest} missing", 0
+    try:
+        # Unbuffered reads straight into the hasher: most blobs take one read.
+        while chunk := os.read(fd, 1 << 22):
+            hasher.update(chunk)
+            read += len(chunk)
+    finally:
+        os.close(fd)
     if read != size:
         return f"{digest} has {read} bytes, expected {size}", read
     if hasher.hexdigest() != digest:

@@ -7,6 +7,7 @@ Verification is `Cache.verify`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from recyclable.scan import (
     BlobSizes,
     CacheScan,
     ProgressHook,
+    Tally,
     blobs_of,
     manifest_blobs,
     manifest_fields,
@@ -130,7 +132,8 @@ class BudgetReport:
 
     Attributes:
         garbage: what was removed (or would be, in a dry run).
-        evicted: keys of the unpooled entries chosen for eviction, least recently stored first.
+        evicted: keys of the unpooled entries chosen for eviction, least recently stored
+            first (without a budget: every unpooled entry removed, sorted by key).
         kept_unpooled: unpooled entries kept within the budget.
         bytes_after: the cache's size afterwards (estimated in a dry run).
         within_budget: the size is within ``max_bytes`` (pooled entries are never evicted).
@@ -296,41 +299,58 @@ def collect_garbage(
             raise ValueError(f"collect_garbage({name}=...) must be >= 0, got {value!r}")
     store = cache.local_store
     when = time.time() if now is None else now
+    if max_bytes is None and older_than is None:
+        # No budget: the collection's own listing and reads give the size afterwards.
+        tally = Tally()
+        removed: list[str] = []
+        garbage = cache.garbage_collect(
+            dry_run=dry_run, progress=progress, removed=removed, tally=tally
+        )
+        gone = set(removed)
+        after = sum(tally.blobs.values()) - garbage.bytes
+        for key in tally.listed - gone:
+            size = tally.manifests.get(key)
+            if size is None:
+                with contextlib.suppress(FileNotFoundError):
+                    size = os.stat(f"{store.entries}/{key[:2]}/{key}.json").st_size
+            after += size or 0
+        return BudgetReport(
+            garbage=garbage,
+            evicted=tuple(sorted(removed)),
+            kept_unpooled=0,
+            bytes_after=after,
+            within_budget=True,
+        )
     # One pass for the sizes and ages; the collection itself reads what it needs.
     found = scan_cache(str(store.root), progress=progress)
     total = found.bytes
     evict: list[str] = []
     keep: set[str] = set()
-    if max_bytes is not None or older_than is not None:
-        referenced = live_run_keys(store)
-        for pool in store.list_pools():
-            referenced.update(sharded_names(str(store.pool_dir(pool))))
-        sizes = BlobSizes(str(store.objects), found.blobs)
-        unpooled: list[tuple[float, str, int]] = []
-        for key, (size, mtime) in found.manifests.items():
-            if key in referenced:
-                continue
-            data = read_file(f"{store.entries}/{key[:2]}/{key}.json")
-            blobs = manifest_blobs(data) if data is not None else None
-            unpooled.append((mtime, key, size + sizes.total(blobs or ())))
-        unpooled.sort()
-        budget = total
-        for used, key, size in unpooled:
-            too_old = older_than is not None and when - used > older_than
-            too_big = max_bytes is not None and budget > max_bytes
-            if too_old or too_big:
-                evict.append(key)
-                budget -= size
-            else:
-                keep.add(key)
-    removed: list[str] = []
-    garbage = cache.garbage_collect(
-        dry_run=dry_run, protect=keep, progress=progress, removed=removed
-    )
-    if max_bytes is None and older_than is None:
-        evict = sorted(removed, key=lambda key: (found.manifests.get(key, (0, 0.0))[1], key))
+    referenced = live_run_keys(store)
+    for pool in store.list_pools():
+        referenced.update(sharded_names(str(store.pool_dir(pool))))
+    sizes = BlobSizes(str(store.objects), found.blobs)
+    unpooled: list[tuple[float, str, int]] = []
+    for key, (size, mtime) in found.manifests.items():
+        if key in referenced:
+            continue
+        data = read_file(f"{store.entries}/{key[:2]}/{key}.json")
+        blobs = manifest_blobs(data) if data is not None else None
+        unpooled.append((mtime, key, size + sizes.total(blobs or ())))
+    unpooled.sort()
+    budget = total
+    for used, key, size in unpooled:
+        too_old = older_than is not None and when - used > older_than
+        too_big = max_bytes is not None and budget > max_bytes
+        if too_old or too_big:
+            evict.append(key)
+            budget -= size
+        else:
+            keep.add(key)
+    taken: list[str] = []
+    garbage = cache.garbage_collect(dry_run=dry_run, protect=keep, progress=progress, removed=taken)
     # The size afterwards, from the pass made before (writers may have added since).
-    after = total - garbage.bytes - sum(found.manifests.get(key, (0, 0.0))[0] for key in removed)
+    after = total - garbage.bytes - sum(found.manifests.get(key, (0, 0.0))[0] for key in taken)
     return BudgetReport(
         garbage=garbage,
         evicted=tuple(evict),

@@ -16,7 +16,7 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import xxhash
@@ -28,6 +28,7 @@ __all__ = [
     "BlobSizes",
     "CacheScan",
     "ProgressHook",
+    "Tally",
     "blobs_of",
     "manifest_blobs",
     "manifest_fields",
@@ -165,7 +166,7 @@ def manifest_fields(data: bytes) -> dict[str, Any] | None:
     try:
         manifest = load_manifest(data)
         lines = data.split(b"\n", 2)
-        fields = json.loads(lines[2]) if len(lines) == 3 and lines[2] else {}
+        fields = json.loads(lines[2].decode()) if len(lines) == 3 and lines[2] else {}
     except (ManifestError, ValueError):
         return None
     if not isinstance(fields, dict):
@@ -226,3 +227,19 @@ def scan_cache(root: str, *, progress: ProgressHook | None = None) -> CacheScan:
     manifests = sharded_stats(f"{root}/entries", ".json", progress=progress, what="listing entries")
     blobs = sharded_stats(f"{root}/objects", progress=progress, what="listing data files")
     return CacheScan(manifests, blobs)
+
+
+@dataclass
+class Tally:
+    """The sizes a garbage collection saw, so its caller needs no second pass for the total.
+
+    Attributes:
+        listed: keys of the manifests listed.
+        manifests: ``key -> bytes`` of each manifest read.
+        blobs: ``digest -> bytes`` of each data file listed.
+
+    """
+
+    listed: set[str] = field(default_factory=set)
+    manifests: dict[str, int] = field(default_factory=dict)
+    blobs: dict[str, int] = field(default_factory=dict)

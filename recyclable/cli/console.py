@@ -108,7 +108,8 @@ def print_json(data: Any, out: TextIO) -> None:
     100,000 entries takes a fraction of what indenting it in Python would).
     """
     if isinstance(data, list) and data:
-        items = (json.dumps(item, sort_keys=True, default=str) for item in data)
+        encode = json.JSONEncoder(sort_keys=True, default=str).encode
+        items = (encode(item) for item in data)
         out.write("[\n  " + ",\n  ".join(items) + "\n]\n")
         return
     json.dump(data, out, indent=2, sort_keys=True, default=str)
