@@ -164,7 +164,11 @@ def rows(smoke: bool, workdir: Path, row: Any, counted: Any) -> list[Any]:
 
     # The hit, at both sizes, alternating.
     pools = {n: Cache(path).create_pool("scale", reuse=True) for n, path in caches.items()}
-    samples = {n: list(range(0, n, max(1, n // 100)))[:100] for n in caches}
+    # 100 calls spread over each cache, one in ten with a data file at both sizes.
+    samples = {
+        n: [(j * (n // 100)) // BLOB_EVERY * BLOB_EVERY + j % BLOB_EVERY for j in range(100)]
+        for n in caches
+    }
 
     def lookups(count: int) -> float:
         sample, pool = samples[count], pools[count]

@@ -26,6 +26,7 @@ from recyclable.scan import (
     ProgressHook,
     Tally,
     manifest_blobs,
+    read_file,
     sharded_names,
     sharded_stats,
 )
@@ -376,8 +377,15 @@ def sweep_entries(
     return removed_count, live, freed, kept
 
 
+def _manifest_bytes(store: Store, key: str) -> bytes | None:
+    # A pass over every manifest: on a local store one read each (no probe for the end).
+    if isinstance(store, LocalStore):
+        return read_file(f"{store.entries}/{key[:2]}/{key}.json")
+    return store.read_manifest(key)
+
+
 def _blobs_of_key(store: Store, key: str, sizes: dict[str, int] | None = None) -> set[str]:
-    data = store.read_manifest(key)
+    data = _manifest_bytes(store, key)
     if data is None:
         return set()
     if sizes is not None:
@@ -412,7 +420,7 @@ def verify_store(
         if progress is not None and (done & TICK == 1 or nbytes - told >= 1 << 26):
             told = nbytes
             progress("verifying entries", done, len(keys))
-        data = store.read_manifest(key)
+        data = _manifest_bytes(store, key)
         if data is None:
             continue  # removed meanwhile
         entries += 1
