@@ -21,7 +21,7 @@ from typing import Any
 
 import xxhash
 
-from recyclable.manifest import LOAD_FIELDS, ManifestError, load_manifest
+from recyclable.manifest import ManifestError, load_manifest
 
 __all__ = [
     "TICK",
@@ -163,17 +163,24 @@ def manifest_blobs(data: bytes) -> set[str] | None:
 
 def manifest_fields(data: bytes) -> dict[str, Any] | None:
     """Every field of a manifest as a plain dict; None when it fails its checksum or parse."""
+    header, _, payload = data.partition(b"\n")
+    checksum = header[len(_MAGIC) :].partition(b" ")[0] if header.startswith(_MAGIC) else b""
+    if checksum != xxhash.xxh3_128_hexdigest(payload).encode():
+        # Not a manifest this pass understands: the reader's own checks say why.
+        try:
+            load_manifest(data)
+        except ManifestError:
+            return None
+    # Both JSON lines in one parse; the first (the load fields) wins, as in `Manifest`.
+    load_line, _, meta_line = payload.partition(b"\n")
     try:
-        manifest = load_manifest(data)
-        lines = data.split(b"\n", 2)
-        fields = json.loads(lines[2].decode()) if len(lines) == 3 and lines[2] else {}
-    except (ManifestError, ValueError):
+        parsed = json.loads((b"[%s,%s]" % (load_line, meta_line or b"{}")).decode())
+    except ValueError:
         return None
-    if not isinstance(fields, dict):
+    if not (isinstance(parsed[0], dict) and isinstance(parsed[1], dict)):
         return None
-    for name in LOAD_FIELDS:
-        with contextlib.suppress(KeyError):
-            fields[name] = manifest[name]
+    fields: dict[str, Any] = parsed[1]
+    fields.update(parsed[0])
     return fields
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from recyclable import Cache, recyclable
 from recyclable.maintenance import collect_garbage, list_entries, summarize_pools
-from recyclable.scan import manifest_blobs, read_file
+from recyclable.scan import manifest_blobs, manifest_fields, read_file
 
 DAY = 24 * 3600.0
 
@@ -120,3 +120,17 @@ def test_gc_keeps_old_data_files_of_pooled_entries_and_reclaims_unpooled(cache: 
     with gone2:
         large(3)
     assert (gone2.stats.loaded, gone2.stats.computed) == (0, 2)
+
+
+def test_manifest_fields_joins_both_lines_and_refuses_damage(cache: Cache) -> None:
+    """Fields of both JSON lines come back as one dict; a torn or edited manifest is None."""
+    with cache.create_pool("p") as pool:
+        large(7)
+    (stored,) = list(pool.entries())
+    data = _manifest(cache, stored["key"]).read_bytes()
+    fields = manifest_fields(data)
+    assert fields is not None
+    assert fields["key"] == stored["key"] and fields["action"] == "large"
+    assert fields["stream"] == stored["stream"] and fields["created"] == stored["created"]
+    assert manifest_fields(data[:-3]) is None
+    assert manifest_fields(data.replace(b'"action":"large"', b'"action":"small"')) is None
