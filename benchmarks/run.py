@@ -412,52 +412,6 @@ def _timed(func: Callable[[], Any], before: Callable[[], None], *, repeat: int) 
     return statistics.median(times)
 
 
-def bench_scale(smoke: bool, workdir: Path) -> list[Row]:
-    small, large = (100, 2_000) if smoke else (100, 100_000)
-
-    def tiny(x: int) -> int:
-        return x * 3
-
-    ours = recyclable_decorator(name="tiny")(tiny)
-    samples = {}
-    pools = {}
-    for count in (small, large):
-        cache = Cache(workdir / f"scale-{count}")
-        pool = cache.create_pool("scale")
-        with pool, Counted(pool, f"fill {count}", loaded=0, computed=count):
-            for i in range(count):
-                ours(i)
-        samples[count] = list(range(0, count, max(1, count // 100)))[:100]
-        pools[count] = Cache(workdir / f"scale-{count}").create_pool("scale", reuse=True)
-
-    def lookups(count: int) -> float:
-        sample, pool = samples[count], pools[count]
-        with pool, Counted(pool, f"hits with {count} entries", loaded=len(sample), computed=0):
-            start = time.perf_counter()
-            for k in sample:
-                ours(k)
-            return (time.perf_counter() - start) / len(sample)
-
-    # Both sizes in alternating order, after one untimed pass each: neither is
-    # favoured by going first (warming the code paths) or last.
-    lookups(small), lookups(large)
-    latencies: dict[int, list[float]] = {small: [], large: []}
-    for round_no in range(8):
-        for count in (small, large) if round_no % 2 == 0 else (large, small):
-            latencies[count].append(lookups(count))
-    return [
-        Row(
-            "scale",
-            f"hit with {large:,} entries vs {small}",
-            statistics.median(latencies[large]),
-            f"hit with {small} entries",
-            statistics.median(latencies[small]),
-            "≥ 0.67× (≤ 1.5× slower)",
-            "warm",
-        )
-    ]
-
-
 def _store_many(cache_dir: str, seeds: list[int], size: int, ready: Any, results: Any) -> None:
     """A storing process: import and open the cache, wait for the start, store, report."""
     cache = Cache(cache_dir)
@@ -544,7 +498,7 @@ GROUPS = {
     "fingerprint": bench_fingerprint,
     "calls": bench_calls,
     "resume": bench_resume,
-    "scale": bench_scale,
+    "scale": lambda smoke, workdir: __import__("scale").rows(smoke, workdir, Row, Counted),
     "concurrency": bench_concurrency,
     "codekey": bench_codekey,
     "values": lambda smoke, workdir: bench_values(smoke, workdir, Row),

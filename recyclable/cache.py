@@ -41,6 +41,7 @@ from recyclable.errors import (
 )
 from recyclable.lease import DEFAULT_LEASE_STALE, DEFAULT_LEASE_TIMEOUT, Leases
 from recyclable.pool import Pool
+from recyclable.scan import ProgressHook, Tally
 from recyclable.store.base import Store
 from recyclable.store.local import LocalStore, temp_name, write_new_file
 from recyclable.store.location import local_path, remote_url
@@ -519,6 +520,9 @@ class Cache:
         grace: float = DEFAULT_GRACE_SECONDS,
         dry_run: bool = False,
         protect: Collection[str] = (),
+        progress: ProgressHook | None = None,
+        removed: list[str] | None = None,
+        tally: Tally | None = None,
     ) -> GarbageReport:
         """Delete entries no pool references, unreferenced blobs and leftovers of dead writers.
 
@@ -531,6 +535,9 @@ class Cache:
             grace: age in seconds below which unreferenced blobs and staging files stay.
             dry_run: count what would be removed, remove nothing.
             protect: keys of entries to keep even though no pool references them.
+            progress: told how far a long collection got (`recyclable.scan.ProgressHook`).
+            removed: when given, the keys of the entries removed are appended to it.
+            tally: when given, filled with the sizes the collection saw (local caches).
 
         Returns:
             What was removed (or, in a dry run, would be).
@@ -545,7 +552,14 @@ class Cache:
         with self._io("collect garbage"):
             if isinstance(self.store, LocalStore):
                 return collect_garbage(
-                    self.store, self.leases, grace=grace, dry_run=dry_run, protect=protect
+                    self.store,
+                    self.leases,
+                    grace=grace,
+                    dry_run=dry_run,
+                    protect=protect,
+                    progress=progress,
+                    removed=removed,
+                    tally=tally,
                 )
             from recyclable.store.remote import FsspecStore
 
@@ -555,19 +569,22 @@ class Cache:
 
     # --- verification -----------------------------------------------------------------
 
-    def verify(self) -> VerifyReport:
+    def verify(self, *, progress: ProgressHook | None = None) -> VerifyReport:
         """Check every entry: manifest checksum (and signature), every blob's size and checksum.
 
         Damaged entries are moved to quarantine, exactly as a load would, and
         dropped from their pools, so the next call of the same step recomputes
         it.  Nothing is unpickled, so verifying runs no stored code.
 
+        Args:
+            progress: told how far a long verification got (`recyclable.scan.ProgressHook`).
+
         Returns:
             A `VerifyReport`; its ``damaged`` list names each quarantined entry and why.
 
         """
         with self._io("verify the cache"):
-            report = verify_store(self.store, self.secret)
+            report = verify_store(self.store, self.secret, progress=progress)
         if report.damaged:
             # Their markers are gone: a later hit through a pool object must add them again.
             for pool in self._pools.values():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,15 @@ import xxhash
 from recyclable.lease import Leases
 from recyclable.manifest import ManifestError, load_manifest
 from recyclable.runs import live_run_keys
+from recyclable.scan import (
+    TICK,
+    ProgressHook,
+    Tally,
+    manifest_blobs,
+    read_file,
+    sharded_names,
+    sharded_stats,
+)
 from recyclable.store.base import Store
 from recyclable.store.local import DamagedBlob, LocalStore, writer_state
 
@@ -111,6 +121,9 @@ def collect_garbage(
     grace: float,
     dry_run: bool,
     protect: Collection[str] = (),
+    progress: ProgressHook | None = None,
+    removed: list[str] | None = None,
+    tally: Tally | None = None,
 ) -> GarbageReport:
     """Delete entries no pool references, unreferenced blobs and leftovers of dead writers.
 
@@ -143,6 +156,10 @@ def collect_garbage(
         grace: age in seconds below which unreferenced blobs and staging files stay.
         dry_run: count what would be removed, remove nothing.
         protect: keys of entries to keep even though no pool references them.
+        progress: told how far the collection got (see `recyclable.scan.ProgressHook`).
+        removed: when given, the keys of the manifests removed (or that would
+            be) are appended to it.
+        tally: when given, filled with the sizes of what was listed and read.
 
     Returns:
         What was removed (or, in a dry run, would be).
@@ -158,13 +175,36 @@ def collect_garbage(
             raise
         started = time.time()  # a read-only cache: a dry run needs no probe file
     cutoff = started - grace
-    manifests = set(store.iter_manifest_keys())
-    referenced = _referenced_keys(store) | live_run_keys(store) | set(protect)
+    manifests = set(sharded_names(str(store.entries), ".json"))
+    if tally is not None:
+        tally.listed = manifests
+    markers = {pool: sharded_names(str(store.pool_dir(pool))) for pool in store.list_pools()}
+    referenced = live_run_keys(store) | set(protect)
+    for keys in markers.values():
+        referenced.update(keys)
+    # Referenced manifests are read only if some blob is old enough to be
+    # collected (`_collect_blobs`): their blobs matter for nothing else.
     entries_removed, live_blobs, freed_blobs, kept = sweep_entries(
-        store, manifests, referenced, dry_run=dry_run
+        store,
+        manifests,
+        referenced,
+        dry_run=dry_run,
+        read_referenced=False,
+        progress=progress,
+        removed=removed,
+        sizes=None if tally is None else tally.manifests,
     )
     blobs_removed, bytes_removed = _collect_blobs(
-        store, started, cutoff, live=live_blobs, freed=freed_blobs, kept=kept, dry_run=dry_run
+        store,
+        started,
+        cutoff,
+        live=live_blobs,
+        freed=freed_blobs,
+        kept=kept,
+        unread=manifests & referenced,
+        dry_run=dry_run,
+        progress=progress,
+        tally=tally,
     )
     temporary = 0
     # Staging files of a live writer of this host stay whatever the grace
@@ -183,11 +223,11 @@ def collect_garbage(
             temporary += 1
     dead_leases = leases.remove_dead(dry_run=dry_run)
     # A marker is a writer's first step: only long-abandoned ones are debris.
-    markers = _remove_dangling_markers(
-        store, leases, manifests, min(cutoff, started - MARKER_GRACE), dry_run=dry_run
+    dangling = _remove_dangling_markers(
+        store, leases, markers, manifests, min(cutoff, started - MARKER_GRACE), dry_run=dry_run
     )
     report = GarbageReport(
-        entries_removed, blobs_removed, bytes_removed, temporary, dead_leases, markers
+        entries_removed, blobs_removed, bytes_removed, temporary, dead_leases, dangling
     )
     logger.debug("garbage collection of %s: %s", store.root, report)
     return report
@@ -201,18 +241,37 @@ def _collect_blobs(
     live: set[str],
     freed: set[str],
     kept: set[str],
+    unread: set[str],
     dry_run: bool,
+    progress: ProgressHook | None,
+    tally: Tally | None,
 ) -> tuple[int, int]:
-    """Delete unreferenced blobs; return (count, bytes)."""
+    """Delete unreferenced blobs; return (count, bytes).
+
+    ``unread`` are kept entries whose manifests were not read yet: they are
+    read (once) only when some blob is old enough to be a candidate.  Their
+    blobs' ages were judged before that reading, as the rules require: a
+    writer that publishes such an entry after the collection started has
+    written or touched its blobs since, so they are not candidates.
+    """
     candidates: list[tuple[str, float, int]] = []
-    for digest, info in list(store.iter_blobs()):
+    stats = sharded_stats(str(store.objects), progress=progress, what="listing data files")
+    if tally is not None:
+        tally.blobs = {digest: size for digest, (size, _) in stats.items()}
+    for digest, (size, mtime) in stats.items():
         if digest in live:
             continue
         # Blobs of entries removed just now need no grace period: a writer
         # reusing one refreshes its mtime, which puts it past `started`.
         limit = started if digest in freed else cutoff
-        if info.st_mtime < limit:
-            candidates.append((digest, limit, info.st_size))
+        if mtime < limit:
+            candidates.append((digest, limit, size))
+    if candidates and unread:
+        for done, key in enumerate(unread, 1):
+            live |= _blobs_of_key(store, key, None if tally is None else tally.manifests)
+            if progress is not None and done & TICK == 1:
+                progress("reading entries in use", done, len(unread))
+        candidates = [c for c in candidates if c[0] not in live]
     if not candidates:
         return 0, 0
     if dry_run:
@@ -243,11 +302,18 @@ def _collect_blobs(
 
 
 def _remove_dangling_markers(
-    store: LocalStore, leases: Leases, manifests: set[str], cutoff: float, *, dry_run: bool
+    store: LocalStore,
+    leases: Leases,
+    markers: Mapping[str, list[str]],
+    manifests: set[str],
+    cutoff: float,
+    *,
+    dry_run: bool,
 ) -> int:
+    # ``markers`` were listed before: a marker added since is younger than any cutoff.
     removed = 0
-    for pool in store.list_pools():
-        for key in list(store.iter_markers(pool)):
+    for pool, keys in markers.items():
+        for key in keys:
             if key in manifests:
                 continue
             mtime = store.marker_mtime(pool, key)
@@ -262,13 +328,6 @@ def _remove_dangling_markers(
     return removed
 
 
-def _referenced_keys(store: LocalStore) -> set[str]:
-    referenced: set[str] = set()
-    for pool in store.list_pools():
-        referenced.update(store.iter_markers(pool))
-    return referenced
-
-
 def _marked_check(store: Store, key: str) -> Callable[[], bool]:
     return lambda: any(store.has_marker(pool, key) for pool in store.list_pools())
 
@@ -279,44 +338,67 @@ def sweep_entries(
     referenced: Collection[str],
     *,
     dry_run: bool,
+    read_referenced: bool = True,
+    progress: ProgressHook | None = None,
+    removed: list[str] | None = None,
+    sizes: dict[str, int] | None = None,
 ) -> tuple[int, set[str], set[str], set[str]]:
     """Remove the unreferenced entries (unless marked meanwhile); what their blobs became.
 
     Returns the number removed, the blobs kept entries use, the blobs of
     removed entries, and the kept keys.  Shared by the local and the
-    object-store collector, which differ only in how blobs go.
+    object-store collector, which differ only in how blobs go.  With
+    ``read_referenced`` false the manifests of referenced keys are not read
+    (they are kept, and their blobs are left out of the blobs returned);
+    ``removed``, when given, collects the removed keys, ``sizes`` the size of
+    each manifest read.
     """
     removed_count = 0
     live: set[str] = set()
     freed: set[str] = set()
     kept: set[str] = set()
-    for key in manifests:
-        blobs = _blobs_of_key(store, key)
-        if key not in referenced and (
-            dry_run or store.delete_manifest_unless(key, _marked_check(store, key))
-        ):
+    for done, key in enumerate(manifests, 1):
+        if progress is not None and done & TICK == 1:
+            progress("sweeping entries", done, len(manifests))  # type: ignore[arg-type]
+        if key in referenced:
+            kept.add(key)
+            if read_referenced:
+                live |= _blobs_of_key(store, key, sizes)
+            continue
+        blobs = _blobs_of_key(store, key, sizes)
+        if dry_run or store.delete_manifest_unless(key, _marked_check(store, key)):
             removed_count += 1
             freed |= blobs
+            if removed is not None:
+                removed.append(key)
         else:
             live |= blobs
             kept.add(key)
     return removed_count, live, freed, kept
 
 
-def _blobs_of_key(store: Store, key: str) -> set[str]:
-    data = store.read_manifest(key)
+def _manifest_bytes(store: Store, key: str) -> bytes | None:
+    # A pass over every manifest: on a local store one read each (no probe for the end).
+    if isinstance(store, LocalStore):
+        return read_file(f"{store.entries}/{key[:2]}/{key}.json")
+    return store.read_manifest(key)
+
+
+def _blobs_of_key(store: Store, key: str, sizes: dict[str, int] | None = None) -> set[str]:
+    data = _manifest_bytes(store, key)
     if data is None:
         return set()
+    if sizes is not None:
+        sizes[key] = len(data)
     # A manifest that fails to parse is left for verification to
     # quarantine; its blobs are not protected by it.  The signature is not
     # checked here: a forged manifest may keep blobs alive, never load them.
-    try:
-        return _blobs_of(load_manifest(data))
-    except ManifestError:
-        return set()
+    return manifest_blobs(data) or set()
 
 
-def verify_store(store: Store, secret: bytes | None) -> VerifyReport:
+def verify_store(
+    store: Store, secret: bytes | None, *, progress: ProgressHook | None = None
+) -> VerifyReport:
     """Check every entry: manifest checksum (and signature), every blob's size and checksum.
 
     Damaged entries are moved to quarantine, exactly as a load would, and
@@ -332,8 +414,13 @@ def verify_store(store: Store, secret: bytes | None) -> VerifyReport:
     entries = 0
     nbytes = 0
     keys = list(store.iter_manifest_keys())
-    for key in keys:
-        data = store.read_manifest(key)
+    told = 0
+    for done, key in enumerate(keys, 1):
+        # Every thousand entries, or every 64 MiB of data hashed.
+        if progress is not None and (done & TICK == 1 or nbytes - told >= 1 << 26):
+            told = nbytes
+            progress("verifying entries", done, len(keys))
+        data = _manifest_bytes(store, key)
         if data is None:
             continue  # removed meanwhile
         entries += 1
@@ -401,25 +488,18 @@ def _check_blob(store: Store, digest: str, size: int) -> tuple[str | None, int]:
     hasher = xxhash.xxh3_128()
     read = 0
     try:
-        with open(store.blob_path(digest), "rb") as handle:
-            while chunk := handle.read(1 << 22):
-                hasher.update(chunk)
-                read += len(chunk)
+        fd = os.open(f"{store.objects}/{digest[:2]}/{digest}", os.O_RDONLY)
     except FileNotFoundError:
         return f"{digest} missing", 0
+    try:
+        # Unbuffered reads straight into the hasher: most blobs take one read.
+        while chunk := os.read(fd, 1 << 22):
+            hasher.update(chunk)
+            read += len(chunk)
+    finally:
+        os.close(fd)
     if read != size:
         return f"{digest} has {read} bytes, expected {size}", read
     if hasher.hexdigest() != digest:
         return f"{digest} fails its checksum", read
     return None, read
-
-
-def _blobs_of(manifest: Mapping[str, object]) -> set[str]:
-    blobs: set[str] = set()
-    stream = manifest.get("stream")
-    if isinstance(stream, dict) and "inline" not in stream and "digest" in stream:
-        blobs.add(str(stream["digest"]))
-    buffers = manifest.get("buffers")
-    if isinstance(buffers, list):
-        blobs.update(str(info["digest"]) for info in buffers if isinstance(info, dict))
-    return blobs

@@ -1,4 +1,4 @@
-"""Looking after a cache: what it holds, why a call would miss, budgets, removal.
+"""Looking after a cache: what it holds, budgets, removal (why a call would miss: `explain`).
 
 These are the library functions behind ``recyclable cache ...``; each takes a
 `Cache` and only reads the store, except `collect_garbage` and `remove_pool`.
@@ -7,19 +7,31 @@ Verification is `Cache.verify`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from recyclable.cache import Cache, GarbageReport, validate_pool_name
-from recyclable.callkey import CallKey
+from recyclable.cache import Cache, GarbageReport
 from recyclable.errors import PoolInUseError, PoolNotFoundError
-from recyclable.manifest import Manifest, ManifestError, load_manifest
-from recyclable.pool import Pool, _differences
+from recyclable.explain import Explanation, explain_call
+from recyclable.pool import Pool
 from recyclable.runs import list_runs, live_run_keys
+from recyclable.scan import (
+    TICK,
+    BlobSizes,
+    CacheScan,
+    ProgressHook,
+    Tally,
+    blobs_of,
+    manifest_blobs,
+    manifest_fields,
+    read_file,
+    scan_cache,
+    sharded_names,
+)
 
 __all__ = [
     "BudgetReport",
@@ -34,9 +46,6 @@ __all__ = [
     "summarize_cache",
     "summarize_pools",
 ]
-
-# How many stored calls `explain_call` compares with, at most.
-_EXPLAIN_LIMIT = 5000
 
 
 @dataclass(frozen=True)
@@ -118,30 +127,13 @@ class EntrySummary:
 
 
 @dataclass(frozen=True)
-class Explanation:
-    """Whether a call would be loaded, and if not, why.
-
-    Attributes:
-        hit: a stored, complete entry exists for the call.
-        key: the call's key.
-        action: the action.
-        reason: one sentence: what is stored, or what differs from the closest stored call.
-
-    """
-
-    hit: bool
-    key: str
-    action: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class BudgetReport:
     """What a budgeted garbage collection did.
 
     Attributes:
         garbage: what was removed (or would be, in a dry run).
-        evicted: keys of the unpooled entries chosen for eviction, least recently stored first.
+        evicted: keys of the unpooled entries chosen for eviction, least recently stored
+            first (without a budget: every unpooled entry removed, sorted by key).
         kept_unpooled: unpooled entries kept within the budget.
         bytes_after: the cache's size afterwards (estimated in a dry run).
         within_budget: the size is within ``max_bytes`` (pooled entries are never evicted).
@@ -155,70 +147,82 @@ class BudgetReport:
     within_budget: bool
 
 
-def summarize_cache(cache: Cache) -> CacheSummary:
-    """Count and size what a cache holds."""
+def summarize_cache(
+    cache: Cache, *, scan: CacheScan | None = None, progress: ProgressHook | None = None
+) -> CacheSummary:
+    """Count and size what a cache holds (one ``scandir`` and ``stat`` pass).
+
+    Args:
+        cache: the cache.
+        scan: a pass already made over it (`recyclable.scan.scan_cache`), to reuse.
+        progress: told how far the pass got (see `recyclable.scan.ProgressHook`).
+
+    """
     store = cache.local_store
-    blob_bytes = 0
-    blobs = 0
-    for _, info in store.iter_blobs():
-        blobs += 1
-        blob_bytes += info.st_size
-    entries = 0
-    entry_bytes = 0
-    for key in store.iter_manifest_keys():
-        size = _file_size(store.manifest_path(key))
-        if size is not None:
-            entries += 1
-            entry_bytes += size
+    found = scan if scan is not None else scan_cache(str(store.root), progress=progress)
     return CacheSummary(
         path=str(cache.path),
         format=cache.format,
-        bytes=blob_bytes + entry_bytes,
-        entries=entries,
-        blobs=blobs,
+        bytes=found.bytes,
+        entries=len(found.manifests),
+        blobs=len(found.blobs),
         pools=len(store.list_pools()),
         quarantined=_count_files(store.quarantine),
         temporary=sum(1 for _ in store.iter_temp()),
     )
 
 
-def summarize_pools(cache: Cache) -> list[PoolSummary]:
-    """Every pool of the cache, sorted by name."""
-    return [_summarize_pool(cache, name) for name in cache.pools()]
+def summarize_pools(cache: Cache, *, progress: ProgressHook | None = None) -> list[PoolSummary]:
+    """Every pool of the cache, sorted by name.
 
-
-def _summarize_pool(cache: Cache, name: str) -> PoolSummary:
+    Each pool's markers are listed (not stat-ed: a marker is never touched
+    after its creation, so the shard directories' times say when the latest
+    was added), and each entry's manifest is read once, whichever pools
+    hold it, to find its data files.
+    """
     store = cache.local_store
-    root = store.pool_dir(name)
-    last_used = _mtime(root)
-    entries = 0
-    size = 0
-    sizes: dict[str, int] = {}
-    for shard in _scandir(root):
-        last_used = max(last_used, _mtime(shard.path))
-        if not shard.is_dir() or shard.name.startswith("."):
-            continue
-        for marker in _scandir(shard.path):
-            last_used = max(last_used, _mtime(marker.path))
-            manifest = _read(store, marker.name)
-            if manifest is None:
+    published = set(sharded_names(str(store.entries), ".json"))
+    sizes = BlobSizes(str(store.objects))
+    entry_bytes: dict[str, int] = {}
+    found = []
+    for name in cache.pools():
+        root = f"{store.pools}/{name}"
+        last_used = _mtime(root)
+        for shard in _scandir(root):
+            last_used = max(last_used, _mtime(shard.path))
+        entries = 0
+        size = 0
+        for key in sharded_names(root):
+            if key not in published:
                 continue
+            bytes_of = entry_bytes.get(key)
+            if bytes_of is None:
+                bytes_of = entry_bytes[key] = _entry_bytes(store, key, sizes)
+                if progress is not None and len(entry_bytes) & TICK == 1:
+                    progress("reading entries", len(entry_bytes), len(published))
+            if bytes_of < 0:
+                continue  # removed meanwhile, or damaged: not an entry the pool holds
             entries += 1
-            size += _entry_bytes(store, marker.name, manifest, sizes)
-    runs = list_runs(Pool(cache, name))
-    for run in runs:
-        last_used = max(last_used, run.heartbeat)
-    return PoolSummary(
-        name=name,
-        entries=entries,
-        bytes=size,
-        last_used=last_used,
-        live_runs=sum(1 for run in runs if run.live),
-        unfinished_runs=sum(1 for run in runs if not run.live),
-    )
+            size += bytes_of
+        runs = list_runs(Pool(cache, name))
+        for run in runs:
+            last_used = max(last_used, run.heartbeat)
+        found.append(
+            PoolSummary(
+                name=name,
+                entries=entries,
+                bytes=size,
+                last_used=last_used,
+                live_runs=sum(1 for run in runs if run.live),
+                unfinished_runs=sum(1 for run in runs if not run.live),
+            )
+        )
+    return found
 
 
-def list_entries(cache: Cache, pool: str) -> list[EntrySummary]:
+def list_entries(
+    cache: Cache, pool: str, *, progress: ProgressHook | None = None
+) -> list[EntrySummary]:
     """The entries a pool holds, oldest first.
 
     Raises:
@@ -228,12 +232,17 @@ def list_entries(cache: Cache, pool: str) -> list[EntrySummary]:
     """
     opened = cache.pool(pool)
     store = cache.local_store
-    sizes: dict[str, int] = {}
+    sizes = BlobSizes(str(store.objects))
+    keys = sharded_names(f"{store.pools}/{opened.name}")
     found = []
-    for key in opened.keys():  # noqa: SIM118 - Pool.keys() lists markers; Pool has no __iter__
-        manifest = _read(store, key)
-        if manifest is None:
-            continue
+    for done, key in enumerate(keys, 1):
+        if progress is not None and done & TICK == 1:
+            progress("reading entries", done, len(keys))
+        data = read_file(f"{store.entries}/{key[:2]}/{key}.json")
+        manifest = None if data is None else manifest_fields(data)
+        if data is None or manifest is None:
+            continue  # removed meanwhile, or damaged (`cache verify` deals with it)
+        lineage = _lineage(manifest)
         found.append(
             EntrySummary(
                 key=key,
@@ -242,72 +251,17 @@ def list_entries(cache: Cache, pool: str) -> list[EntrySummary]:
                 arguments=tuple(
                     (str(pair[0]), str(pair[1])) for pair in manifest.get("arguments", [])
                 ),
-                bytes=_entry_bytes(store, key, manifest, sizes),
+                bytes=len(data) + sizes.total(blobs_of(manifest)),
                 compute_seconds=float(manifest.get("compute_seconds", 0.0)),
                 created=str(manifest.get("created", "")),
-                values=tuple((str(n), str(t)) for n, t in _lineage(manifest).get("values", [])),
+                values=tuple((str(n), str(t)) for n, t in lineage.get("values", [])),
                 inputs=tuple(
-                    tuple(str(part) for part in item)
-                    for item in _lineage(manifest).get("inputs", [])
+                    tuple(str(part) for part in item) for item in lineage.get("inputs", [])
                 ),
             )
         )
     found.sort(key=lambda entry: (entry.created, entry.action, entry.key))
     return found
-
-
-def explain_call(cache: Cache, callkey: CallKey, pool: str | None = None) -> Explanation:
-    """Say whether ``callkey`` would be loaded from ``cache``, and if not, why.
-
-    Lookups are by key across the whole cache, so a hit does not depend on the
-    pool; a miss is explained against the closest stored call of the same
-    action, in ``pool`` first and then anywhere in the cache.
-
-    Args:
-        cache: the cache.
-        callkey: the call (``func.__recyclable__.key_for(bound_arguments)``).
-        pool: the pool the call would run in, to look for similar calls first.
-
-    """
-    store = cache.local_store
-    data = store.read_manifest(callkey.key)
-    if data is not None:
-        problem = check_entry(store, callkey.key, data)
-        if problem is None:
-            manifest = load_manifest(data)
-            return Explanation(
-                True,
-                callkey.key,
-                callkey.action,
-                f"stored {manifest.get('created', '')} (computed in "
-                f"{float(manifest.get('compute_seconds', 0.0)):.3f} s): it would be loaded",
-            )
-        return Explanation(
-            False,
-            callkey.key,
-            callkey.action,
-            f"an entry exists but is damaged ({problem}): it would be recomputed",
-        )
-    candidates: list[str] = []
-    if pool is not None and store.pool_exists(validate_pool_name(pool)):
-        candidates.extend(store.iter_markers(pool))
-    seen = set(candidates)
-    candidates.extend(k for k in store.iter_manifest_keys() if k not in seen)
-    best: list[str] | None = None
-    for key in candidates[:_EXPLAIN_LIMIT]:
-        stored = _read(store, key)
-        if stored is None:
-            continue
-        if stored.get("plugin") != callkey.plugin or stored.get("action") != callkey.action:
-            continue
-        reasons = _differences(callkey, stored)
-        if best is None or len(reasons) < len(best):
-            best = reasons
-    if best is None:
-        reason = f"new call: no stored call of {callkey.action} in cache {cache.path}"
-    else:
-        reason = "closest stored call differs: " + ("; ".join(best) or "in no component")
-    return Explanation(False, callkey.key, callkey.action, reason)
 
 
 def collect_garbage(
@@ -317,6 +271,7 @@ def collect_garbage(
     older_than: float | None = None,
     dry_run: bool = False,
     now: float | None = None,
+    progress: ProgressHook | None = None,
 ) -> BudgetReport:
     """Garbage collection, optionally keeping unpooled entries within a budget.
 
@@ -333,6 +288,7 @@ def collect_garbage(
         older_than: evict unpooled entries stored more than this many seconds ago.
         dry_run: report, remove nothing.
         now: the current time (epoch seconds), for tests.
+        progress: told how far the collection got (see `recyclable.scan.ProgressHook`).
 
     Raises:
         ValueError: a budget is negative.
@@ -343,38 +299,58 @@ def collect_garbage(
             raise ValueError(f"collect_garbage({name}=...) must be >= 0, got {value!r}")
     store = cache.local_store
     when = time.time() if now is None else now
+    if max_bytes is None and older_than is None:
+        # No budget: the collection's own listing and reads give the size afterwards.
+        tally = Tally()
+        removed: list[str] = []
+        garbage = cache.garbage_collect(
+            dry_run=dry_run, progress=progress, removed=removed, tally=tally
+        )
+        gone = set(removed)
+        after = sum(tally.blobs.values()) - garbage.bytes
+        for key in tally.listed - gone:
+            size = tally.manifests.get(key)
+            if size is None:
+                with contextlib.suppress(FileNotFoundError):
+                    size = os.stat(f"{store.entries}/{key[:2]}/{key}.json").st_size
+            after += size or 0
+        return BudgetReport(
+            garbage=garbage,
+            evicted=tuple(sorted(removed)),
+            kept_unpooled=0,
+            bytes_after=after,
+            within_budget=True,
+        )
+    # One pass for the sizes and ages; the collection itself reads what it needs.
+    found = scan_cache(str(store.root), progress=progress)
+    total = found.bytes
+    evict: list[str] = []
+    keep: set[str] = set()
     referenced = live_run_keys(store)
     for pool in store.list_pools():
-        referenced.update(store.iter_markers(pool))
+        referenced.update(sharded_names(str(store.pool_dir(pool))))
+    sizes = BlobSizes(str(store.objects), found.blobs)
     unpooled: list[tuple[float, str, int]] = []
-    sizes: dict[str, int] = {}
-    for key in store.iter_manifest_keys():
+    for key, (size, mtime) in found.manifests.items():
         if key in referenced:
             continue
-        path = store.manifest_path(key)
-        used = _mtime(path)
-        manifest = _read(store, key)
-        size = _file_size(path) or 0
-        if manifest is not None:
-            size = _entry_bytes(store, key, manifest, sizes)
-        unpooled.append((used, key, size))
+        data = read_file(f"{store.entries}/{key[:2]}/{key}.json")
+        blobs = manifest_blobs(data) if data is not None else None
+        unpooled.append((mtime, key, size + sizes.total(blobs or ())))
     unpooled.sort()
-    total = summarize_cache(cache).bytes
-    if max_bytes is None and older_than is None:
-        evict = [key for _, key, _ in unpooled]
-    else:
-        evict = []
-        for used, key, size in unpooled:
-            too_old = older_than is not None and when - used > older_than
-            too_big = max_bytes is not None and total > max_bytes
-            if not (too_old or too_big):
-                continue
+    budget = total
+    for used, key, size in unpooled:
+        too_old = older_than is not None and when - used > older_than
+        too_big = max_bytes is not None and budget > max_bytes
+        if too_old or too_big:
             evict.append(key)
-            total -= size
-    evicted = set(evict)
-    keep = {key for _, key, _ in unpooled if key not in evicted}
-    garbage = cache.garbage_collect(dry_run=dry_run, protect=keep)
-    after = total if dry_run else summarize_cache(cache).bytes
+            budget -= size
+        else:
+            keep.add(key)
+    taken: list[str] = []
+    garbage = cache.garbage_collect(dry_run=dry_run, protect=keep, progress=progress, removed=taken)
+    # The size afterwards, from the pass made before (writers may have added since).
+    after = total - garbage.bytes - sum(found.manifests.get(key, (0, 0.0))[0] for key in taken)
     return BudgetReport(
         garbage=garbage,
         evicted=tuple(evict),
@@ -413,34 +389,13 @@ def remove_pool(cache: Cache, name: str, *, force: bool = False) -> GarbageRepor
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _entry_bytes(store: Any, key: str, manifest: Mapping[str, Any], sizes: dict[str, int]) -> int:
-    total = _file_size(store.manifest_path(key)) or 0
-    stream = manifest.get("stream", {})
-    parts = [] if not isinstance(stream, dict) or "inline" in stream else [stream]
-    parts.extend(p for p in manifest.get("buffers", []) if isinstance(p, dict))
-    for part in parts:
-        digest = str(part.get("digest"))
-        if digest not in sizes:
-            sizes[digest] = store.blob_size(digest) or 0
-        total += sizes[digest]
-    return total
-
-
-def _read(store: Any, key: str) -> Manifest | None:
-    data = store.read_manifest(key)
-    if data is None:
-        return None
-    try:
-        return load_manifest(data)
-    except ManifestError:
-        return None
-
-
-def _file_size(path: Any) -> int | None:
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return None
+def _entry_bytes(store: Any, key: str, sizes: BlobSizes) -> int:
+    """Bytes of an entry (its manifest and data files); -1 when it is missing or damaged."""
+    data = read_file(f"{store.entries}/{key[:2]}/{key}.json")
+    blobs = None if data is None else manifest_blobs(data)
+    if data is None or blobs is None:
+        return -1
+    return len(data) + sizes.total(blobs)
 
 
 def _mtime(path: Any) -> float:
@@ -470,35 +425,6 @@ def format_time(epoch: float) -> str:
     if epoch <= 0:
         return "-"
     return datetime.fromtimestamp(epoch).isoformat(sep=" ", timespec="seconds")
-
-
-def check_entry(store: Any, key: str, data: bytes) -> str | None:
-    """Why an entry would not load, or None when it looks sound.
-
-    Checks the manifest (checksum, fields) and that every blob exists with
-    its recorded size, without reading the blobs: a quick answer for
-    ``explain``.  `Cache.verify` hashes everything.
-    """
-    try:
-        manifest = load_manifest(data)
-    except ManifestError as exc:
-        return f"manifest: {exc}"
-    if manifest.get("key") != key:
-        return "manifest is filed under another key"
-    try:
-        stream = manifest["stream"]
-        parts = [] if "inline" in stream else [stream]
-        parts.extend(manifest["buffers"])
-        blobs = [(str(part["digest"]), int(part["size"])) for part in parts]
-    except (KeyError, TypeError, ValueError) as exc:
-        return f"manifest lacks a field ({exc})"
-    for digest, size in blobs:
-        actual = store.blob_size(digest)
-        if actual is None:
-            return f"data {digest} missing"
-        if actual != size:
-            return f"data {digest} has {actual} bytes, expected {size}"
-    return None
 
 
 def _lineage(manifest: Any) -> dict[str, Any]:

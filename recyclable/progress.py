@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from recyclable.pool import Pool
     from recyclable.steps import Step
 
-__all__ = ["Progress", "previous_seconds"]
+__all__ = ["Progress", "StatusLine", "previous_seconds"]
 
 AFTER_VAR = "RECYCLABLE_PROGRESS_AFTER"
 EVERY_VAR = "RECYCLABLE_PROGRESS_EVERY"
@@ -96,11 +96,9 @@ class Progress:
         self.after = after if after is not None else _seconds_from_env(AFTER_VAR, 2.0)
         self.every = every if every is not None else _seconds_from_env(EVERY_VAR, 60.0)
         self.tick = min(tick, self.every)
-        isatty = getattr(stream, "isatty", None)
-        self.tty = bool(isatty()) if callable(isatty) else False
+        self._status = StatusLine(stream)
+        self.tty = self._status.tty
         self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._showing = False
         self._previous: dict[tuple[str, str], float | None] = {}
         self._logged: dict[int, int] = {}
         self._thread = threading.Thread(target=self._loop, name="recyclable-progress", daemon=True)
@@ -144,15 +142,18 @@ class Progress:
             if elapsed < self.after:
                 return None
             line = self.line(step, running)
-            self._write("\r\x1b[K" + line)
-            self._showing = True
+            self._status.show(line)
+            if self._status.closed:
+                self._stop.set()
             return line
         due = int(elapsed // self.every)
         if due < 1 or self._logged.get(id(step), 0) >= due:
             return None
         self._logged[id(step)] = due
         line = self.line(step, running)
-        self._write(line + "\n")
+        self._status.show(line)
+        if self._status.closed:
+            self._stop.set()
         return line
 
     def line(self, step: Step, running: list[Step]) -> str:
@@ -180,6 +181,34 @@ class Progress:
             self._chained(step)
 
     def _clear(self) -> None:
+        self._status.clear()
+
+
+class StatusLine:
+    """One status line on a stream: rewritten in place on a terminal, whole lines elsewhere.
+
+    Shared by a run's step progress and the cache tools' progress.  Writing
+    never raises: a closed stream just sets `closed`.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        isatty = getattr(stream, "isatty", None)
+        self.tty = bool(isatty()) if callable(isatty) else False
+        self.closed = False
+        self._lock = threading.Lock()
+        self._showing = False
+
+    def show(self, text: str) -> None:
+        """Show ``text``: in place of the previous line on a terminal, as a new line elsewhere."""
+        if self.tty:
+            self._write("\r\x1b[K" + text)
+            self._showing = True
+        else:
+            self._write(text + "\n")
+
+    def clear(self) -> None:
+        """Remove the line shown in place, if any (a terminal's cursor is back at its start)."""
         if self._showing:
             self._write("\r\x1b[K")
             self._showing = False
@@ -190,4 +219,4 @@ class Progress:
                 self.stream.write(text)
                 self.stream.flush()
             except (OSError, ValueError):  # a closed stream: nothing to show on
-                self._stop.set()
+                self.closed = True

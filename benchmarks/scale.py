@@ -1,0 +1,253 @@
+"""The ``scale`` group: a cache of 100,000 entries, its hit and its cache tools.
+
+The cache is written through the library (``@recyclable`` calls in a pool) by
+two processes at once, which takes about half a minute; one entry in ten has a
+data file (a 20 KB result), the others keep their small result inline.  Its
+files are then dated a week back, as in a cache in use for a while: garbage
+collection must then consider every data file, and so read every manifest
+(the worst case for it; nothing is removed, so each round finds the same).
+
+Rows (every ratio is floor time / our time, so 1.0× means "as fast as the
+floor" and 0.67× means "1.5× the floor's time"; each pair is timed in the same
+rounds, in alternating order):
+
+* a hit with 100,000 entries vs one with 100 entries;
+* ``recyclable cache info`` and ``pools`` vs one ``os.scandir`` + stat pass over the
+  files they size (entries and data files; for pools the markers too);
+* ``show`` and ``gc`` vs reading every manifest once (opening, reading and
+  closing each), ``verify`` vs reading every manifest and every data file once.
+
+The tools run in this process through the command's own entry point, stdout
+going to a string; what each printed is checked after the rounds (entry
+counts, nothing removed, nothing damaged), so a wrong answer stops the group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import multiprocessing
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from recyclable import Cache
+from recyclable import recyclable as recyclable_decorator
+from recyclable.cli import main as cli_main
+
+__all__ = ["rows"]
+
+# One entry in this many has a data file (its result is past the inline limit).
+BLOB_EVERY = 10
+BLOB_BYTES = 20_000
+WEEK = 7 * 24 * 3600.0
+
+
+def _result(i: int) -> Any:
+    if i % BLOB_EVERY == 0:
+        return i.to_bytes(8, "little") * (BLOB_BYTES // 8)
+    return i * 3
+
+
+scale_step = recyclable_decorator(name="scale_step")(_result)
+
+
+def _fill(cache_dir: str, start: int, stop: int) -> None:
+    """One writing process: compute and store calls ``start`` .. ``stop - 1`` in pool ``scale``."""
+    pool = Cache(cache_dir).create_pool("scale", reuse=True)
+    with pool:
+        for i in range(start, stop):
+            scale_step(i)
+    if pool.stats.computed != stop - start:
+        raise RuntimeError(f"expected {stop - start} stores, pool.stats says {pool.stats}")
+
+
+def build(cache_dir: Path, count: int, processes: int = 2) -> None:
+    """Write ``count`` entries into ``cache_dir`` with ``processes`` writers, then age the files."""
+    Cache(cache_dir)
+    context = multiprocessing.get_context("spawn")
+    bounds = [count * p // processes for p in range(processes + 1)]
+    jobs = [
+        context.Process(target=_fill, args=(str(cache_dir), bounds[p], bounds[p + 1]))
+        for p in range(processes)
+    ]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join()
+    if any(job.exitcode != 0 for job in jobs):
+        raise RuntimeError("a writer of the scale cache failed")
+    old = time.time() - WEEK
+    for sub in ("entries", "objects"):
+        for shard in os.scandir(cache_dir / sub):
+            for entry in os.scandir(shard.path):
+                os.utime(entry.path, (old, old))
+
+
+# --- floors ---------------------------------------------------------------------------------
+
+
+def _stat_pass(*roots: Path) -> int:
+    """One scandir + stat pass over sharded directories; the bytes found."""
+    total = 0
+    for root in roots:
+        for shard in os.scandir(root):
+            if shard.name.startswith("."):
+                continue
+            for entry in os.scandir(shard.path):
+                total += entry.stat().st_size
+    return total
+
+
+def _read_pass(root: Path) -> int:
+    """Open, read and close every file of a sharded directory once; the bytes read."""
+    total = 0
+    for shard in os.scandir(root):
+        for entry in os.scandir(shard.path):
+            fd = os.open(entry.path, os.O_RDONLY)
+            try:
+                while chunk := os.read(fd, 1 << 20):
+                    total += len(chunk)
+            finally:
+                os.close(fd)
+    return total
+
+
+# --- the tools ------------------------------------------------------------------------------
+
+
+def _tool(*argv: str) -> str:
+    """Run ``recyclable cache ARGV --json`` in this process; what it printed on stdout."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli_main(["cache", *argv, "--json"])
+    if code != 0:
+        raise RuntimeError(f"recyclable cache {' '.join(argv)} exited {code}")
+    return out.getvalue()
+
+
+def _paired(ours: Callable[[], Any], floor: Callable[[], Any], rounds: int) -> tuple[float, float]:
+    """Medians of ``ours`` and ``floor`` over ``rounds``, alternating which goes first."""
+    times: dict[int, list[float]] = {0: [], 1: []}
+    ours(), floor()  # untimed: warm the page cache and the code paths alike
+    for round_no in range(rounds):
+        order = (0, 1) if round_no % 2 == 0 else (1, 0)
+        for which in order:
+            start = time.perf_counter()
+            (ours if which == 0 else floor)()
+            times[which].append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def rows(smoke: bool, workdir: Path, row: Any, counted: Any) -> list[Any]:
+    """The scale rows (``row`` is benchmarks.run.Row, ``counted`` its Counted)."""
+    small, large = (100, 300) if smoke else (100, 100_000)
+    rounds = 3 if smoke else 7
+    caches = {}
+    for count in (small, large):
+        caches[count] = workdir / f"scale-{count}"
+        build(caches[count], count)
+    found = []
+
+    # The hit, at both sizes, alternating.
+    pools = {n: Cache(path).create_pool("scale", reuse=True) for n, path in caches.items()}
+    # 100 calls spread over each cache, one in ten with a data file at both sizes.
+    samples = {
+        n: [(j * (n // 100)) // BLOB_EVERY * BLOB_EVERY + j % BLOB_EVERY for j in range(100)]
+        for n in caches
+    }
+
+    def lookups(count: int) -> float:
+        sample, pool = samples[count], pools[count]
+        with pool, counted(pool, f"hits with {count} entries", loaded=len(sample), computed=0):
+            start = time.perf_counter()
+            for k in sample:
+                scale_step(k)
+            return (time.perf_counter() - start) / len(sample)
+
+    # Only the calls are timed (not entering and leaving the pool), alternating sizes.
+    lookups(small), lookups(large)
+    latencies: dict[int, list[float]] = {small: [], large: []}
+    for round_no in range(rounds * 2):
+        for count in (small, large) if round_no % 2 == 0 else (large, small):
+            latencies[count].append(lookups(count))
+    hit_large = statistics.median(latencies[large])
+    hit_small = statistics.median(latencies[small])
+    found.append(
+        row(
+            "scale",
+            f"hit with {large:,} entries vs {small}",
+            hit_large,
+            f"hit with {small} entries",
+            hit_small,
+            "≥ 0.67× (≤ 1.5× slower)",
+            "warm",
+        )
+    )
+
+    root = caches[large]
+    where = ("--use-cache", str(root))
+    blobs = len(range(0, large, BLOB_EVERY))
+    entries, objects, markers = root / "entries", root / "objects", root / "pools" / "scale"
+    cases: list[tuple[str, tuple[str, ...], Callable[[Any], bool], str, Callable[[], Any]]] = [
+        (
+            "info",
+            ("info", *where),
+            lambda d: d["entries"] == large and d["blobs"] == blobs,
+            "scandir+stat of entries, data",
+            lambda: _stat_pass(entries, objects),
+        ),
+        (
+            "pools",
+            ("pools", *where),
+            lambda d: [p["entries"] for p in d] == [large],
+            "scandir+stat of entries, data, markers",
+            lambda: _stat_pass(entries, objects, markers),
+        ),
+        (
+            "show",
+            ("show", "scale", *where),
+            lambda d: len(d) == large,
+            "reading every manifest once",
+            lambda: _read_pass(entries),
+        ),
+        (
+            "gc",
+            ("gc", *where),
+            lambda d: d["garbage"]["entries"] == 0 and d["garbage"]["blobs"] == 0,
+            "reading every manifest once",
+            lambda: _read_pass(entries),
+        ),
+        (
+            "verify",
+            ("verify", *where),
+            lambda d: d["entries"] == large and d["blobs"] == blobs and not d["damaged"],
+            "reading every manifest and data file",
+            lambda: (_read_pass(entries), _read_pass(objects)),
+        ),
+    ]
+    for name, argv, check, floor_name, floor in cases:
+        printed: list[str] = []
+        ours_time, floor_time = _paired(
+            lambda a=argv, p=printed: p.append(_tool(*a)), floor, rounds
+        )
+        # Checked after the rounds, so parsing the JSON is not counted as the tool's time.
+        for text in printed:
+            if not check(json.loads(text)):
+                raise RuntimeError(f"recyclable cache {' '.join(argv)} printed {text[:300]}")
+        found.append(
+            row(
+                "scale",
+                f"cache {name}, {large:,} entries",
+                ours_time,
+                floor_name,
+                floor_time,
+                "≥ 0.67× (≤ 1.5× the floor)",
+                "warm",
+            )
+        )
+    return found

@@ -1,0 +1,252 @@
+"""One fast pass over a local cache's files, for the cache tools.
+
+The tools walk caches of 100,000 entries and more.  There a pathlib path per
+name, or a second ``stat`` of a file ``os.scandir`` has just listed, costs more
+than the system calls themselves; so everything here works on plain strings
+and on the stats a `os.DirEntry` gives, and reads each file at most once.
+
+Long passes report how far they got through a `ProgressHook`; the library
+never prints, the command line decides what to show (and only after a tool
+has run a while).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import xxhash
+
+from recyclable.manifest import ManifestError, load_manifest
+
+__all__ = [
+    "TICK",
+    "BlobSizes",
+    "CacheScan",
+    "ProgressHook",
+    "Tally",
+    "blobs_of",
+    "manifest_blobs",
+    "manifest_fields",
+    "read_file",
+    "scan_cache",
+    "sharded_names",
+    "sharded_stats",
+]
+
+#: ``hook(what, done, total)``: a long pass is at item ``done`` of ``total``
+#: (None when the total is not known) of the stage ``what``.
+ProgressHook = Callable[[str, int, "int | None"], None]
+
+#: A progress hook is called at the first item of a pass and every 1,024 after it
+#: (``done & TICK == 1``): cheap, and a tool shows it is alive from its start.
+TICK = 1023
+
+
+def _scandir(path: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _shards(root: str) -> Iterator[os.DirEntry[str]]:
+    # Dot-directories (a pool's ``.runs``) hold bookkeeping, never sharded names.
+    for shard in _scandir(root):
+        if not shard.name.startswith(".") and shard.is_dir(follow_symlinks=False):
+            yield shard
+
+
+def sharded_names(root: str, suffix: str = "") -> list[str]:
+    """The names in ``root/<shard>/`` with ``suffix`` removed (names without it are left out).
+
+    No file is stat-ed: this is the cheapest listing there is.
+    """
+    names: list[str] = []
+    cut = len(suffix)
+    for shard in _shards(root):
+        if cut:
+            names.extend(e.name[:-cut] for e in _scandir(shard.path) if e.name.endswith(suffix))
+        else:
+            names.extend(e.name for e in _scandir(shard.path))
+    return names
+
+
+def sharded_stats(
+    root: str, suffix: str = "", *, progress: ProgressHook | None = None, what: str = ""
+) -> dict[str, tuple[int, float]]:
+    """``name -> (size, mtime)`` of every file in ``root/<shard>/`` (``suffix`` removed)."""
+    found: dict[str, tuple[int, float]] = {}
+    cut = len(suffix)
+    done = 0
+    for shard in _shards(root):
+        for entry in _scandir(shard.path):
+            name = entry.name
+            if cut:
+                if not name.endswith(suffix):
+                    continue
+                name = name[:-cut]
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed since the listing
+            found[name] = (info.st_size, info.st_mtime)
+            done += 1
+            if progress is not None and done & TICK == 1:
+                progress(what, done, None)
+    return found
+
+
+def read_file(path: str) -> bytes | None:
+    """A whole small file (a manifest) in as few system calls as possible; None when missing."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        data = os.read(fd, 1 << 16)
+        if len(data) < 1 << 16:
+            # A short read of a regular file is its end: no second read needed.
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def blobs_of(manifest: Mapping[str, object]) -> set[str]:
+    """The digests of the data files (stream and buffers) a parsed manifest references."""
+    blobs: set[str] = set()
+    stream = manifest.get("stream")
+    if isinstance(stream, dict) and "inline" not in stream and "digest" in stream:
+        blobs.add(str(stream["digest"]))
+    buffers = manifest.get("buffers")
+    if isinstance(buffers, list):
+        blobs.update(
+            str(info["digest"]) for info in buffers if isinstance(info, dict) and "digest" in info
+        )
+    return blobs
+
+
+# A manifest's header line (see `recyclable.manifest`): magic, format, checksum[, signature].
+_MAGIC = b"recyclable-manifest 1 "
+# The load line of an entry with an inline stream and no buffers: no data files.
+_NO_BUFFERS = b'"buffers":[]'
+_INLINE = b'"inline":'
+
+
+def manifest_blobs(data: bytes) -> set[str] | None:
+    """The data files a manifest's bytes reference; None when it fails its checksum or parse.
+
+    Most entries (small results) have none; for those the checksum is checked
+    and the JSON left unparsed, which halves the cost of a pass over 100,000
+    manifests.  Anything else is parsed by `recyclable.manifest.load_manifest`.
+    """
+    header, _, payload = data.partition(b"\n")
+    load_line = payload.partition(b"\n")[0]
+    if header.startswith(_MAGIC) and _NO_BUFFERS in load_line and _INLINE in load_line:
+        checksum = header[len(_MAGIC) :].partition(b" ")[0]
+        if checksum == xxhash.xxh3_128_hexdigest(payload).encode():
+            return set()
+    try:
+        return blobs_of(load_manifest(data))
+    except ManifestError:
+        return None
+
+
+def manifest_fields(data: bytes) -> dict[str, Any] | None:
+    """Every field of a manifest as a plain dict; None when it fails its checksum or parse."""
+    header, _, payload = data.partition(b"\n")
+    checksum = header[len(_MAGIC) :].partition(b" ")[0] if header.startswith(_MAGIC) else b""
+    if checksum != xxhash.xxh3_128_hexdigest(payload).encode():
+        # Not a manifest this pass understands: the reader's own checks say why.
+        try:
+            load_manifest(data)
+        except ManifestError:
+            return None
+    # Both JSON lines in one parse; the first (the load fields) wins, as in `Manifest`.
+    load_line, _, meta_line = payload.partition(b"\n")
+    try:
+        parsed = json.loads((b"[%s,%s]" % (load_line, meta_line or b"{}")).decode())
+    except ValueError:
+        return None
+    if not (isinstance(parsed[0], dict) and isinstance(parsed[1], dict)):
+        return None
+    fields: dict[str, Any] = parsed[1]
+    fields.update(parsed[0])
+    return fields
+
+
+class BlobSizes:
+    """Sizes of blobs by digest, each looked up at most once (a missing blob counts 0)."""
+
+    def __init__(self, objects: str, known: Mapping[str, tuple[int, float]] | None = None) -> None:
+        self._objects = objects
+        self._sizes: dict[str, int] = {d: size for d, (size, _) in (known or {}).items()}
+        self._complete = known is not None
+
+    def __call__(self, digest: str) -> int:
+        """The size of blob ``digest`` in bytes (0 when it is missing)."""
+        size = self._sizes.get(digest)
+        if size is None:
+            size = 0
+            if not self._complete:
+                with contextlib.suppress(FileNotFoundError):
+                    size = os.stat(f"{self._objects}/{digest[:2]}/{digest}").st_size
+            self._sizes[digest] = size
+        return size
+
+    def total(self, digests: Iterable[str]) -> int:
+        """The summed size of these blobs."""
+        return sum(self(digest) for digest in digests)
+
+
+@dataclass(frozen=True)
+class CacheScan:
+    """What one pass over a cache's entries and data files found.
+
+    Attributes:
+        manifests: ``key -> (size, mtime)`` of every published manifest.
+        blobs: ``digest -> (size, mtime)`` of every data file.
+
+    """
+
+    manifests: dict[str, tuple[int, float]]
+    blobs: dict[str, tuple[int, float]]
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of all manifests and data files."""
+        return sum(size for size, _ in self.manifests.values()) + sum(
+            size for size, _ in self.blobs.values()
+        )
+
+
+def scan_cache(root: str, *, progress: ProgressHook | None = None) -> CacheScan:
+    """List and stat every manifest and data file under the cache directory ``root`` once."""
+    manifests = sharded_stats(f"{root}/entries", ".json", progress=progress, what="listing entries")
+    blobs = sharded_stats(f"{root}/objects", progress=progress, what="listing data files")
+    return CacheScan(manifests, blobs)
+
+
+@dataclass
+class Tally:
+    """The sizes a garbage collection saw, so its caller needs no second pass for the total.
+
+    Attributes:
+        listed: keys of the manifests listed.
+        manifests: ``key -> bytes`` of each manifest read.
+        blobs: ``digest -> bytes`` of each data file listed.
+
+    """
+
+    listed: set[str] = field(default_factory=set)
+    manifests: dict[str, int] = field(default_factory=dict)
+    blobs: dict[str, int] = field(default_factory=dict)
