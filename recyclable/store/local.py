@@ -29,9 +29,9 @@ import xxhash
 from recyclable import verdict
 from recyclable._crashpoints import crash_point
 from recyclable._proc import own_identity, same_process
+from recyclable.store.localread import read_small_file
 from recyclable.store.publish import Publisher, untouched_since_written
 from recyclable.store.publish import creation_mark as _mark
-from recyclable.store.localread import read_small_file
 
 __all__ = [
     "DamagedBlob",
