@@ -37,7 +37,7 @@ from typing import Any, TypeVar, overload
 
 import wrapt
 
-from recyclable import _env, mutation
+from recyclable import _context, _env, mutation
 from recyclable._context import active_pool
 from recyclable.callkey import ActionSpec, CallKey
 from recyclable.pool import Pool
@@ -217,11 +217,28 @@ def _key(
 # noted.  A module global, so the no-pool path pays one cached global read.
 _no_pool_note_pending = True
 
+# True while no pool has ever been entered in this process and the no-pool
+# note has been given: a call is then the plain call after one global read,
+# without reading the ContextVar (which is most of what the no-pool path
+# costs).  The first `Pool.__enter__` turns it off for good, before the pool
+# becomes active (`_context.entering`), so no call can skip an active pool.
+_never_pooled = False
+
+
+def _pool_entered() -> None:
+    global _never_pooled  # noqa: PLW0603 - see _never_pooled
+    _never_pooled = False
+
+
+_context.on_first_entry(_pool_entered)
+
 
 def _note_no_pool(spec: ActionSpec) -> None:
     """Log once per process that a decorated call ran with no pool (a worker the pool missed)."""
-    global _no_pool_note_pending  # noqa: PLW0603 - a flag keeps the no-pool path one global read
+    global _no_pool_note_pending, _never_pooled  # noqa: PLW0603 - flags keep the no-pool path one global read
     _no_pool_note_pending = False
+    with _context.entry_lock:
+        _never_pooled = not _context.ever_entered()
     logger.info(
         "%s ran with no active pool: nothing is recycled in this process until a pool is "
         "entered (noted once). Steps sent to worker threads or processes need the pool sent "
@@ -356,6 +373,8 @@ def recyclable(
         ) -> Any:
             # The hot path when recycling is off: one ContextVar read (and,
             # once per process, a note that nothing is recycled).
+            if _never_pooled:
+                return wrapped(*args, **kwargs)
             pool = _active_pool_get()
             if pool is None:
                 if _no_pool_note_pending:

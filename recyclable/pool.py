@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import xxhash
 
-from recyclable import _env
+from recyclable import _context, _env
 from recyclable._context import active_pool
 from recyclable._crashpoints import crash_point
 from recyclable.callkey import ActionSpec, CallKey
@@ -184,6 +184,7 @@ class Pool:
 
             self._progress = Progress.start(self, self.progress)
             self._progress_owner = len(_previous.get())
+        _context.entering()  # before the pool is active: see decorator._never_pooled
         _previous.set((*_previous.get(), active_pool.get()))
         active_pool.set(self)
         return self
