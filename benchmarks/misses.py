@@ -24,18 +24,16 @@ Ratios are printed bound / ours: ``0.87×`` means ours takes 1.15 times the boun
 
 from __future__ import annotations
 
-import gc
 import itertools
 import os
 import shutil
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xxhash
+from rounds import alternating, timed
 
 from recyclable import Cache
 from recyclable import recyclable as recyclable_decorator
@@ -43,33 +41,6 @@ from recyclable import recyclable as recyclable_decorator
 MiB = 1024 * 1024
 
 _serial = itertools.count()
-
-
-def _timed(func: Callable[[], Any]) -> float:
-    """Seconds of one call, with the cyclic garbage collector paused (as in run.py)."""
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        func()
-        return time.perf_counter() - start
-    finally:
-        gc.enable()
-
-
-def _alternating(
-    ours: Callable[[], float], bound: Callable[[], float], rounds: int
-) -> tuple[float, float]:
-    """Median seconds of each, measured in the same rounds, the order alternating."""
-    a: list[float] = []
-    b: list[float] = []
-    for i in range(rounds):
-        if i % 2:
-            b.append(bound())
-            a.append(ours())
-        else:
-            a.append(ours())
-            b.append(bound())
-    return statistics.median(a), statistics.median(b)
 
 
 def double(a: np.ndarray) -> np.ndarray:
@@ -112,7 +83,7 @@ def _miss_row(
         pool = cache.create_pool("p", reuse=True)
         with pool:
             before = (pool.stats.loaded, pool.stats.computed)
-            elapsed = _timed(lambda: step(arg))
+            elapsed = timed(lambda: step(arg))
             after = (pool.stats.loaded, pool.stats.computed)
         if (after[0] - before[0], after[1] - before[1]) != (0, 1):
             raise RuntimeError(f"miss row: expected one computed call, got {before} -> {after}")
@@ -128,14 +99,14 @@ def _miss_row(
             xxhash.xxh3_128_digest(arg)  # the argument hashed once (its key)
             _write_file(target, double(arg))  # computed, written once to a new file
 
-        elapsed = _timed(run)
+        elapsed = timed(run)
         if not keep:
             target.unlink()
         return elapsed
 
     try:
         ours(), bound()  # untimed: warms the code paths and the directories
-        return _alternating(ours, bound, rounds)
+        return alternating(ours, bound, rounds)
     finally:
         shutil.rmtree(root, ignore_errors=True)  # kept files add up: freed once the row is done
 
@@ -158,7 +129,7 @@ def _small_miss_row(workdir: Path, rounds: int, calls: int) -> tuple[float, floa
         first = next(_serial) * calls
         with pool:
             before = pool.stats.computed
-            elapsed = _timed(lambda: [step(first + i) for i in range(calls)])
+            elapsed = timed(lambda: [step(first + i) for i in range(calls)])
             if pool.stats.computed - before != calls or pool.stats.loaded:
                 raise RuntimeError("small miss row: every call must be computed")
         return elapsed / calls
@@ -172,11 +143,11 @@ def _small_miss_row(workdir: Path, rounds: int, calls: int) -> tuple[float, floa
                 _write_file(staged, payload)
                 os.rename(staged, floor_dir / f"{first + i}")
 
-        return _timed(run) / calls
+        return timed(run) / calls
 
     try:
         ours(), floor()
-        return _alternating(ours, floor, rounds)
+        return alternating(ours, floor, rounds)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

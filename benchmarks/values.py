@@ -7,16 +7,15 @@ against its floor in the same rounds, alternating which goes first.  The
 
 from __future__ import annotations
 
-import gc
 import pickle
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xxhash
+from rounds import alternating, timed
 
 from recyclable import Cache
 from recyclable.codec import decode, encode
@@ -24,33 +23,6 @@ from recyclable.fingerprint import fingerprint
 from recyclable.roundtrip import digest_or_none
 
 MiB = 1024 * 1024
-
-
-def _alternating(
-    ours: Callable[[], float], floor: Callable[[], float], rounds: int
-) -> tuple[float, float]:
-    """Median seconds of each, run in the same rounds, the order alternating."""
-    a: list[float] = []
-    b: list[float] = []
-    for i in range(rounds):
-        if i % 2:
-            b.append(floor())
-            a.append(ours())
-        else:
-            a.append(ours())
-            b.append(floor())
-    return statistics.median(a), statistics.median(b)
-
-
-def _timed(func: Callable[[], Any]) -> float:
-    """Seconds of one call, with the cyclic garbage collector paused (as in run.py)."""
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        func()
-        return time.perf_counter() - start
-    finally:
-        gc.enable()
 
 
 def nested(depth: int, width: int, leaf: Callable[[int], Any]) -> Any:
@@ -72,9 +44,9 @@ def bench_values(smoke: bool, workdir: Path, Row: Callable[..., Any]) -> list[An
     for leaves, leaf in LEAVES.items():
         value = nested(5, 3 if smoke else 6, leaf)
         fingerprint(value)
-        ours, floor = _alternating(
-            lambda v=value: _timed(lambda: fingerprint(v)),
-            lambda v=value: _timed(lambda: xxhash.xxh3_128_digest(pickle.dumps(v, 5))),
+        ours, floor = alternating(
+            lambda v=value: timed(lambda: fingerprint(v)),
+            lambda v=value: timed(lambda: xxhash.xxh3_128_digest(pickle.dumps(v, 5))),
             rounds=5 if smoke else 21,
         )
         rows.append(
@@ -114,9 +86,9 @@ def bench_values(smoke: bool, workdir: Path, Row: Callable[..., Any]) -> list[An
 
         def store(r: Any = result) -> float:
             pool = Cache(workdir / f"store-{next(counter)}").create_pool("p")
-            return _timed(lambda: pool.store_result(_key(), r, 0.0))
+            return timed(lambda: pool.store_result(_key(), r, 0.0))
 
-        check_time = statistics.median(_timed(check) for _ in range(5))
+        check_time = statistics.median(timed(check) for _ in range(5))
         store_time = statistics.median(store() for _ in range(3))
         rows.append(
             Row(
