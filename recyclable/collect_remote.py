@@ -78,10 +78,19 @@ def collect_remote_garbage(
     temporary = 0
     for path, info in list(store.iter_temp()):
         name = path.rsplit("/", 1)[-1]
-        # Copies set aside by a running collection of another host stay an
-        # hour whatever the grace; probes of crashed openers go after it.
-        limit = min(cutoff, started - MARKER_GRACE) if name.startswith("gc-") else cutoff
-        if writer_state(name) == "dead" or info.st_mtime <= limit:
+        state = writer_state(name)
+        # Objects of a running process of this host (an opener's probe, a
+        # copy set aside by a running collection) stay whatever the grace,
+        # and so do copies set aside by a collection of another host: taking
+        # a probe between its two creates would make the opener conclude the
+        # store ignores conditional creates.  Only a very old one, whose pid
+        # may since have been reused, is taken for debris; probes of crashed
+        # openers go after the grace.
+        if state == "live" or name.startswith("gc-"):
+            limit = min(cutoff, started - MARKER_GRACE)
+        else:
+            limit = cutoff
+        if state == "dead" or info.st_mtime <= limit:
             if not dry_run:
                 store.remove_tree(path)
             temporary += 1

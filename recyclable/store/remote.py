@@ -78,6 +78,10 @@ class ObjectStat(NamedTuple):
     st_mtime: float
 
 
+#: Probes in a row that must say "no conditional create" before it is believed.
+_PROBE_ATTEMPTS = 3
+
+
 def _shard(name: str) -> str:
     return name[:2]
 
@@ -197,22 +201,50 @@ class FsspecStore:
         Creates a throw-away object under ``tmp/`` twice and deletes it.  When
         the second create is not refused, warn once per URL and process
         (`RecyclableWarning`) and publish manifests last-writer-wins from now on.
+
+        One answer that says "no support" is not taken on trust: a collector
+        of another host may delete the object between the two creates, and a
+        create may fail for a passing reason (a dropped connection, a retried
+        request that finds its own first attempt).  The probe is repeated with
+        a fresh object, and only `_PROBE_ATTEMPTS` answers in a row that say
+        so, or an fsspec that cannot make create-only uploads at all, decide.
         """
+        reason = ""
+        for _ in range(_PROBE_ATTEMPTS):
+            answer = self._probe_once()
+            if answer is None:
+                # A read-only cache publishes nothing, so how it would
+                # publish does not matter.
+                logger.info(
+                    "cache %s is not writable here; conditional-create probe skipped", self.url
+                )
+                return self.conditional_create
+            supported, reason, definite = answer
+            if supported:
+                self.conditional_create = True
+                return True
+            if definite:
+                break
+        return self._no_conditional_create(reason)
+
+    def _probe_once(self) -> tuple[bool, str, bool] | None:
+        """One probe: (supported, why not, whether the answer is final); None if read-only."""
         path = f"{self._tmp}/{temp_name('probe')}"
         try:
             self.fs.pipe_file(path, b"probe", mode="create")
         except PermissionError:
-            # A read-only cache: it publishes nothing, so how it would publish
-            # does not matter.
-            logger.info("cache %s is not writable here; conditional-create probe skipped", self.url)
-            return self.conditional_create
-        except (OSError, ValueError, TypeError, NotImplementedError) as exc:
-            return self._no_conditional_create(f"a create-only upload fails ({exc})")
+            return None
+        except (TypeError, NotImplementedError) as exc:
+            return False, f"a create-only upload is not possible ({exc})", True
+        except (OSError, ValueError) as exc:
+            return False, f"a create-only upload fails ({type(exc).__name__}: {exc})", False
         try:
             self.fs.pipe_file(path, b"probe", mode="create")
         except FileExistsError:
-            supported = True
-        except (OSError, ValueError, TypeError, NotImplementedError) as exc:
+            supported, reason = True, ""
+        except (TypeError, NotImplementedError) as exc:
+            supported, reason = False, f"a second create-only upload is not possible ({exc})"
+        except (OSError, ValueError) as exc:
             supported = False
             reason = f"a second create-only upload fails with {type(exc).__name__}: {exc}"
         else:
@@ -220,10 +252,7 @@ class FsspecStore:
             reason = "a second create-only upload of the same object was accepted"
         with contextlib.suppress(OSError):
             self.fs.rm_file(path)
-        if supported:
-            self.conditional_create = True
-            return True
-        return self._no_conditional_create(reason)
+        return supported, reason, False
 
     def _no_conditional_create(self, reason: str) -> bool:
         self.conditional_create = False

@@ -6,8 +6,12 @@ what is specific to `FsspecStore` on the loopback S3 server.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import fsspec
 import pipeline_actions
@@ -22,9 +26,11 @@ from recyclable import (
     ConfigurationError,
     RecyclableWarning,
 )
+from recyclable.store.local import temp_name
 from recyclable.store.remote import FsspecStore
 
 LEGACY = "s3legacy"
+RACED = "s3raced"
 
 
 class LegacyS3FileSystem(s3fs.S3FileSystem):  # type: ignore[misc]
@@ -41,6 +47,30 @@ def legacy_protocol() -> str:
     """The ``s3legacy://`` protocol (a name no real backend uses), registered with fsspec."""
     fsspec.register_implementation(LEGACY, LegacyS3FileSystem, clobber=True)
     return LEGACY
+
+
+class RacedS3FileSystem(s3fs.S3FileSystem):  # type: ignore[misc]
+    """S3 where another host's collector deletes the first probe object between its two creates."""
+
+    protocol = (RACED,)
+    raced: ClassVar[list[str]] = []
+
+    async def _pipe_file(self, path: str, data: Any, mode: str = "overwrite", **kwargs: Any) -> Any:
+        name = path.rsplit("/", 1)[-1]
+        probe = mode == "create" and name.startswith("probe.") and not self.raced
+        if probe and await self._exists(path):
+            self.raced.append(path)
+            await self._rm_file(path)
+        return await super()._pipe_file(path, data, mode=mode, **kwargs)
+
+
+@pytest.fixture
+def raced_protocol() -> Iterator[str]:
+    """The ``s3raced://`` protocol, registered with fsspec; its record of races starts empty."""
+    fsspec.register_implementation(RACED, RacedS3FileSystem, clobber=True)
+    RacedS3FileSystem.raced = []
+    yield RACED
+    RacedS3FileSystem.raced = []
 
 
 def _store(cache: Cache) -> FsspecStore:
@@ -85,6 +115,24 @@ def test_store_without_conditional_creates_warns_once_and_stays_correct(
     assert pool.stats.loaded == 1
 
 
+def test_a_probe_object_deleted_between_its_creates_is_probed_again(
+    s3: S3Location, raced_protocol: str
+) -> None:
+    """A second create accepted because the first object vanished does not decide "no support".
+
+    A collector of another host with no grace may delete an opener's probe
+    object between its two creates; the store still honours conditional
+    creates, so opening it must neither warn nor publish last-writer-wins.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cache = Cache(f"{raced_protocol}://{s3.bucket}/cache", storage_options=s3.options)
+    assert len(RacedS3FileSystem.raced) == 1  # the race did happen
+    assert _store(cache).conditional_create is True
+    fs = s3.filesystem()
+    assert fs.find(f"{s3.bucket}/cache") == [f"{s3.bucket}/cache/VERSION"]
+
+
 def test_missing_bucket_is_a_clear_error(s3_endpoint: str) -> None:
     """A cache in a bucket that does not exist names the URL and says what to check."""
     with pytest.raises(CacheLocationError, match="s3://no-such-bucket-here/cache") as info:
@@ -125,3 +173,34 @@ def test_garbage_collection_removes_old_probe_leftovers(s3: S3Location) -> None:
     assert report.temporary == 1
     fs.invalidate_cache()
     assert fs.find(f"{s3.bucket}/cache/tmp") == []
+
+
+def test_garbage_collection_keeps_the_probe_of_a_running_opener(s3: S3Location) -> None:
+    """A probe object of a live process of this host survives a collection with no grace.
+
+    Taking it between the opener's two creates would make the opener conclude
+    the store ignores conditional creates; a dead process's probe still goes.
+    """
+    cache = Cache(s3.url(), storage_options=s3.options)
+    fs = s3.filesystem()
+    name = temp_name("probe")
+    live = f"{s3.bucket}/cache/tmp/{name}"
+    fs.pipe_file(live, b"probe")
+    dead_name = name.replace(f".{os.getpid()}.", f".{_dead_pid()}.", 1)
+    dead = f"{s3.bucket}/cache/tmp/{dead_name}"
+    fs.pipe_file(dead, b"probe")
+    report = cache.garbage_collect(grace=0)
+    assert report.temporary == 1
+    fs.invalidate_cache()
+    assert fs.find(f"{s3.bucket}/cache/tmp") == [live]
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(child.stdout)
