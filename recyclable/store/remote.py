@@ -29,15 +29,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import inspect
 import logging
 import random
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import xxhash
 
@@ -48,6 +46,8 @@ from recyclable.errors import (
     RecyclableWarning,
 )
 from recyclable.store.local import DamagedBlob, temp_name
+from recyclable.store.remotebase import ObjectStat, shard_of, upload_time
+from recyclable.store.remotepools import ObjectStorePools
 
 __all__ = ["FsspecStore", "ObjectStat", "open_fsspec_store"]
 
@@ -64,37 +64,13 @@ BLOB_REFRESH_SECONDS = 300.0
 #: conditional write in flight (S3 409 ConditionalRequestConflict).
 CONFLICT_RETRIES = 6
 
-_POOL_SENTINEL = ".pool"
-
 # URLs whose missing conditional creates were already reported in this process.
 _warned_urls: set[str] = set()
 _warned_lock = threading.Lock()
 
 
-class ObjectStat(NamedTuple):
-    """Size and last upload time of a stored object (what garbage collection reads)."""
-
-    st_size: int
-    st_mtime: float
-
-
 #: Probes in a row that must say "no conditional create" before it is believed.
 _PROBE_ATTEMPTS = 3
-
-
-def _shard(name: str) -> str:
-    return name[:2]
-
-
-def _mtime(info: Mapping[str, Any]) -> float:
-    """The modification time in an fsspec info dict; backends name it differently."""
-    for field in ("LastModified", "mtime", "last_modified", "updated", "created"):
-        value = info.get(field)
-        if isinstance(value, datetime):
-            return value.timestamp()
-        if isinstance(value, (int, float)):
-            return float(value)
-    return 0.0
 
 
 def _as_bytes(chunks: Sequence[Any]) -> bytes | bytearray:
@@ -105,19 +81,11 @@ def _as_bytes(chunks: Sequence[Any]) -> bytes | bytearray:
     return b"".join(memoryview(chunk).cast("B") for chunk in chunks)
 
 
-def _takes_argument(fs: Any, method: str, argument: str) -> bool:
-    """True when ``fs.<method>`` declares ``argument`` (backends differ in what they accept)."""
-    try:
-        return argument in inspect.signature(getattr(type(fs), method)).parameters
-    except (AttributeError, TypeError, ValueError):
-        return False
-
-
 def _is_conflict(exc: BaseException) -> bool:
     return "ConditionalRequestConflict" in f"{type(exc).__name__} {exc}"
 
 
-class FsspecStore:
+class FsspecStore(ObjectStorePools):
     """A cache's bytes in an object store (S3, GCS, Azure, ...) reached through fsspec.
 
     Open one with `open_fsspec_store`; `Cache` does so for any URL whose
@@ -136,26 +104,6 @@ class FsspecStore:
             last-writer-wins (see the module docstring).
 
     """
-
-    def __init__(self, fs: Any, root: str, *, url: str, durable: bool = False) -> None:
-        self.fs = fs
-        self.root = root.rstrip("/")
-        self.url = url
-        self.durable = durable
-        self.conditional_create = True
-        self._objects = f"{self.root}/objects"
-        self._entries = f"{self.root}/entries"
-        self._pools = f"{self.root}/pools"
-        self._tmp = f"{self.root}/tmp"
-        self._quarantine = f"{self.root}/quarantine"
-        # s3fs asks for an object's size (a HEAD) before each whole-object GET,
-        # to split large downloads; a manifest is small, so one GET is enough.
-        self._small_read: dict[str, Any] = (
-            {"max_concurrency": 1} if _takes_argument(fs, "_cat_file", "max_concurrency") else {}
-        )
-
-    def __repr__(self) -> str:
-        return f"FsspecStore({self.url!r})"
 
     # --- the cache's VERSION and the conditional-create probe -------------------------
 
@@ -273,46 +221,11 @@ class FsspecStore:
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _listing(self, list_call: Callable[[], T]) -> T:
-        # Listings fill fsspec's directory cache, which later existence checks
-        # would trust; drop it on both sides so no lookup answers from a stale
-        # listing.
-        self.fs.invalidate_cache()
-        try:
-            return list_call()
-        finally:
-            self.fs.invalidate_cache()
-
-    def _put(self, path: str, data: bytes | bytearray) -> None:
-        self.fs.pipe_file(path, data)
-
-    def _remove(self, path: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.fs.rm_file(path)
-
-    def _info(self, path: str) -> dict[str, Any] | None:
-        try:
-            info: dict[str, Any] = self.fs.info(path)
-        except FileNotFoundError:
-            return None
-        return info
-
-    def _move_to_quarantine(self, path: str, label: str) -> None:
-        # No rename on an object store: copy the bytes aside for inspection,
-        # then delete the original so a fresh entry can be published.
-        try:
-            data = self.fs.cat_file(path)
-        except FileNotFoundError:
-            return
-        with contextlib.suppress(OSError):
-            self._put(f"{self._quarantine}/{temp_name(label)}", data)
-        self._remove(path)
-
     # --- blobs ------------------------------------------------------------------------
 
     def blob_path(self, digest: str) -> str:
         """Where the blob with this digest lives."""
-        return f"{self._objects}/{_shard(digest)}/{digest}"
+        return f"{self._objects}/{shard_of(digest)}/{digest}"
 
     def write_blob(self, digest: str, chunks: Sequence[Any]) -> bool:
         """Upload a blob whole, unless a recent upload of the same bytes is there.
@@ -326,7 +239,7 @@ class FsspecStore:
         """
         path = self.blob_path(digest)
         info = self._info(path)
-        if info is not None and _mtime(info) > time.time() - BLOB_REFRESH_SECONDS:
+        if info is not None and upload_time(info) > time.time() - BLOB_REFRESH_SECONDS:
             return False
         self._put(path, _as_bytes(chunks))
         return info is None
@@ -385,7 +298,7 @@ class FsspecStore:
         """Every stored blob's digest, size and last upload time."""
         found = self._listing(lambda: self.fs.find(self._objects, detail=True))
         for path, info in found.items():
-            yield path.rsplit("/", 1)[-1], ObjectStat(int(info.get("size", 0)), _mtime(info))
+            yield path.rsplit("/", 1)[-1], ObjectStat(int(info.get("size", 0)), upload_time(info))
 
     def server_now(self) -> float:
         """The current time as the store stamps objects (the upload time of a fresh probe).
@@ -398,7 +311,7 @@ class FsspecStore:
             info = self._info(path)
         finally:
             self._remove(path)
-        return time.time() if info is None else _mtime(info)
+        return time.time() if info is None else upload_time(info)
 
     def set_blob_aside(self, digest: str) -> str | None:
         """Take a blob out of sight (copy it under ``tmp/``, delete it); None when it is missing.
@@ -445,7 +358,7 @@ class FsspecStore:
 
     def manifest_path(self, key: str) -> str:
         """Where the manifest of this key lives."""
-        return f"{self._entries}/{_shard(key)}/{key}.json"
+        return f"{self._entries}/{shard_of(key)}/{key}.json"
 
     def read_manifest(self, key: str) -> bytes | None:
         """The manifest's bytes, or None when no entry is published for ``key``."""
@@ -546,102 +459,6 @@ class FsspecStore:
             name = path.rsplit("/", 1)[-1]
             if name.endswith(".json"):
                 yield name[: -len(".json")]
-
-    # --- pools and their membership markers -------------------------------------------
-
-    def _pool_prefix(self, pool: str) -> str:
-        return f"{self._pools}/{pool}"
-
-    def create_pool(self, pool: str) -> bool:
-        """Create a pool; False when it already existed.
-
-        An object store has no empty directories, so a pool is made visible by
-        an empty ``pools/<pool>/.pool`` object (the local store ignores it).
-        """
-        path = f"{self._pool_prefix(pool)}/{_POOL_SENTINEL}"
-        if not self.conditional_create:
-            if self.pool_exists(pool):
-                return False
-            self._put(path, b"")
-            return True
-        try:
-            self.fs.pipe_file(path, b"", mode="create")
-        except FileExistsError:
-            return False
-        return True
-
-    def pool_exists(self, pool: str) -> bool:
-        """True when the pool exists."""
-        return self._info(f"{self._pool_prefix(pool)}/{_POOL_SENTINEL}") is not None
-
-    def list_pools(self) -> list[str]:
-        """Names of every pool, sorted."""
-        try:
-            found = self._listing(lambda: self.fs.ls(self._pools, detail=False))
-        except FileNotFoundError:
-            return []
-        return sorted(str(path).rstrip("/").rsplit("/", 1)[-1] for path in found)
-
-    def marker_path(self, pool: str, key: str) -> str:
-        """Where the marker saying ``pool`` holds ``key`` lives."""
-        return f"{self._pools}/{pool}/{_shard(key)}/{key}"
-
-    def has_marker(self, pool: str, key: str) -> bool:
-        """True when ``key`` belongs to ``pool``."""
-        return self._info(self.marker_path(pool, key)) is not None
-
-    def add_marker(self, pool: str, key: str) -> None:
-        """Record that ``pool`` holds ``key`` (an empty object; creating it twice is harmless)."""
-        self._put(self.marker_path(pool, key), b"")
-
-    def remove_marker(self, pool: str, key: str) -> None:
-        """Forget that ``pool`` holds ``key``."""
-        self._remove(self.marker_path(pool, key))
-
-    def _marker_paths(self, pool: str) -> list[str]:
-        prefix = self._pool_prefix(pool)
-        try:
-            found = self._listing(lambda: self.fs.find(prefix))
-        except FileNotFoundError:
-            return []
-        # Markers sit one shard level down; the pool's own sentinel does not.
-        return [path for path in found if path[len(prefix) + 1 :].count("/") == 1]
-
-    def iter_markers(self, pool: str) -> Iterator[str]:
-        """The keys a pool holds."""
-        for path in self._marker_paths(pool):
-            yield path.rsplit("/", 1)[-1]
-
-    def detach_pool(self, pool: str) -> list[str] | None:
-        """Take a pool out of sight; return the markers it had, for `remove_tree`.
-
-        Without a rename this is not one atomic step: the markers are listed
-        first and only those are deleted later, so markers a concurrent
-        re-creation of the pool adds afterwards survive.
-        """
-        if not self.pool_exists(pool):
-            return None
-        markers = self._marker_paths(pool)
-        self._remove(f"{self._pool_prefix(pool)}/{_POOL_SENTINEL}")
-        return markers
-
-    # --- staging leftovers ------------------------------------------------------------
-
-    def iter_temp(self) -> Iterator[tuple[str, ObjectStat]]:
-        """Leftover probe objects under ``tmp/`` (uploads are never staged here)."""
-        try:
-            found = self._listing(lambda: self.fs.find(self._tmp, detail=True))
-        except FileNotFoundError:
-            return
-        for path, info in found.items():
-            yield path, ObjectStat(int(info.get("size", 0)), _mtime(info))
-
-    def remove_tree(self, path: str | list[str]) -> None:
-        """Delete a leftover object, or the list of markers `detach_pool` returned."""
-        paths = [path] if isinstance(path, str) else list(path)
-        if paths:
-            with contextlib.suppress(FileNotFoundError):
-                self.fs.rm(paths)
 
 
 def open_fsspec_store(
