@@ -47,6 +47,9 @@ logger = logging.getLogger("recyclable")
 # costs one file read instead of two.
 INLINE_MAX = 16 * 1024
 
+# Read once: each manifest names its writer, and asking costs a system call.
+_HOST = socket.gethostname()
+
 
 class _Withheld(Exception):
     """A store was stopped before publishing (a gate said no): undo it quietly."""
@@ -310,7 +313,7 @@ class PoolWriter:
             "result_type": _type_name(value),
             "compute_seconds": round(seconds, 6),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "writer": {"host": socket.gethostname(), "pid": os.getpid()},
+            "writer": {"host": _HOST, "pid": os.getpid()},
             "library": _library_version(),
         }
         self.steps.annotate(body)
