@@ -22,14 +22,15 @@ is written, and only its verdict gates the publish.
 
 from __future__ import annotations
 
+import _thread
 import mmap
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from recyclable import background
 from recyclable.errors import NotRecyclableWarning
 
 if TYPE_CHECKING:
@@ -133,11 +134,19 @@ class Watch:
             else []
         )
         self._changed: list[str] | None = None
-        self._job: background.Job[None] | None = None
+        self._done: threading.Event | None = None
         if any(_large(value) for _, _, value in self._todo):
-            # In a long-lived worker: a thread started here would wait, on a
-            # busy machine, milliseconds for its first time slice.
-            self._job = background.submit(self._check)
+            # A bare thread: threading.Thread.start() would block until the new
+            # thread is scheduled, which on a busy machine costs milliseconds.
+            self._done = threading.Event()
+            _thread.start_new_thread(self._check_then_signal, ())
+
+    def _check_then_signal(self) -> None:
+        try:
+            self._check()
+        finally:
+            if self._done is not None:
+                self._done.set()
 
     def _check(self) -> None:
         changed = []
@@ -152,12 +161,9 @@ class Watch:
 
     def unchanged(self) -> bool:
         """True when no argument changed; otherwise warn (naming them) and return False."""
-        if self._job is not None:
-            try:
-                self._job.wait()
-            except Exception:  # noqa: BLE001 - the check itself died: assume the worst
-                self._changed = None
-            if self._changed is None:
+        if self._done is not None:
+            self._done.wait()
+            if self._changed is None:  # the check itself died: assume the worst
                 self._changed = [name for name, _, _ in self._todo]
         else:
             self._check()

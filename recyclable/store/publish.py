@@ -20,18 +20,18 @@ refreshes the blob just before publishing the manifest.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import ctypes
 import errno
 import mmap
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import xxhash
-
-from recyclable import background
 
 if TYPE_CHECKING:
     from recyclable.store.base import Store
@@ -213,33 +213,41 @@ def creation_mark(fd: int) -> tuple[int, int]:
 
 
 def write_hashing(store: LocalStore, buffer: memoryview) -> tuple[bytes, bool]:
-    """Write a large buffer as a blob while a worker thread hashes it; return (digest, created).
+    """Write a large buffer as a blob while a thread hashes it; return (digest, created).
 
     The name (the xxh3_128 of the bytes) is needed only to publish the staging
-    file, so the hash runs beside the write (xxhash releases the GIL), in one
-    of `recyclable.background`'s long-lived workers.  An identical blob
-    already stored is kept, refreshed with its verdict, and the staging file
-    dropped; on a write error (a full disk) such a blob still serves, as it
-    would have without writing.
+    file, so the hash runs beside the write (xxhash releases the GIL).  An
+    identical blob already stored is kept, refreshed with its verdict, and the
+    staging file dropped; on a write error (a full disk) such a blob still
+    serves, as it would have without writing.
     """
-    job = background.submit(lambda: xxhash.xxh3_128_digest(buffer))
+    result: list[bytes] = []
+    done = threading.Event()
+
+    def hash_it() -> None:
+        try:
+            result.append(xxhash.xxh3_128_digest(buffer))
+        finally:
+            done.set()
+
+    try:
+        # A bare thread: threading.Thread.start() waits until the thread runs.
+        _thread.start_new_thread(hash_it, ())
+    except RuntimeError:  # no thread to be had: hash first, then write
+        hash_it()
     try:
         staged, identity = store._write_temp("blob", [buffer], creation_mark=True)
     except OSError:
-        try:
-            known: bytes | None = job.wait()
-        except Exception:  # noqa: BLE001 - the write's own error is the one to report
-            known = None
-        if known is not None and _reuse(store, known.hex()):
-            return known, False
+        done.wait()
+        if result and _reuse(store, result[0].hex()):
+            return result[0], False
         raise
-    try:
-        raw = job.wait()
-    except Exception as exc:  # the hash itself failed: nothing to name the file by
+    done.wait()
+    if not result:  # the hash itself failed: nothing to name the file by
         with contextlib.suppress(OSError):
             os.unlink(staged)
-        raise OSError(errno.EIO, f"hashing a result buffer failed: {exc}") from exc
-    digest = raw.hex()
+        raise OSError(errno.EIO, "hashing a result buffer failed")
+    digest = result[0].hex()
     final = store.blob_path(digest)
     try:
         store._refresh(final, digest)  # an identical blob is already stored: it serves
@@ -249,15 +257,15 @@ def write_hashing(store: LocalStore, buffer: memoryview) -> tuple[bytes, bool]:
         # Another member of a shared cache owns it: our copy, swapped in
         # atomically, refreshes the mtime as well.
         os.replace(staged, final)
-        return raw, False
+        return result[0], False
     else:
         with contextlib.suppress(OSError):
             os.unlink(staged)
-        return raw, False
+        return result[0], False
     won = store._publish(staged, final)
     if won and identity is not None:
         store._created[digest] = identity
-    return raw, won
+    return result[0], won
 
 
 def _reuse(store: LocalStore, digest: str) -> bool:
