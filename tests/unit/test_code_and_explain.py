@@ -149,9 +149,10 @@ def test_explain_version_change(cache: Cache) -> None:
 def test_explain_library_format_change(cache: Cache, monkeypatch: pytest.MonkeyPatch) -> None:
     """Entries written under another key schema are reported as a library format change."""
     import recyclable.pool as pool_module
+    import recyclable.poolwrite as write_module
 
     pool = cache.create_pool("p")
-    monkeypatch.setattr(pool_module, "SCHEMA_VERSION", 0)
+    monkeypatch.setattr(write_module, "SCHEMA_VERSION", 0)  # what the writer records
     with pool:
         denoise([5])
     monkeypatch.undo()

@@ -40,7 +40,7 @@ def test_module_level_imports_form_no_cycle() -> None:
     assert tool.cycles(edges, {"eager"}) == []
     # The graph is really read from the source: edges the docs name are found, by kind.
     assert edges["collect"]["runs"] == "eager"
-    assert edges["pool"]["lease"] == "eager"
+    assert edges["poolwrite"]["lease"] == "eager"
     assert edges["handle"]["cache"] == "lazy"
     assert edges["_context"]["pool"] == "types"
 
