@@ -12,7 +12,8 @@ timed loop (``deque(map(f, repeat(1, N)), maxlen=0)``, toggled on
 running it with N calls and with none).  Prints ``ours / wrapt``: the
 instructions recyclable adds per call over the plain call, divided by those
 a bare wrapt decorator adds, in a process that never entered a pool and in
-one that entered and left one (which reads the ContextVar on every call).
+one that entered and left one (no context holds a pool any more, so both
+take the same shortcut).
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def _child(variant: str, calls: int) -> None:
     }[variant]
     func(1)  # the once-per-process note of a call with no pool is not what is measured
     if variant == "recyclable-after-pool":
-        # A process that entered and left a pool reads the active pool on every
-        # call (the shortcut of a process that never had one is off for good).
+        # A process that entered and left a pool: once no context holds it,
+        # calls take the shortcut again (see recyclable._context.live).
         import tempfile
 
         from recyclable import Cache

@@ -65,8 +65,12 @@ logger = logging.getLogger("recyclable")
 INLINE_MAX = 16 * 1024
 
 # Previous pools of the current context, so `with pool:` restores exactly what
-# was active before, per thread and per asyncio task.
-_previous: ContextVar[tuple[Pool | None, ...]] = ContextVar("recyclable_previous", default=())
+# was active before, per thread and per asyncio task; each with the
+# `_context.Activation` of the entry that replaced it, which this stack keeps
+# alive in every context where that entry's pool may be active.
+_previous: ContextVar[tuple[tuple[Pool | None, _context.Activation], ...]] = ContextVar(
+    "recyclable_previous", default=()
+)
 
 _MISSING = object()
 
@@ -184,8 +188,8 @@ class Pool:
 
             self._progress = Progress.start(self, self.progress)
             self._progress_owner = len(_previous.get())
-        _context.entering()  # before the pool is active: see decorator._never_pooled
-        _previous.set((*_previous.get(), active_pool.get()))
+        # The activation is alive before the pool is active (see `_context.live`).
+        _previous.set((*_previous.get(), (active_pool.get(), _context.Activation())))
         active_pool.set(self)
         return self
 
@@ -197,8 +201,8 @@ class Pool:
     ) -> None:
         stack = _previous.get()
         if stack:
-            active_pool.set(stack[-1])
-            _previous.set(stack[:-1])
+            active_pool.set(stack[-1][0])
+            _previous.set(stack[:-1])  # lets go of this entry's activation, after
         else:  # exited in another context than it was entered in
             active_pool.set(None)
         # Only the `with` that started the display stops it (the pool may be entered again inside).
