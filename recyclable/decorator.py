@@ -109,7 +109,7 @@ def _recycled_call(
     try:
         hit = pool.lookup(callkey)
         if hit is not None:
-            steps.loaded(step, hit.value, hit.manifest, hit.size)
+            steps.loaded(step, hit.value, hit.manifest, hit.size, hit.saved)
             if logger.isEnabledFor(_INFO):
                 _log_hit(pool, callkey, hit.manifest)
             if spec.mutates:

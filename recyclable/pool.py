@@ -115,17 +115,19 @@ class Hit:
         value: the loaded result.
         manifest: the entry's verified manifest.
         size: bytes of stored data loaded (pickle stream and buffers).
+        saved: the compute time the entry recorded (seconds).
 
     """
 
     # A plain slotted class: made on every hit, where a frozen dataclass's
     # __init__ (object.__setattr__ per field) would cost as much as a syscall.
-    __slots__ = ("manifest", "size", "value")
+    __slots__ = ("manifest", "saved", "size", "value")
 
-    def __init__(self, value: Any, manifest: Manifest, size: int = 0) -> None:
+    def __init__(self, value: Any, manifest: Manifest, size: int = 0, saved: float = 0.0) -> None:
         self.value = value
         self.manifest = manifest
         self.size = size
+        self.saved = saved
 
     def __repr__(self) -> str:
         return f"Hit({self.value!r}, key={self.manifest.get('key')!r})"
@@ -363,12 +365,13 @@ class Pool:
             if not self._store.has_marker(self.name, key):
                 self._adopt(callkey, value, manifest)
             self._marked.add(key)
+        saved = float(manifest.get("compute_seconds", 0.0))
         stats = self.stats
         stats.loaded += 1
         stats.bytes_read += nbytes
-        stats.seconds_saved += float(manifest.get("compute_seconds", 0.0))
+        stats.seconds_saved += saved
         stats.keys.add(key)
-        return Hit(value, manifest, nbytes)
+        return Hit(value, manifest, nbytes, saved)
 
     def _load_value(self, manifest: Manifest) -> tuple[Any, int]:
         stream: bytes | memoryview | bytearray | None = manifest.inline_stream()
