@@ -352,19 +352,21 @@ class ActionSpec:
             digests.append((name, digest))
             parts.append(name_parts[name])
             parts.append(digest)
-        return CallKey(
-            xxhash.xxh3_128_hexdigest(b"".join(parts)),
-            self.plugin,
-            self.action,
-            code,
-            tuple(digests),
-            self._code_parts,
-            bound,
-            frozenset(ordered) if ordered else _NONE_ORDERED,
-        )
+        # Built slot by slot: CallKey.__init__'s frame costs more than the stores.
+        callkey = _new_callkey(CallKey)
+        callkey.key = xxhash.xxh3_128_hexdigest(b"".join(parts))
+        callkey.plugin = self.plugin
+        callkey.action = self.action
+        callkey.code = code
+        callkey.digests = tuple(digests)
+        callkey.code_parts = self._code_parts if self._code_parts is not None else {}
+        callkey.bound = bound
+        callkey._ordered = frozenset(ordered) if ordered else _NONE_ORDERED
+        return callkey
 
 
 _NONE_ORDERED: frozenset[str] = frozenset()
+_new_callkey = CallKey.__new__
 
 
 def _positional_binder(names: tuple[str, ...]) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
