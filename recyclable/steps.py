@@ -194,7 +194,18 @@ class StepLog:
         step.size = None
         step.stored = False
         step.inputs = self._inputs(callkey, bound) if self._by_id or self._producers else []
-        step.values = _values(callkey, bound)
+        # Only the arguments in the key: an ignored one (a logger, a thread count) stays out.
+        values = []
+        for name, _ in callkey.digests:
+            value = bound.get(name)
+            if type(value) in _SCALAR_TYPES:  # most arguments: `short_value` without its call
+                text = repr(value)
+                if len(text) > MAX_VALUE_TEXT:
+                    text = text[: MAX_VALUE_TEXT - 1] + "…"
+                values.append((name, text))
+            else:
+                values.append((name, short_value(value)))
+        step.values = values
         step.error = None
         step._pending = None
         step._clock = time.perf_counter()
@@ -407,21 +418,6 @@ class StepLog:
                 if hit is not None:
                     found.append((name, part, hit[0], hit[1]))
         return found
-
-
-def _values(callkey: CallKey, bound: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``(name, short_value)`` of each argument in the key (an ignored one stays out)."""
-    values = []
-    for name, _ in callkey.digests:
-        value = bound.get(name)
-        if type(value) in _SCALAR_TYPES:  # most arguments: `short_value` without its call
-            text = repr(value)
-            if len(text) > MAX_VALUE_TEXT:
-                text = text[: MAX_VALUE_TEXT - 1] + "…"
-            values.append((name, text))
-        else:
-            values.append((name, short_value(value)))
-    return values
 
 
 def short_value(value: Any) -> str:
