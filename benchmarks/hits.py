@@ -4,7 +4,9 @@
   closing that entry's manifest file (``os.open``/``os.read``/``os.close``),
   in alternating rounds;
 - two processes hitting one pool against one, and two processes reading the
-  small file against one: the hit's scaling next to the floor's;
+  small file against one: the hit's scaling next to the floor's; and two
+  processes running plain Python (no I/O, nothing shared) against one, the
+  scaling any interpreter-bound work gets on this machine;
 - the cost a decorated call adds with no active pool, against a bare
   ``wrapt`` pass-through, by instruction count (`nopool_instructions`).
 
@@ -114,12 +116,23 @@ def _hitter(cache_dir: str, kind: str, number: int, ready: Any, results: Any) ->
         if kind == "hit":
             for _ in range(number):
                 ours(1)
-        else:
+        elif kind == "floor":
             for _ in range(number):
                 floor()
+        else:
+            for _ in range(number):
+                _python_work()
         end = time.monotonic()
         gc.enable()
     results.put((end, pool.stats.loaded - loaded))
+
+
+def _python_work() -> int:
+    """Interpreter-bound work with no I/O and nothing shared, a few µs long."""
+    total = 0
+    for i in range(200):
+        total += i * i
+    return total
 
 
 def scaling(smoke: bool, workdir: Path, row: Any, invalid: type[Exception]) -> list[Any]:
@@ -160,12 +173,13 @@ def scaling(smoke: bool, workdir: Path, row: Any, invalid: type[Exception]) -> l
     rates: dict[tuple[str, int], list[float]] = {}
     rounds = 1 if smoke else 4
     for round_no in range(rounds):
-        order = [("hit", 1), ("hit", 2), ("floor", 1), ("floor", 2)]
+        order = [("hit", 1), ("hit", 2), ("floor", 1), ("floor", 2), ("python", 1), ("python", 2)]
         for kind, processes in order if round_no % 2 == 0 else order[::-1]:
             rates.setdefault((kind, processes), []).append(run(processes, kind))
     med = {k: statistics.median(v) for k, v in rates.items()}
     hit_scale = med[("hit", 2)] / med[("hit", 1)]
     floor_scale = med[("floor", 2)] / med[("floor", 1)]
+    python_scale = med[("python", 2)] / med[("python", 1)]
     return [
         row(
             "calls",
@@ -184,6 +198,15 @@ def scaling(smoke: bool, workdir: Path, row: Any, invalid: type[Exception]) -> l
             1 / med[("floor", 1)],
             "- (the floor's own scaling)",
             "warm",
+        ),
+        row(
+            "calls",
+            f"2 processes running plain Python (CPU-bound, {python_scale:.2f}× one's)",
+            1 / med[("python", 2)],
+            "1 process (per loop)",
+            1 / med[("python", 1)],
+            "- (interpreter-bound work's own scaling)",
+            "-",
         ),
     ]
 

@@ -1,14 +1,25 @@
-"""The ContextVar that holds the active pool.
+"""The ContextVar that holds the active pool, and whether any context may hold one.
 
 A ContextVar rather than a thread-local: every thread starts with no pool, and
 each asyncio task runs in a copy of its creator's context, so a pool entered in
 one task or thread never leaks into another.
+
+Reading the ContextVar is most of what a decorated call costs when no pool is
+active, so the decorator first asks a cheaper, process-wide question: could
+*any* context hold an active pool right now?  Each ``with pool:`` creates an
+`Activation`, which the entering context keeps (in the pool's stack of
+previous pools) for as long as the pool is active in it.  Every copy of that
+context -- an asyncio task created inside the block, a thread started with
+``copy_context().run`` or `recyclable.bind` -- keeps the same object, so it
+stays alive until the last context that may see the pool is gone, even after
+the ``with`` that entered it has exited.  `live` holds the ids of the
+activations alive: while it is empty, no context anywhere has a pool active
+and a call needs no ContextVar read.  Membership is a set's ``add`` and
+``discard``, each atomic, so no lock is taken, not even in ``__del__``.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
@@ -17,40 +28,31 @@ if TYPE_CHECKING:
 
 active_pool: ContextVar[Pool | None] = ContextVar("recyclable_active_pool", default=None)
 
-# Whether any pool was ever entered in this process, and what to tell when
-# the first one is: the decorator skips reading `active_pool` at all while
-# none ever was (see decorator.py), so the first entry must switch that off
-# before the pool becomes active.  The lock orders that switch against the
-# decorator setting its flag.
-entry_lock = threading.Lock()
-_entered = False
-_entry_hooks: list[Callable[[], None]] = []
+#: Ids of the activations some context may still hold (see the module docstring),
+#: and any marker a caller adds to keep the read on for its own reason (the
+#: decorator's once-per-process note).  Empty: no pool is active in any context.
+live: set[int] = set()
 
 
-def ever_entered() -> bool:
-    """True once any pool has been entered in this process (call with `entry_lock` held)."""
-    return _entered
+class Activation:
+    """One entry of a pool, kept alive by every context in which that pool may be active.
 
+    Created by `Pool.__enter__` before the pool becomes active; its id leaves
+    `live` when the last context holding it lets it go (CPython frees it at
+    once; a context caught in a reference cycle keeps it until collected,
+    which only costs those calls the ContextVar read).
+    """
 
-def on_first_entry(hook: Callable[[], None]) -> None:
-    """Run ``hook`` (under `entry_lock`) when the first pool of the process is entered."""
-    with entry_lock:
-        if _entered:
-            hook()
-        else:
-            _entry_hooks.append(hook)
+    __slots__ = ()
 
+    # Bound once: __del__ may run at interpreter exit, after module globals are cleared.
+    _discard = live.discard
 
-def entering() -> None:
-    """Called by `Pool.__enter__` before it sets `active_pool`."""
-    global _entered  # noqa: PLW0603 - one process-wide fact, read under the lock
-    if _entered:
-        return
-    with entry_lock:
-        _entered = True
-        for hook in _entry_hooks:
-            hook()
-        _entry_hooks.clear()
+    def __init__(self) -> None:
+        live.add(id(self))
+
+    def __del__(self) -> None:
+        self._discard(id(self))
 
 
 def current_pool() -> Pool | None:

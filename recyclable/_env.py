@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 
@@ -35,34 +36,43 @@ def parse_bool(name: str, raw: str | None) -> bool:
     )
 
 
-def _raw_reader(name: str) -> Callable[[], str | None]:
-    # os.environ.get() re-encodes the name on every call (~1-2 µs); it is
-    # checked on every recycled call, so read the mapping os.environ keeps
-    # in sync instead, where this Python has one.
+def _raw_reader(name: str) -> tuple[Callable[[], object], Callable[[object], str | None]]:
+    """A reader of the variable's raw value (any hashable), and its decoder to str or None.
+
+    os.environ.get() re-encodes the name, and decodes the value, on every call
+    (~1-2 µs); the switch is checked on every recycled call, so read the raw
+    mapping os.environ keeps in sync instead, where this Python has one, and
+    decode only a value not seen before.
+    """
     data = getattr(os.environ, "_data", None)
     encodekey = getattr(os.environ, "encodekey", None)
     decodevalue = getattr(os.environ, "decodevalue", None)
     if isinstance(data, dict) and encodekey is not None and decodevalue is not None:
         key = encodekey(name)
 
-        def read() -> str | None:
-            raw = data.get(key)
+        def decode(raw: object) -> str | None:
             return None if raw is None else str(decodevalue(raw))
 
-        return read
-    return lambda: os.environ.get(name)
+        return functools.partial(data.get, key), decode
+    return functools.partial(os.environ.get, name), lambda raw: raw
 
 
-_read_disable = _raw_reader(DISABLE_VAR)
+_read_disable, _decode_disable = _raw_reader(DISABLE_VAR)
+# The parsed switch by raw value (bytes on POSIX).
+_parsed_raw: dict[object, bool] = {}
 
 
 def recycling_disabled() -> bool:
     """True when ``RECYCLABLE_DISABLE`` is set to a true value."""
     raw = _read_disable()
-    result = _parsed.get(raw)
+    result = _parsed_raw.get(raw)
     if result is None:
+        text = _decode_disable(raw)
         # Parsed outside any except block: a bad value's error is not chained to a KeyError.
-        result = _parsed[raw] = parse_bool(DISABLE_VAR, raw)
+        result = _parsed.get(text)
+        if result is None:
+            result = _parsed[text] = parse_bool(DISABLE_VAR, text)
+        _parsed_raw[raw] = result
     return result
 
 

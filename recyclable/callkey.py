@@ -192,6 +192,13 @@ class ActionSpec:
             (p.name, p.default) for p in params if p.default is not inspect.Parameter.empty
         )
         self._default_map = dict(self._defaults)
+        # One binder per count of positional arguments: a dict display built
+        # by generated code costs a quarter of dict(zip(names, args)).
+        self._binders = (
+            tuple(_positional_binder(self.parameter_names[:n]) for n in range(len(params) + 1))
+            if self._fast
+            else ()
+        )
         # Each argument enters the key as len-prefixed name + len-prefixed
         # 16-byte digest; the name part is the same on every call.
         self._name_parts = {
@@ -255,8 +262,8 @@ class ActionSpec:
         if self._fast and len(args) <= len(names):
             # Build the mapping in signature order whatever the call's order, so
             # f(a=1, b=2), f(b=2, a=1) and f(1, 2) are one call.
-            bound = dict(zip(names, args, strict=False))
-            if len(bound) == len(names) and not kwargs:
+            bound: dict[str, Any] = self._binders[len(args)](args)
+            if not kwargs and len(args) == len(names):
                 return bound
             defaults = self._default_map
             used = 0
@@ -310,6 +317,9 @@ class ActionSpec:
                     *([b"mutates:" + ",".join(self.mutates).encode()] if self.mutates else []),
                 ]
             )
+        code = self._code  # set with the prefix (read again if another thread just reset it)
+        if code is None:
+            code = self.code
         ignore = self.ignore
         files = self.files
         name_parts = self._name_parts
@@ -342,16 +352,33 @@ class ActionSpec:
             digests.append((name, digest))
             parts.append(name_parts[name])
             parts.append(digest)
-        return CallKey(
-            xxhash.xxh3_128_hexdigest(b"".join(parts)),
-            self.plugin,
-            self.action,
-            self.code,
-            tuple(digests),
-            self._code_parts,
-            bound,
-            frozenset(ordered),
-        )
+        # Built slot by slot: CallKey.__init__'s frame costs more than the stores.
+        callkey = _new_callkey(CallKey)
+        callkey.key = xxhash.xxh3_128_hexdigest(b"".join(parts))
+        callkey.plugin = self.plugin
+        callkey.action = self.action
+        callkey.code = code
+        callkey.digests = tuple(digests)
+        callkey.code_parts = self._code_parts if self._code_parts is not None else {}
+        callkey.bound = bound
+        callkey._ordered = frozenset(ordered) if ordered else _NONE_ORDERED
+        return callkey
+
+
+_NONE_ORDERED: frozenset[str] = frozenset()
+_new_callkey = CallKey.__new__
+
+
+def _positional_binder(names: tuple[str, ...]) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+    """A function that maps a tuple of ``len(names)`` positional arguments to ``{name: value}``.
+
+    Generated, as dataclasses generates ``__init__``: a parameter name is an
+    identifier (from `inspect.signature`) and enters the code as a string
+    literal (its repr), so nothing but the names given can be built.
+    """
+    items = ", ".join(f"{name!r}: args[{index}]" for index, name in enumerate(names))
+    binder: Callable[[tuple[Any, ...]], dict[str, Any]] = eval(f"lambda args: {{{items}}}")
+    return binder
 
 
 # Re-entrant: a value's fingerprint may call user code that keys another step.

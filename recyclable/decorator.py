@@ -109,7 +109,7 @@ def _recycled_call(
     try:
         hit = pool.lookup(callkey)
         if hit is not None:
-            steps.loaded(step, hit.value, hit.manifest, hit.size)
+            steps.loaded(step, hit.value, hit.manifest, hit.size, hit.saved)
             if logger.isEnabledFor(_INFO):
                 _log_hit(pool, callkey, hit.manifest)
             if spec.mutates:
@@ -136,7 +136,9 @@ def _recycled_call(
         steps.failed(step, exc)
         raise
     finally:
-        steps.end(step, token)
+        # A loaded step was never entered and has nothing pending: `end` would do nothing.
+        if token is not None or step.state == "running":
+            steps.end(step, token)
 
 
 def _keep(spec: ActionSpec, pool: Pool, callkey: CallKey, result: Any, seconds: float) -> Any:
@@ -213,32 +215,24 @@ def _key(
     return spec.key_for(bound)
 
 
-# True until the first call without an active pool in this process has been
-# noted.  A module global, so the no-pool path pays one cached global read.
-_no_pool_note_pending = True
-
-# True while no pool has ever been entered in this process and the no-pool
-# note has been given: a call is then the plain call after one global read,
-# without reading the ContextVar (which is most of what the no-pool path
-# costs).  The first `Pool.__enter__` turns it off for good, before the pool
-# becomes active (`_context.entering`), so no call can skip an active pool.
-_never_pooled = False
-
-
-def _pool_entered() -> None:
-    global _never_pooled  # noqa: PLW0603 - see _never_pooled
-    _never_pooled = False
-
-
-_context.on_first_entry(_pool_entered)
+# While `_context.live` is empty no context anywhere has a pool active, and a
+# call is the plain call after one global read (of this very set object),
+# without reading the ContextVar, which is most of what the no-pool path
+# costs.  A pool's activation is in the set before the pool becomes active and
+# leaves it only when no context can see that pool any more (see _context).
+# This marker keeps the read on until the first call with no pool has been
+# noted, once per process.
+_NOTE_PENDING = 0  # never the id of an object
+_maybe_active = _context.live
+_maybe_active.add(_NOTE_PENDING)
 
 
 def _note_no_pool(spec: ActionSpec) -> None:
     """Log once per process that a decorated call ran with no pool (a worker the pool missed)."""
-    global _no_pool_note_pending, _never_pooled  # noqa: PLW0603 - flags keep the no-pool path one global read
-    _no_pool_note_pending = False
-    with _context.entry_lock:
-        _never_pooled = not _context.ever_entered()
+    try:
+        _maybe_active.remove(_NOTE_PENDING)  # atomic: one thread notes it
+    except KeyError:
+        return
     logger.info(
         "%s ran with no active pool: nothing is recycled in this process until a pool is "
         "entered (noted once). Steps sent to worker threads or processes need the pool sent "
@@ -371,13 +365,14 @@ def recyclable(
             args: tuple[Any, ...],
             kwargs: dict[str, Any],
         ) -> Any:
-            # The hot path when recycling is off: one ContextVar read (and,
-            # once per process, a note that nothing is recycled).
-            if _never_pooled:
+            # The hot path when recycling is off: one global read while no
+            # context has a pool, else one ContextVar read (and, once per
+            # process, a note that nothing is recycled).
+            if not _maybe_active:
                 return wrapped(*args, **kwargs)
             pool = _active_pool_get()
             if pool is None:
-                if _no_pool_note_pending:
+                if _NOTE_PENDING in _maybe_active:
                     _note_no_pool(spec)
                 return wrapped(*args, **kwargs)
             return _recycled_call(spec, pool, wrapped, instance, args, kwargs, implicit)
@@ -389,6 +384,13 @@ def recyclable(
         if isinstance(target, (types.FunctionType, classmethod, staticmethod)):
             # Methods reached through an instance find the spec on the function.
             target.__recyclable__ = spec  # type: ignore[union-attr]
+        if isinstance(target, types.FunctionType) and not hasattr(target, "__self__"):
+            # wrapt looks up ``__self__`` on every call of an unbound wrapper, to
+            # bind a wrapped bound method; on a plain function that raises and
+            # clears an AttributeError (about 3,700 instructions, half of what
+            # the wrapper costs).  None gives the very call the failed lookup
+            # falls back to: the wrapper with no instance.
+            target.__self__ = None  # type: ignore[attr-defined]
         return decorated
 
     if func is not None:

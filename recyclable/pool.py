@@ -50,8 +50,12 @@ __all__ = ["Pool", "PoolStats"]
 logger = logging.getLogger("recyclable")
 
 # Previous pools of the current context, so `with pool:` restores exactly what
-# was active before, per thread and per asyncio task.
-_previous: ContextVar[tuple[Pool | None, ...]] = ContextVar("recyclable_previous", default=())
+# was active before, per thread and per asyncio task; each with the
+# `_context.Activation` of the entry that replaced it, which this stack keeps
+# alive in every context where that entry's pool may be active.
+_previous: ContextVar[tuple[tuple[Pool | None, _context.Activation], ...]] = ContextVar(
+    "recyclable_previous", default=()
+)
 
 _MISSING = object()
 
@@ -92,17 +96,19 @@ class Hit:
         value: the loaded result.
         manifest: the entry's verified manifest.
         size: bytes of stored data loaded (pickle stream and buffers).
+        saved: the compute time the entry recorded (seconds).
 
     """
 
     # A plain slotted class: made on every hit, where a frozen dataclass's
     # __init__ (object.__setattr__ per field) would cost as much as a syscall.
-    __slots__ = ("manifest", "size", "value")
+    __slots__ = ("manifest", "saved", "size", "value")
 
-    def __init__(self, value: Any, manifest: Manifest, size: int = 0) -> None:
+    def __init__(self, value: Any, manifest: Manifest, size: int = 0, saved: float = 0.0) -> None:
         self.value = value
         self.manifest = manifest
         self.size = size
+        self.saved = saved
 
     def __repr__(self) -> str:
         return f"Hit({self.value!r}, key={self.manifest.get('key')!r})"
@@ -165,8 +171,8 @@ class Pool(PoolWriter):
 
             self._progress = Progress.start(self, self.progress)
             self._progress_owner = len(_previous.get())
-        _context.entering()  # before the pool is active: see decorator._never_pooled
-        _previous.set((*_previous.get(), active_pool.get()))
+        # The activation is alive before the pool is active (see `_context.live`).
+        _previous.set((*_previous.get(), (active_pool.get(), _context.Activation())))
         active_pool.set(self)
         return self
 
@@ -178,8 +184,8 @@ class Pool(PoolWriter):
     ) -> None:
         stack = _previous.get()
         if stack:
-            active_pool.set(stack[-1])
-            _previous.set(stack[:-1])
+            active_pool.set(stack[-1][0])
+            _previous.set(stack[:-1])  # lets go of this entry's activation, after
         else:  # exited in another context than it was entered in
             active_pool.set(None)
         # Only the `with` that started the display stops it (the pool may be entered again inside).
@@ -340,12 +346,13 @@ class Pool(PoolWriter):
             if not self._store.has_marker(self.name, key):
                 self._adopt(callkey, value, manifest)
             self._marked.add(key)
+        saved = float(manifest.get("compute_seconds", 0.0))
         stats = self.stats
         stats.loaded += 1
         stats.bytes_read += nbytes
-        stats.seconds_saved += float(manifest.get("compute_seconds", 0.0))
+        stats.seconds_saved += saved
         stats.keys.add(key)
-        return Hit(value, manifest, nbytes)
+        return Hit(value, manifest, nbytes, saved)
 
     def _load_value(self, manifest: Manifest) -> tuple[Any, int]:
         stream: bytes | memoryview | bytearray | None = manifest.inline_stream()

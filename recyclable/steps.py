@@ -136,6 +136,9 @@ class Step:
         }
 
 
+_new_step = Step.__new__
+
+
 class StepLog:
     """The steps one pool object has seen, and the digests of the results they returned."""
 
@@ -156,6 +159,7 @@ class StepLog:
     def begin(self, callkey: CallKey, bound: Mapping[str, Any]) -> tuple[Step, Any]:
         """A call reached the pool: record it as running; returns the step and a token for `end`."""
         step = self.record(callkey, bound)
+        self._by_key[step.key] = step
         return step, _current.set(step)
 
     def enter(self, step: Step) -> Any:
@@ -164,51 +168,76 @@ class StepLog:
         `record` and `enter` are `begin` in two parts: a call that is loaded
         runs no code that could make nested calls, so it is never entered.
         """
+        # Found by key when its result is stored (`annotate`); a loaded step never is.
+        self._by_key[step.key] = step
         return _current.set(step)
 
     def record(self, callkey: CallKey, bound: Mapping[str, Any]) -> Step:
         """A call reached the pool: record it as running, nested in the current step."""
         parent = _current_get()
-        # Every field given in order: the dataclass's default factories and
-        # keyword matching cost more than the rest of recording a hit.
-        step = Step(
-            callkey.key,
-            callkey.action,
-            callkey.plugin,
-            None if parent is None else parent.key,
-            0 if parent is None else parent.depth + 1,
-            "running",
-            time.time(),
-            0.0,
-            0.0,
-            None,
-            False,
-            self._inputs(callkey, bound) if self._by_id or self._producers else [],
-            # Only the arguments in the key: an ignored one (a logger, a thread count) stays out.
-            [(name, short_value(bound.get(name))) for name, _ in callkey.digests],
-            None,
-            time.perf_counter(),
-            None,
-        )
-        # list.append and a dict store are atomic: no lock on the hot path.
+        # Every slot set here, without the dataclass's __init__: its frame and
+        # sixteen arguments cost more than the rest of recording a hit.
+        step = _new_step(Step)
+        step.key = callkey.key
+        step.action = callkey.action
+        step.plugin = callkey.plugin
+        if parent is None:
+            step.parent = None
+            step.depth = 0
+        else:
+            step.parent = parent.key
+            step.depth = parent.depth + 1
+        step.state = "running"
+        step.started = time.time()
+        step.seconds = 0.0
+        step.saved = 0.0
+        step.size = None
+        step.stored = False
+        step.inputs = self._inputs(callkey, bound) if self._by_id or self._producers else []
+        # Only the arguments in the key: an ignored one (a logger, a thread count) stays out.
+        values = []
+        for name, _ in callkey.digests:
+            value = bound.get(name)
+            if type(value) in _SCALAR_TYPES:  # most arguments: `short_value` without its call
+                text = repr(value)
+                if len(text) > MAX_VALUE_TEXT:
+                    text = text[: MAX_VALUE_TEXT - 1] + "…"
+                values.append((name, text))
+            else:
+                values.append((name, short_value(value)))
+        step.values = values
+        step.error = None
+        step._pending = None
+        step._clock = time.perf_counter()
+        # list.append is atomic: no lock on the hot path.
         steps = self.steps
         if len(steps) < MAX_STEPS:
             steps.append(step)
         else:
             self.dropped += 1
-        self._by_key[step.key] = step
         return step
 
     def loaded(
-        self, step: Step, value: Any, manifest: Mapping[str, Any], size: int | None = None
+        self,
+        step: Step,
+        value: Any,
+        manifest: Mapping[str, Any],
+        size: int | None = None,
+        saved: float | None = None,
     ) -> None:
-        """The step's result was loaded from the store (``size``: bytes loaded, if known)."""
+        """The step's result was loaded from the store.
+
+        ``size``: bytes loaded, and ``saved``: the manifest's compute time, when
+        the caller already has them (a hit does).
+        """
         step.state = "loaded"
         step.seconds = time.perf_counter() - step._clock
-        try:
-            step.saved = float(manifest.get("compute_seconds") or 0.0)
-        except (TypeError, ValueError):
-            step.saved = 0.0
+        if saved is None:
+            try:
+                saved = float(manifest.get("compute_seconds") or 0.0)
+            except (TypeError, ValueError):
+                saved = 0.0
+        step.saved = saved
         step.size = _entry_size(manifest) if size is None else size
         callback = self.on_end
         if callback is not None:
@@ -256,22 +285,30 @@ class StepLog:
                 _current.reset(token)
             except ValueError:  # ended in another context than it began in
                 _current.set(None)
+            by_key = self._by_key
+            if by_key.get(step.key) is step:
+                del by_key[step.key]  # only steps in flight are looked up by key
         if step.state == "running":
             self._finish(step)
         if step._pending is not None:
             value = step._pending[0]
             step._pending = None
             self._produced(step.key, value, None)
-        by_key = self._by_key
-        if by_key.get(step.key) is step:
-            del by_key[step.key]  # only steps in flight are looked up by key
 
     def annotate(self, body: dict[str, Any]) -> None:
         """Add the lineage of the entry about to be written to its manifest ``body``."""
         key = body.get("key")
-        step = self._by_key.get(key) if isinstance(key, str) else None
-        if step is None:
+        if not isinstance(key, str):
             return
+        step = self._by_key.get(key)
+        if step is None:
+            # A step not entered: a hit that stores its entry again (garbage
+            # collection took it meanwhile).  Rare, so a search of the log.
+            step = next(
+                (s for s in reversed(self.steps) if s.key == key and s.state == "running"), None
+            )
+            if step is None:
+                return
         step.stored = True
         step.size = _entry_size(body)
         if step._pending is not None:

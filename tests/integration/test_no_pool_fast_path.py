@@ -1,10 +1,12 @@
-"""A process that called steps with no pool still recycles once a pool is entered.
+"""Calls take the no-pool shortcut only while no context anywhere can see a pool.
 
-With no pool ever entered in a process, a decorated call skips reading the
-active pool (decorator.py); these tests pin that the first pool entered --
-later, in another thread, or nested in a context copied before -- switches
-that shortcut off, so no call runs past an active pool.  Each runs in a fresh
-interpreter, where the shortcut really is on before the pool is entered.
+While no pool is active in any context of a process, a decorated call skips
+reading the active pool (decorator.py, `recyclable._context.live`); these
+tests pin that entering a pool -- later, in another thread, or nested in a
+context copied before -- switches that shortcut off before the pool is
+active, that a context copied inside ``with pool:`` (an asyncio task, a
+thread) still recycles after the ``with`` has exited, and that the shortcut
+is back once no context holds a pool.  Each runs in a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -32,14 +34,50 @@ SCRIPT = textwrap.dedent(
 
     # Calls with no pool: the second one takes the shortcut.
     assert step(1) == 10 and step(1) == 10
-    shortcut_on = decorator._never_pooled
+    def shortcut():
+        return not decorator._maybe_active
+    shortcut_on = shortcut()
     copied = contextvars.copy_context()   # taken while no pool was ever entered
     cache = Cache(sys.argv[1])
     out = {"shortcut_on": shortcut_on}
 
     if sys.argv[2] == "same-thread":
         with cache.create_pool("p", reuse=True) as pool:
+            out["inside"] = shortcut()
             out["results"] = [step(2), step(2)]
+        out["stats"] = [pool.stats.computed, pool.stats.loaded]
+    elif sys.argv[2] == "task-outlives-with":
+        import asyncio
+        async def main():
+            with cache.create_pool("p", reuse=True) as pool:
+                started = asyncio.Event()
+                go_on = asyncio.Event()
+                async def later():
+                    started.set()
+                    await go_on.wait()   # resumes after the `with` below has exited
+                    return [step(2), step(2)]
+                task = asyncio.create_task(later())
+                await started.wait()
+            out["left"] = shortcut()     # the task's context still holds the pool
+            go_on.set()
+            results = await task
+            return results, [pool.stats.computed, pool.stats.loaded]
+        out["results"], out["stats"] = asyncio.run(main())
+    elif sys.argv[2] == "thread-outlives-with":
+        go_on = threading.Event()
+        got = {}
+        with cache.create_pool("p", reuse=True) as pool:
+            context = contextvars.copy_context()
+            def later():
+                go_on.wait(60)
+                got["results"] = context.run(lambda: [step(2), step(2)])
+            worker = threading.Thread(target=later)
+            worker.start()
+        out["left"] = shortcut()
+        go_on.set()
+        worker.join()
+        del context, later, worker
+        out["results"] = got["results"]
         out["stats"] = [pool.stats.computed, pool.stats.loaded]
     else:
         # Another thread keeps calling with no pool while this one enters a pool.
@@ -56,7 +94,10 @@ SCRIPT = textwrap.dedent(
         out["results"], out["stats"] = copied.run(in_pool)
         stop.set()
         worker.join()
-    out["shortcut_after"] = decorator._never_pooled
+    import gc
+    gc.collect()  # a finished task's context may sit in a reference cycle
+    out["shortcut_after"] = shortcut()
+    step(4)  # a plain call again
     out["runs_of_2"] = runs.count(2)
     print(json.dumps(out))
     """
@@ -86,7 +127,8 @@ def test_first_pool_after_plain_calls_recycles(tmp_path: Path) -> None:
     assert out["results"] == [20, 20]
     assert out["stats"] == [1, 1]
     assert out["runs_of_2"] == 1
-    assert out["shortcut_after"] is False
+    assert out["inside"] is False
+    assert out["shortcut_after"] is True
 
 
 def test_pool_entered_while_another_thread_calls_plainly(tmp_path: Path) -> None:
@@ -96,4 +138,26 @@ def test_pool_entered_while_another_thread_calls_plainly(tmp_path: Path) -> None
     assert out["results"] == [20, 20]
     assert out["stats"] == [1, 1]
     assert out["runs_of_2"] == 1
-    assert out["shortcut_after"] is False
+    assert out["shortcut_after"] is True
+
+
+def test_task_created_in_the_pool_recycles_after_the_with(tmp_path: Path) -> None:
+    """A task created inside `with pool:` that calls after the block exited still loads."""
+    out = _run(tmp_path, "task-outlives-with")
+    assert out["shortcut_on"] is True
+    assert out["left"] is False
+    assert out["results"] == [20, 20]
+    assert out["stats"] == [1, 1]
+    assert out["runs_of_2"] == 1
+    assert out["shortcut_after"] is True
+
+
+def test_thread_in_a_copied_context_recycles_after_the_with(tmp_path: Path) -> None:
+    """A thread running a context copied inside `with pool:` still loads after the block exited."""
+    out = _run(tmp_path, "thread-outlives-with")
+    assert out["shortcut_on"] is True
+    assert out["left"] is False
+    assert out["results"] == [20, 20]
+    assert out["stats"] == [1, 1]
+    assert out["runs_of_2"] == 1
+    assert out["shortcut_after"] is True

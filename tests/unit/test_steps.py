@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 
 from recyclable import Cache, recyclable
-from recyclable.steps import StepLog
+from recyclable.steps import Step, StepLog
 
 
 @recyclable
@@ -115,3 +118,23 @@ def test_async_steps_are_recorded_with_state_nesting_and_lineage(cache: Cache) -
         assert [(s.action, s.state) for s in steps] == [("fetch", state), ("reduce_async", state)]
         assert steps[1].inputs == [("parts", "", steps[0].key, "")]
     assert again.stats.loaded == 2
+
+
+def test_record_sets_every_field_of_a_step(tmp_path: Path) -> None:
+    """A recorded step has every dataclass field set (record builds it slot by slot)."""
+
+    @recyclable
+    def step(x: int, label: str = "a") -> int:
+        return x
+
+    pool = Cache(tmp_path / "c").create_pool("p")
+    with pool:
+        step(3)
+        step(3)
+    names = [f.name for f in dataclasses.fields(Step)]
+    for recorded in pool.stats.steps:
+        values = {name: getattr(recorded, name) for name in names}  # raises for an unset slot
+        assert values["key"] and values["parent"] is None and values["depth"] == 0
+        assert values["values"] == [("x", "3"), ("label", "'a'")]
+        assert values["error"] is None and values["_pending"] is None
+    assert [s.state for s in pool.stats.steps] == ["computed", "loaded"]
