@@ -28,11 +28,13 @@ from recyclable.fingerprint import (
     CACHED_SCALARS,
     SCALAR_DIGESTS,
     SCHEMA_VERSION,
+    Held,
     digest_value,
     digest_with_order,
     scalar_digest,
     unordered_digest,
 )
+from recyclable.sharing import Shared, shared_objects, shared_part
 
 __all__ = ["ActionSpec", "CallKey"]
 
@@ -46,12 +48,24 @@ class CallKey:
         action: the action's name.
         code: hex digest of the action's code, or ``"version:<v>"`` when pinned.
         digests: ``(name, 16-byte digest)`` per argument in the key, in signature order.
+        shared: the objects two arguments both reach, also in the key
+            (`recyclable.sharing.shared_objects`).
         bound: the bound arguments the key was made from (empty when built by hand).
 
     """
 
     # A plain slotted class: built on every call, so it must cost next to nothing.
-    __slots__ = ("_ordered", "action", "bound", "code", "code_parts", "digests", "key", "plugin")
+    __slots__ = (
+        "_ordered",
+        "action",
+        "bound",
+        "code",
+        "code_parts",
+        "digests",
+        "key",
+        "plugin",
+        "shared",
+    )
 
     def __init__(
         self,
@@ -63,8 +77,11 @@ class CallKey:
         code_parts: Mapping[str, str] | None = None,
         bound: Mapping[str, Any] | None = None,
         ordered: frozenset[str] = frozenset(),
+        shared: tuple[Shared, ...] = (),
     ) -> None:
         self.key = key
+        # Objects two arguments both reach (`recyclable.sharing`): in the key.
+        self.shared = shared
         self.bound = bound if bound is not None else {}
         # Arguments whose digest depends on some dict's insertion order.
         self._ordered = ordered
@@ -294,7 +311,7 @@ class ActionSpec:
         """
         return _file_argument(value) if name in self.files else digest_value(value)
 
-    def key_for(self, bound: Mapping[str, Any]) -> CallKey:
+    def key_for(self, bound: Mapping[str, Any]) -> CallKey:  # noqa: PLR0915 - one frame per call
         """The CallKey for already-bound arguments.
 
         Raises:
@@ -326,6 +343,10 @@ class ActionSpec:
         parts = [prefix]
         digests = []
         ordered = []
+        # What each non-scalar argument's digest met with an identity of its
+        # own, to find the objects two arguments share.
+        held: list[Held] = []
+        held_names: list[str] = []
         scalars = SCALAR_DIGESTS
         for name, value in bound.items():
             if name in ignore:
@@ -342,7 +363,10 @@ class ActionSpec:
                 if name in files:
                     digest = _file_argument(value)
                 else:
-                    digest, depends_on_order = digest_with_order(value)
+                    mark = len(held)
+                    digest, depends_on_order = digest_with_order(value, held)
+                    if len(held) != mark:
+                        held_names.append(name)
                     if depends_on_order:
                         ordered.append(name)
             except FingerprintError as exc:
@@ -352,6 +376,11 @@ class ActionSpec:
             digests.append((name, digest))
             parts.append(name_parts[name])
             parts.append(digest)
+        shared: tuple[Shared, ...] = ()
+        if len(held) > 1:
+            shared = shared_objects(list(zip(held_names, held, strict=True)))
+            if shared:
+                parts.append(_length_prefixed([shared_part(shared)]))
         # Built slot by slot: CallKey.__init__'s frame costs more than the stores.
         callkey = _new_callkey(CallKey)
         callkey.key = xxhash.xxh3_128_hexdigest(b"".join(parts))
@@ -362,6 +391,7 @@ class ActionSpec:
         callkey.code_parts = self._code_parts if self._code_parts is not None else {}
         callkey.bound = bound
         callkey._ordered = frozenset(ordered) if ordered else _NONE_ORDERED
+        callkey.shared = shared
         return callkey
 
 

@@ -7,7 +7,9 @@ worker's ``__mp_main__``) is named as the script's own module, so running
 
 from __future__ import annotations
 
+import builtins
 import sys
+import types
 from typing import Any
 
 from recyclable.distinfo import Origin, module_origin
@@ -18,7 +20,27 @@ __all__ = ["is_user_code", "module_display_name", "origin_of", "qualified_name"]
 def is_user_code(obj: Any) -> bool:
     """Whether a function or class comes from user code (not an installed distribution)."""
     module = getattr(obj, "__module__", None)
-    return not isinstance(module, str) or module_origin(module).kind == "user"
+    return (
+        not isinstance(module, str)
+        or _made_without_module(obj, module)
+        or module_origin(module).kind == "user"
+    )
+
+
+def _made_without_module(obj: Any, module: str) -> bool:
+    """Whether ``obj`` is Python code made with no module, which only claims ``builtins``.
+
+    Code run by ``exec`` in a namespace without ``__name__`` gives functions
+    the module None and classes the module ``builtins``; taken at its word,
+    the code would be keyed by the Python version alone, so an edit of it
+    would not be seen.  No real builtin is a Python function, and a real
+    builtin class is found in `builtins` under its name.
+    """
+    if module != "builtins":
+        return False
+    if isinstance(obj, types.FunctionType):
+        return True
+    return isinstance(obj, type) and getattr(builtins, obj.__qualname__, None) is not obj
 
 
 def module_display_name(module: str) -> str:
@@ -51,7 +73,9 @@ def origin_of(obj: Any) -> Origin:
     """Where a function, class or other object's code comes from, by its module."""
     module = getattr(obj, "__module__", None)
     if not isinstance(module, str):
+        if isinstance(obj, (types.FunctionType, type)):
+            return Origin("user")  # made by exec with no module: follow its code
         module = getattr(type(obj), "__module__", None)
-    if not isinstance(module, str):
+    if not isinstance(module, str) or _made_without_module(obj, module):
         return Origin("user")
     return module_origin(module)

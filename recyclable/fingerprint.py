@@ -89,12 +89,17 @@ from recyclable.reducers import path_digest as path_digest
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Held",
     "digest_with_order",
     "exact_by_construction",
     "fingerprint",
     "register_fingerprint",
     "unordered_digest",
 ]
+
+#: What one digest met that has an identity of its own: ``{id(obj): number}`` in
+#: traversal order, and a list that keeps those objects alive (so no id is reused).
+Held = tuple[dict[int, int], list[Any]]
 
 #: Bumped whenever the canonical encoding changes, so an old key can only miss.
 SCHEMA_VERSION = 2
@@ -174,15 +179,23 @@ def digest_value(value: object) -> bytes:
     return _checked(value, ordered=True)[0]
 
 
-def digest_with_order(value: object) -> tuple[bytes, bool]:
+def digest_with_order(value: object, held: list[Held] | None = None) -> tuple[bytes, bool]:
     """`digest_value`, and whether the digest depends on some dict's insertion order.
 
     When it does not, the value's `unordered_digest` equals its digest, so the
     order-free digest need not be computed (or stored) at all.
+
+    With ``held``, also append the objects with an identity of their own the
+    digest met (each numbered in traversal order, the number a
+    back-reference would carry) and a list keeping them alive, so that the
+    caller can tell which objects two values share (`recyclable.sharing`).
     """
-    if type(value) in _ATOMIC:
+    cls = type(value)
+    if cls in _ATOMIC:
+        if held is not None and cls is bytearray:
+            held.append(({id(value): 0}, [value]))
         return scalar_digest(value), False
-    return _checked(value, ordered=True)
+    return _checked(value, ordered=True, held=held)
 
 
 #: Digests of small scalars already met, by (exact type, value): a step called
@@ -251,9 +264,11 @@ def state_digest(value: object) -> bytes:
     return _checked(value, ordered=True, deep=True)[0]
 
 
-def _checked(value: object, *, ordered: bool, deep: bool = False) -> tuple[bytes, bool]:
+def _checked(
+    value: object, *, ordered: bool, deep: bool = False, held: list[Held] | None = None
+) -> tuple[bytes, bool]:
     try:
-        return _run(value, ordered, deep)
+        return _run(value, ordered, deep, held)
     except RecursionError:
         raise FingerprintError(
             [],
@@ -305,7 +320,9 @@ class _PlainAbandoned(Exception):
     """Raised by the pickler's hook on the plain-data path: the value is not plain data."""
 
 
-def _run(value: object, ordered: bool, deep: bool = False) -> tuple[bytes, bool]:
+def _run(
+    value: object, ordered: bool, deep: bool = False, held: list[Held] | None = None
+) -> tuple[bytes, bool]:
     state = _State(ordered, deep)
     outer = getattr(_local, "state", None)
     _local.state = state
@@ -322,6 +339,10 @@ def _run(value: object, ordered: bool, deep: bool = False) -> tuple[bytes, bool]
                 state.plain = True
                 try:
                     pickler.dump(value)
+                    if held is not None and type(value) is not tuple:
+                        # Below the top every container is held once, so
+                        # nothing else can share it: only the top has a say.
+                        held.append(({id(value): 0}, [value]))
                     return hasher.digest(), order_matters
                 except _PlainAbandoned:
                     pass
@@ -329,6 +350,8 @@ def _run(value: object, ordered: bool, deep: bool = False) -> tuple[bytes, bool]
                     state.plain = False
         hasher, pickler = _hashing_pickler()
         pickler.dump(_canon(value))
+        if held is not None and state.seen:
+            held.append((state.seen, state.keep))
     finally:
         _local.state = outer
     return hasher.digest(), state.order_matters

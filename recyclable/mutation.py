@@ -23,6 +23,7 @@ is written, and only its verdict gates the publish.
 from __future__ import annotations
 
 import _thread
+import copyreg
 import mmap
 import os
 import sys
@@ -264,7 +265,7 @@ def restore(live: Any, stored: Any) -> None:
         live.update(stored)
         if not hasattr(live, "__dict__"):
             return
-    state = stored.__getstate__()
+    state = _state_of(stored)
     setstate = getattr(type(live), "__setstate__", None)
     if setstate is not None:
         live.__setstate__(state)
@@ -277,3 +278,21 @@ def restore(live: Any, stored: Any) -> None:
         live.__dict__.update(state)
     for name, item in (slots or {}).items():
         setattr(live, name, item)
+
+
+def _state_of(value: Any) -> Any:
+    """``value.__getstate__()``, or what it returns by default where ``object`` lacks it.
+
+    ``object.__getstate__`` exists from Python 3.11 on; before, pickle builds
+    the default state itself: the instance ``__dict__``, paired with a dict of
+    the set slots when the class has ``__slots__``.
+    """
+    getstate = getattr(value, "__getstate__", None)
+    if getstate is not None:
+        return getstate()
+    attributes = getattr(value, "__dict__", None) or None
+    slots = {}
+    for name in copyreg._slotnames(type(value)):  # type: ignore[attr-defined]
+        if hasattr(value, name):
+            slots[name] = getattr(value, name)
+    return (attributes, slots) if slots else attributes

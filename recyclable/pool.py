@@ -38,6 +38,7 @@ from recyclable.manifest import (
 )
 from recyclable.poolwrite import PoolWriter
 from recyclable.runtable import run_data
+from recyclable.sharing import describe_shared
 from recyclable.steps import Step, StepLog
 from recyclable.store.local import DamagedBlob
 
@@ -509,7 +510,21 @@ class Pool(PoolWriter):
                 best = (len(reasons), reasons)
         if best is None:
             return f"new call: no stored call of {callkey.action} in pool {self.name}"
-        return "; ".join(best[1]) or "an entry of the same components was not found"
+        return "; ".join(best[1]) or _same_arguments(callkey)
+
+
+def _same_arguments(callkey: CallKey) -> str:
+    """Why a call whose arguments equal a stored call's misses: what they share differs."""
+    if callkey.shared:
+        return (
+            "the arguments equal a stored call's, but here "
+            f"{describe_shared(callkey.shared)}: which objects the arguments share is part "
+            "of the key"
+        )
+    return (
+        "an entry of the same components was not found (which objects the arguments "
+        "share is part of the key too)"
+    )
 
 
 def _unkeyed_text(callkey: CallKey, unkeyed: Sequence[tuple[str, str]]) -> str:

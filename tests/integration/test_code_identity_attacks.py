@@ -53,6 +53,43 @@ CASES = {
         },
         [("pkg/sub.py", "x + 1", "x + 2")],
     ),
+    "a helper made by exec with no module": Case(
+        {
+            "rules.txt": "def rule(x):\n    return x + 1\n",
+            "main.py": _main(
+                "import pathlib",
+                'NS = {}\nexec(pathlib.Path(__file__).with_name("rules.txt").read_text(), NS)\n'
+                'rule = NS["rule"]',
+                "rule(x)",
+            ),
+        },
+        [("rules.txt", "x + 1", "x + 2")],
+    ),
+    "a step made by exec with no module": Case(
+        {
+            "steps.txt": (
+                "from recyclable import recyclable\n\n@recyclable\ndef step(x):\n    return x + 1\n"
+            ),
+            "main.py": (
+                "import pathlib\nNS = {}\n"
+                'exec(pathlib.Path(__file__).with_name("steps.txt").read_text(), NS)\n'
+                'step = NS["step"]\nSTEPS = [(step, step.__wrapped__, (4,))]\n'
+            ),
+        },
+        [("steps.txt", "x + 1", "x + 2")],
+    ),
+    "a class made by exec with no module": Case(
+        {
+            "rules.txt": "class Rule:\n    def apply(self, x):\n        return x + 1\n",
+            "main.py": _main(
+                "import pathlib",
+                'NS = {}\nexec(pathlib.Path(__file__).with_name("rules.txt").read_text(), NS)\n'
+                'Rule = NS["Rule"]',
+                "Rule().apply(x)",
+            ),
+        },
+        [("rules.txt", "x + 1", "x + 2")],
+    ),
     "from . import x at module level": Case(
         {
             **PKG,
