@@ -24,12 +24,7 @@ from recyclable.cachedir import (
     remote_leases,
     validate_pool_name,
 )
-from recyclable.collect import (
-    GarbageReport,
-    VerifyReport,
-    collect_garbage,
-    verify_store,
-)
+from recyclable.collect import GarbageReport, collect_garbage
 from recyclable.collect_remote import collect_remote_garbage
 from recyclable.errors import (
     CacheIOError,
@@ -46,6 +41,7 @@ from recyclable.scan import ProgressHook, Tally
 from recyclable.store.base import Store
 from recyclable.store.local import LocalStore
 from recyclable.store.location import local_path, remote_url
+from recyclable.verify import VerifyReport, verify_store
 
 if TYPE_CHECKING:
     from recyclable.handle import PoolHandle
