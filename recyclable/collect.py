@@ -22,6 +22,7 @@ from recyclable.scan import (
     Tally,
     manifest_blobs,
     read_file,
+    referenced_blobs,
     sharded_names,
     sharded_stats,
 )
@@ -139,7 +140,8 @@ def collect_garbage(
             raise
         started = time.time()  # a read-only cache: a dry run needs no probe file
     cutoff = started - grace
-    manifests = set(sharded_names(str(store.entries), ".json"))
+    listing = sharded_names(str(store.entries), ".json")
+    manifests = set(listing)
     if tally is not None:
         tally.listed = manifests
     markers = {pool: sharded_names(str(store.pool_dir(pool))) for pool in store.list_pools()}
@@ -165,7 +167,8 @@ def collect_garbage(
         live=live_blobs,
         freed=freed_blobs,
         kept=kept,
-        unread=manifests & referenced,
+        # In the order listed: reading files in directory order is a tenth faster.
+        unread=[key for key in listing if key in referenced],
         dry_run=dry_run,
         progress=progress,
         tally=tally,
@@ -205,7 +208,7 @@ def _collect_blobs(
     live: set[str],
     freed: set[str],
     kept: set[str],
-    unread: set[str],
+    unread: list[str],
     dry_run: bool,
     progress: ProgressHook | None,
     tally: Tally | None,
@@ -231,10 +234,13 @@ def _collect_blobs(
         if mtime < limit:
             candidates.append((digest, limit, size))
     if candidates and unread:
-        for done, key in enumerate(unread, 1):
-            live |= _blobs_of_key(store, key, None if tally is None else tally.manifests)
-            if progress is not None and done & TICK == 1:
-                progress("reading entries in use", done, len(unread))
+        live |= referenced_blobs(
+            str(store.entries),
+            unread,
+            None if tally is None else tally.manifests,
+            progress=progress,
+            what="reading entries in use",
+        )
         candidates = [c for c in candidates if c[0] not in live]
     if not candidates:
         return 0, 0
@@ -250,9 +256,9 @@ def _collect_blobs(
         moved = store.set_blob_aside(digest)
         if moved is not None:
             aside.append((digest, moved, limit, size))
-    wanted: set[str] = set()
-    for key in set(store.iter_manifest_keys()) - kept:
-        wanted |= _blobs_of_key(store, key)
+    wanted = referenced_blobs(
+        str(store.entries), set(sharded_names(str(store.entries), ".json")) - kept
+    )
     blobs_removed = 0
     bytes_removed = 0
     for digest, moved, limit, size in aside:
@@ -277,9 +283,7 @@ def _remove_dangling_markers(
     # ``markers`` were listed before: a marker added since is younger than any cutoff.
     removed = 0
     for pool, keys in markers.items():
-        for key in keys:
-            if key in manifests:
-                continue
+        for key in set(keys) - manifests:
             mtime = store.marker_mtime(pool, key)
             # Young markers and claimed keys may belong to a writer about to publish.
             if mtime is None or mtime > cutoff or leases.path(key).exists():
@@ -320,15 +324,18 @@ def sweep_entries(
     removed_count = 0
     live: set[str] = set()
     freed: set[str] = set()
-    kept: set[str] = set()
-    for done, key in enumerate(manifests, 1):
+    names = manifests if isinstance(manifests, set) else set(manifests)
+    # Set operations, not a test per key: most entries of a cache in use are referenced.
+    refs = referenced if isinstance(referenced, (set, frozenset)) else set(referenced)
+    kept = names & refs
+    if read_referenced:
+        for key in kept:
+            live |= _blobs_of_key(store, key, sizes)
+    if progress is not None:
+        progress("sweeping entries", len(kept), len(names))
+    for done, key in enumerate(names - kept, len(kept) + 1):
         if progress is not None and done & TICK == 1:
-            progress("sweeping entries", done, len(manifests))  # type: ignore[arg-type]
-        if key in referenced:
-            kept.add(key)
-            if read_referenced:
-                live |= _blobs_of_key(store, key, sizes)
-            continue
+            progress("sweeping entries", done, len(names))
         blobs = _blobs_of_key(store, key, sizes)
         if dry_run or store.delete_manifest_unless(key, _marked_check(store, key)):
             removed_count += 1
@@ -357,4 +364,4 @@ def _blobs_of_key(store: Store, key: str, sizes: dict[str, int] | None = None) -
     # A manifest that fails to parse is left for verification to
     # quarantine; its blobs are not protected by it.  The signature is not
     # checked here: a forged manifest may keep blobs alive, never load them.
-    return manifest_blobs(data) or set()
+    return manifest_blobs(data, checked=False) or set()
