@@ -26,11 +26,13 @@ from recyclable.scan import (
     ProgressHook,
     Tally,
     blobs_of,
+    entry_sizes,
     manifest_blobs,
     manifest_fields,
     read_file,
     scan_cache,
     sharded_names,
+    sharded_totals,
 )
 
 __all__ = [
@@ -159,13 +161,25 @@ def summarize_cache(
 
     """
     store = cache.local_store
-    found = scan if scan is not None else scan_cache(str(store.root), progress=progress)
+    if scan is not None:
+        entries, blobs = len(scan.manifests), len(scan.blobs)
+        size = scan.bytes
+    else:
+        # Counts and sizes only: no record per file.
+        root = str(store.root)
+        entries, entry_bytes = sharded_totals(
+            f"{root}/entries", ".json", progress=progress, what="listing entries"
+        )
+        blobs, blob_bytes = sharded_totals(
+            f"{root}/objects", progress=progress, what="listing data files"
+        )
+        size = entry_bytes + blob_bytes
     return CacheSummary(
         path=str(cache.path),
         format=cache.format,
-        bytes=found.bytes,
-        entries=len(found.manifests),
-        blobs=len(found.blobs),
+        bytes=size,
+        entries=entries,
+        blobs=blobs,
         pools=len(store.list_pools()),
         quarantined=_count_files(store.quarantine),
         temporary=sum(1 for _ in store.iter_temp()),
@@ -181,29 +195,21 @@ def summarize_pools(cache: Cache, *, progress: ProgressHook | None = None) -> li
     hold it, to find its data files.
     """
     store = cache.local_store
-    published = set(sharded_names(str(store.entries), ".json"))
     sizes = BlobSizes(str(store.objects))
-    entry_bytes: dict[str, int] = {}
+    marked = {name: sharded_names(f"{store.pools}/{name}") for name in cache.pools()}
+    # Each entry read once, whichever pools hold it, in the order listed.
+    unique = list(dict.fromkeys(key for keys in marked.values() for key in keys))
+    entry_bytes = entry_sizes(str(store.entries), unique, sizes, progress=progress)
     found = []
-    for name in cache.pools():
+    for name, keys in marked.items():
         root = f"{store.pools}/{name}"
         last_used = _mtime(root)
         for shard in _scandir(root):
             last_used = max(last_used, _mtime(shard.path))
-        entries = 0
-        size = 0
-        for key in sharded_names(root):
-            if key not in published:
-                continue
-            bytes_of = entry_bytes.get(key)
-            if bytes_of is None:
-                bytes_of = entry_bytes[key] = _entry_bytes(store, key, sizes)
-                if progress is not None and len(entry_bytes) & TICK == 1:
-                    progress("reading entries", len(entry_bytes), len(published))
-            if bytes_of < 0:
-                continue  # removed meanwhile, or damaged: not an entry the pool holds
-            entries += 1
-            size += bytes_of
+        # Missing (removed meanwhile) and damaged entries are not entries the pool holds.
+        held = [entry_bytes[key] for key in keys if key in entry_bytes]
+        entries = len(held)
+        size = sum(held)
         runs = list_runs(Pool(cache, name))
         for run in runs:
             last_used = max(last_used, run.heartbeat)

@@ -30,6 +30,7 @@ __all__ = [
     "ProgressHook",
     "Tally",
     "blobs_of",
+    "entry_sizes",
     "manifest_blobs",
     "manifest_fields",
     "read_file",
@@ -38,6 +39,7 @@ __all__ = [
     "scan_cache",
     "sharded_names",
     "sharded_stats",
+    "sharded_totals",
 ]
 
 #: ``hook(what, done, total)``: a long pass is at item ``done`` of ``total``
@@ -107,6 +109,29 @@ def sharded_stats(
             if progress is not None and done & TICK == 1:
                 progress(what, done, None)
     return found
+
+
+def sharded_totals(
+    root: str, suffix: str = "", *, progress: ProgressHook | None = None, what: str = ""
+) -> tuple[int, int]:
+    """``(files, bytes)`` of the files in ``root/<shard>/`` ending in ``suffix``.
+
+    The `sharded_stats` pass without a record per file, for a tool that only counts.
+    """
+    count = 0
+    total = 0
+    for shard in _shards(root):
+        for entry in _scandir(shard.path):
+            if suffix and not entry.name.endswith(suffix):
+                continue
+            try:
+                total += entry.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:
+                continue  # removed since the listing
+            count += 1
+            if progress is not None and count & TICK == 1:
+                progress(what, count, None)
+    return count, total
 
 
 def read_file(path: str) -> bytes | None:
@@ -253,6 +278,41 @@ def referenced_blobs(
             continue  # an inline result and no buffers: no data files
         live |= manifest_blobs(data) or set()
     return live
+
+
+def entry_sizes(
+    entries: str,
+    keys: Collection[str],
+    blob_size: Callable[[str], int],
+    *,
+    progress: ProgressHook | None = None,
+) -> dict[str, int]:
+    """``key -> bytes`` (manifest and data files) of each sound entry of ``keys``.
+
+    Each manifest is read once and its checksum checked; an entry without
+    data files needs no parse (see `manifest_blobs`).  Missing and damaged
+    entries are left out.  ``blob_size`` gives a data file's size.
+    """
+    found: dict[str, int] = {}
+    hexdigest = xxhash.xxh3_128_hexdigest
+    magic = len(_MAGIC)
+    for done, (key, data) in enumerate(read_manifests(entries, keys), 1):
+        if progress is not None and done & TICK == 1:
+            progress("reading entries", done, len(keys))
+        header, _, payload = data.partition(b"\n")
+        if payload.startswith(_LOAD_NO_BUFFERS) and data.startswith(_MAGIC):
+            load_end = payload.find(b"\n")
+            if (
+                load_end > 0
+                and payload.find(_INLINE, 0, load_end) > 0
+                and header[magic:].partition(b" ")[0] == hexdigest(payload).encode()
+            ):
+                found[key] = len(data)
+                continue
+        blobs = manifest_blobs(data)
+        if blobs is not None:
+            found[key] = len(data) + sum(blob_size(digest) for digest in blobs)
+    return found
 
 
 def manifest_fields(data: bytes) -> dict[str, Any] | None:
