@@ -15,20 +15,18 @@ from datetime import datetime
 from typing import Any
 
 from recyclable.cache import Cache, GarbageReport
+from recyclable.entryrows import Row, entry_rows
 from recyclable.errors import PoolInUseError, PoolNotFoundError
 from recyclable.explain import Explanation, explain_call
 from recyclable.pool import Pool
 from recyclable.runs import list_runs, live_run_keys
 from recyclable.scan import (
-    TICK,
     BlobSizes,
     CacheScan,
     ProgressHook,
     Tally,
-    blobs_of,
     entry_sizes,
     manifest_blobs,
-    manifest_fields,
     read_file,
     scan_cache,
     sharded_names,
@@ -44,6 +42,7 @@ __all__ = [
     "collect_garbage",
     "explain_call",
     "list_entries",
+    "pool_rows",
     "remove_pool",
     "summarize_cache",
     "summarize_pools",
@@ -236,38 +235,39 @@ def list_entries(
         PoolNotFoundError: no such pool.
 
     """
+    return [
+        EntrySummary(
+            key=key,
+            plugin=plugin,
+            action=action,
+            arguments=tuple((str(n), str(d)) for n, d in arguments),
+            bytes=size,
+            compute_seconds=seconds,
+            created=created,
+            values=tuple((str(n), str(t)) for n, t in values),
+            inputs=tuple(tuple(str(part) for part in item) for item in inputs),
+        )
+        for created, action, key, plugin, arguments, size, seconds, values, inputs in pool_rows(
+            cache, pool, progress=progress
+        )
+    ]
+
+
+def pool_rows(cache: Cache, pool: str, *, progress: ProgressHook | None = None) -> list[Row]:
+    """The entries a pool holds as rows (`recyclable.entryrows.Row`), oldest first.
+
+    What `list_entries` returns, without a record per entry: the form
+    ``recyclable cache show`` prints from.
+
+    Raises:
+        PoolNameError: the name is not valid.
+        PoolNotFoundError: no such pool.
+
+    """
     opened = cache.pool(pool)
     store = cache.local_store
-    sizes = BlobSizes(str(store.objects))
     keys = sharded_names(f"{store.pools}/{opened.name}")
-    found = []
-    for done, key in enumerate(keys, 1):
-        if progress is not None and done & TICK == 1:
-            progress("reading entries", done, len(keys))
-        data = read_file(f"{store.entries}/{key[:2]}/{key}.json")
-        manifest = None if data is None else manifest_fields(data)
-        if data is None or manifest is None:
-            continue  # removed meanwhile, or damaged (`cache verify` deals with it)
-        lineage = _lineage(manifest)
-        found.append(
-            EntrySummary(
-                key=key,
-                plugin=str(manifest.get("plugin", "")),
-                action=str(manifest.get("action", "")),
-                arguments=tuple(
-                    (str(pair[0]), str(pair[1])) for pair in manifest.get("arguments", [])
-                ),
-                bytes=len(data) + sizes.total(blobs_of(manifest)),
-                compute_seconds=float(manifest.get("compute_seconds", 0.0)),
-                created=str(manifest.get("created", "")),
-                values=tuple((str(n), str(t)) for n, t in lineage.get("values", [])),
-                inputs=tuple(
-                    tuple(str(part) for part in item) for item in lineage.get("inputs", [])
-                ),
-            )
-        )
-    found.sort(key=lambda entry: (entry.created, entry.action, entry.key))
-    return found
+    return entry_rows(str(store.entries), keys, BlobSizes(str(store.objects)), progress=progress)
 
 
 def collect_garbage(
@@ -432,8 +432,3 @@ def format_time(epoch: float) -> str:
     if epoch <= 0:
         return "-"
     return datetime.fromtimestamp(epoch).isoformat(sep=" ", timespec="seconds")
-
-
-def _lineage(manifest: Any) -> dict[str, Any]:
-    value = manifest.get("lineage")
-    return value if isinstance(value, dict) else {}

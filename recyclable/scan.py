@@ -153,6 +153,10 @@ def read_file(path: str) -> bytes | None:
         os.close(fd)
 
 
+# The first read of a manifest; a short read is its end.
+_WHOLE = 1 << 16
+
+
 def read_manifests(entries: str, keys: Iterable[str]) -> Iterator[tuple[str, bytes]]:
     """``(key, bytes)`` of the manifest of each key under ``entries`` that exists.
 
@@ -160,15 +164,22 @@ def read_manifests(entries: str, keys: Iterable[str]) -> Iterator[tuple[str, byt
     a function call or a path object per key: a pass over 100,000 manifests
     costs little more than the system calls.
     """
-    open_, read, close, flags, whole = os.open, os.read, os.close, os.O_RDONLY, 1 << 16
+    open_, readv, read, close, flags = os.open, os.readv, os.read, os.close, os.O_RDONLY
+    # One buffer for every read, each manifest copied out at its size:
+    # `os.read(fd, 65536)` allocates 64 KiB and shrinks it, and when the
+    # caller keeps what it parsed, every read then touches fresh heap pages
+    # (page faults cost more than the read itself).
+    buffer = bytearray(_WHOLE)
+    view = memoryview(buffer)
     for key in keys:
         try:
             fd = open_(f"{entries}/{key[:2]}/{key}.json", flags)
         except FileNotFoundError:
             continue  # removed since it was listed
         try:
-            data = read(fd, whole)
-            if len(data) == whole:
+            size = readv(fd, (buffer,))
+            data = view[:size].tobytes()
+            if size == _WHOLE:
                 chunks = [data]
                 while chunk := read(fd, 1 << 20):
                     chunks.append(chunk)
