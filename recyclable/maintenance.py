@@ -396,15 +396,6 @@ def remove_pool(cache: Cache, name: str, *, force: bool = False) -> GarbageRepor
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _entry_bytes(store: Any, key: str, sizes: BlobSizes) -> int:
-    """Bytes of an entry (its manifest and data files); -1 when it is missing or damaged."""
-    data = read_file(f"{store.entries}/{key[:2]}/{key}.json")
-    blobs = None if data is None else manifest_blobs(data)
-    if data is None or blobs is None:
-        return -1
-    return len(data) + sizes.total(blobs)
-
-
 def _mtime(path: Any) -> float:
     try:
         return os.stat(path).st_mtime
