@@ -164,22 +164,15 @@ def read_manifests(entries: str, keys: Iterable[str]) -> Iterator[tuple[str, byt
     a function call or a path object per key: a pass over 100,000 manifests
     costs little more than the system calls.
     """
-    open_, readv, read, close, flags = os.open, os.readv, os.read, os.close, os.O_RDONLY
-    # One buffer for every read, each manifest copied out at its size:
-    # `os.read(fd, 65536)` allocates 64 KiB and shrinks it, and when the
-    # caller keeps what it parsed, every read then touches fresh heap pages
-    # (page faults cost more than the read itself).
-    buffer = bytearray(_WHOLE)
-    view = memoryview(buffer)
+    open_, read, close, flags = os.open, os.read, os.close, os.O_RDONLY
     for key in keys:
         try:
             fd = open_(f"{entries}/{key[:2]}/{key}.json", flags)
         except FileNotFoundError:
             continue  # removed since it was listed
         try:
-            size = readv(fd, (buffer,))
-            data = view[:size].tobytes()
-            if size == _WHOLE:
+            data = read(fd, _WHOLE)
+            if len(data) == _WHOLE:
                 chunks = [data]
                 while chunk := read(fd, 1 << 20):
                     chunks.append(chunk)
@@ -307,7 +300,21 @@ def entry_sizes(
     found: dict[str, int] = {}
     hexdigest = xxhash.xxh3_128_hexdigest
     magic = len(_MAGIC)
-    for done, (key, data) in enumerate(read_manifests(entries, keys), 1):
+    # `read_manifests` inlined, as in `referenced_blobs` (nothing read is kept).
+    open_, read, close, flags = os.open, os.read, os.close, os.O_RDONLY
+    done = 0
+    for key in keys:
+        try:
+            fd = open_(f"{entries}/{key[:2]}/{key}.json", flags)
+        except FileNotFoundError:
+            continue  # removed since it was listed
+        try:
+            data = read(fd, _WHOLE)
+        finally:
+            close(fd)
+        if len(data) == _WHOLE:
+            data = read_file(f"{entries}/{key[:2]}/{key}.json") or b""
+        done += 1
         if progress is not None and done & TICK == 1:
             progress("reading entries", done, len(keys))
         header, _, payload = data.partition(b"\n")
