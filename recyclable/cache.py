@@ -1,8 +1,7 @@
-"""Cache: a directory of stored calls, its format VERSION, its pools, garbage collection.
+"""Cache: a directory of stored calls, its options, its pools, garbage collection.
 
-A cache directory is recognised by its ``VERSION`` file.  Opening a
-non-empty directory without one, a file, or a cache of a newer format is an
-error; the library never wipes a directory it did not create.
+What makes a directory a cache (its VERSION file, layout, owner, pool
+names) is `recyclable.cachedir`.
 """
 
 from __future__ import annotations
@@ -10,31 +9,28 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import warnings
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import platformdirs
-import xxhash
-
-from recyclable import _env
-from recyclable.collect import (
-    GarbageReport,
-    VerifyReport,
-    collect_garbage,
-    verify_store,
+from recyclable.cachedir import (
+    CACHE_FORMAT,
+    POOL_NAME_RE,
+    check_owner,
+    default_cache_path,
+    open_or_create,
+    open_remote,
+    remote_leases,
+    validate_pool_name,
 )
+from recyclable.collect import GarbageReport, collect_garbage
 from recyclable.collect_remote import collect_remote_garbage
 from recyclable.errors import (
-    CacheFormatError,
     CacheIOError,
     CacheLocationError,
-    CachePermissionError,
     ConfigurationError,
     PoolExistsError,
-    PoolNameError,
     PoolNotFoundError,
     RecyclableError,
     RecyclableWarning,
@@ -43,23 +39,22 @@ from recyclable.lease import DEFAULT_LEASE_STALE, DEFAULT_LEASE_TIMEOUT, Leases
 from recyclable.pool import Pool
 from recyclable.scan import ProgressHook, Tally
 from recyclable.store.base import Store
-from recyclable.store.local import LocalStore, temp_name, write_new_file
+from recyclable.store.local import LocalStore
 from recyclable.store.location import local_path, remote_url
+from recyclable.verify import VerifyReport, verify_store
 
 if TYPE_CHECKING:
     from recyclable.handle import PoolHandle
 
-__all__ = ["CACHE_FORMAT", "Cache", "GarbageReport", "VerifyReport", "default_cache_path"]
-
-#: The on-disk format this version writes and reads.
-CACHE_FORMAT = 1
-_VERSION_TEXT = f"recyclable cache\nformat: {CACHE_FORMAT}\n"
-_SHARED_LINE = "shared: true\n"
-_VERSION_RE = re.compile(r"\Arecyclable cache\nformat: (\d+)\n")
-
-#: Pool names: letters, digits, ``_``, ``-`` and ``.``, starting with a letter
-#: or digit, at most 200 characters (so a pool is one portable directory name).
-POOL_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
+__all__ = [
+    "CACHE_FORMAT",
+    "POOL_NAME_RE",
+    "Cache",
+    "GarbageReport",
+    "VerifyReport",
+    "default_cache_path",
+    "validate_pool_name",
+]
 
 #: Staged files and unreferenced blobs younger than this are left alone by
 #: garbage collection: a running writer may be about to publish them.
@@ -69,15 +64,6 @@ _MMAP_MODES = ("r", "c", None)
 # Errors of a cache that can be read but not written: a pool that cannot be
 # created still serves what is stored.
 _UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
-_LAYOUT = ("objects", "entries", "pools", "leases", "tmp", "quarantine")
-
-
-def default_cache_path() -> Path:
-    """``$RECYCLABLE_CACHE`` if set, else the platform's per-user cache directory."""
-    configured = _env.default_cache_dir()
-    if configured is not None:
-        return Path(configured).expanduser()
-    return Path(platformdirs.user_cache_dir("recyclable", appauthor=False))
 
 
 class Cache:
@@ -190,23 +176,15 @@ class Cache:
             self.url = url
             self.read_only = False
             try:
-                self.store: Store = self._open_remote(url)
+                self.store: Store
+                self.store, self.format = open_remote(
+                    url, self.storage_options, durable=self.durable
+                )
             except RecyclableError:
                 raise
             except OSError as exc:
                 raise CacheIOError.from_os_error(exc, "open the cache", url) from None
-            # Leases need files created atomically, which object stores do not
-            # offer: single-flight covers the processes of this host, through a
-            # private directory of the user's local cache.  Across hosts the
-            # first-writer-wins publish keeps results correct.
-            lease_root = default_cache_path().parent / "recyclable-remote-leases"
-            self.leases = Leases(
-                lease_root / xxhash.xxh3_64_hexdigest(url.encode()),
-                timeout=timeout,
-                stale=stale,
-                file_mode=0o600,
-                make_dirs=lambda d: d.mkdir(mode=0o700, parents=True, exist_ok=True),
-            )
+            self.leases = remote_leases(url, timeout=timeout, stale=stale)
             return
         if storage_options:
             raise ConfigurationError(
@@ -218,8 +196,11 @@ class Cache:
         self.path = root
         self.url = str(root)
         try:
-            self.format = self._open_or_create()
-            self._check_owner()
+            self.format, marked_shared = open_or_create(
+                root, durable=self.durable, shared=self.shared
+            )
+            if check_owner(root) or marked_shared:
+                self.shared = True
         except RecyclableError:
             raise
         except OSError as exc:
@@ -241,113 +222,6 @@ class Cache:
         return f"Cache({str(self.path)!r})"
 
     # --- location and format ----------------------------------------------------------
-
-    def _open_remote(self, url: str) -> Store:
-        from recyclable.store.remote import open_fsspec_store
-
-        store = open_fsspec_store(url, self.storage_options, durable=self.durable)
-        text = store.read_version()
-        # An opener creates VERSION before anything else: objects without it
-        # may be another opener's cache, created since our read.
-        if text is None and not store.is_empty() and (text := store.read_version()) is None:
-            raise CacheLocationError(
-                f"{url} holds objects but no recyclable VERSION: it is not a recyclable "
-                "cache; choose an empty or new prefix for the cache"
-            )
-        if text is None:
-            store.create_version(_VERSION_TEXT)
-            text = store.read_version() or ""
-        self.format = _check_format(text, f"{url}/VERSION", url)
-        store.probe_conditional_create()
-        return store
-
-    def _open_or_create(self) -> int:
-        path = self._local_root()
-        if path.exists() and not path.is_dir():
-            raise CacheLocationError(
-                f"cache path {path} is a file, not a directory; choose a directory path "
-                "(it will be created) or remove the file"
-            )
-        version_file = path / "VERSION"
-        if not version_file.exists():
-            # Only the store's own directories: another process is creating
-            # this cache right now, and creating it again is harmless.
-            if path.is_dir() and not {p.name for p in path.iterdir()} <= set(_LAYOUT):
-                raise CacheLocationError(
-                    f"{path} is a non-empty directory but not a recyclable cache (it has no "
-                    "VERSION file); choose an empty or new directory for the cache"
-                )
-            self._create(path)
-        return self._read_format(version_file)
-
-    def _create(self, path: Path) -> None:
-        store = LocalStore(path, durable=self.durable, shared=self.shared)
-        # Parents outside the cache get the ordinary modes; the cache itself is private or shared.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        store.make_dirs(path)
-        if self.shared:
-            os.chmod(path, store.dir_mode)
-        for sub in _LAYOUT:
-            store.make_dirs(path / sub)
-        # Publish VERSION last and atomically: a concurrent opener sees either
-        # no cache yet (and creates the same one) or a complete one.
-        staged = path / "tmp" / temp_name("VERSION")
-        text = _VERSION_TEXT + (_SHARED_LINE if self.shared else "")
-        # Removed again if writing fails (a full disk leaves no empty VERSION behind).
-        write_new_file(
-            staged,
-            [text.encode()],
-            mode=store.file_mode,
-            exact_mode=self.shared,
-            fsync=self.durable,
-        )
-        try:
-            os.link(staged, path / "VERSION")
-        except FileExistsError:
-            pass
-        finally:
-            staged.unlink()
-        if self.durable:
-            for directory in (path, path.parent):
-                fd = os.open(directory, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-
-    def _check_owner(self) -> None:
-        info = self._local_root().stat()
-        if info.st_uid == os.geteuid():
-            return
-        version = (self._local_root() / "VERSION").read_text(errors="replace")
-        if _SHARED_LINE in version:
-            self.shared = True
-            return
-        raise CachePermissionError(
-            f"cache {self.path} belongs to user id {info.st_uid}, not to you (user id "
-            f"{os.geteuid()}), and was not created as a shared cache; loading its results "
-            "would run code its owner can plant. Use your own cache directory, or ask the "
-            "owner to create a shared one with Cache(path, shared=True, secret=...)"
-        )
-
-    def _read_format(self, version_file: Path) -> int:
-        text = version_file.read_text(errors="replace")
-        match = _VERSION_RE.match(text)
-        if match is None:
-            raise CacheFormatError(
-                f"{version_file} is not a recyclable VERSION file (it reads {text[:60]!r}); "
-                "this directory was not made by recyclable, or the file was edited"
-            )
-        found = int(match.group(1))
-        if _SHARED_LINE in text:
-            self.shared = True
-        if found > CACHE_FORMAT:
-            raise CacheFormatError(
-                f"cache {self.path} has format {found}, but this version of recyclable "
-                f"reads format {CACHE_FORMAT} or older; upgrade recyclable to a version "
-                f"that reads format {found}, or use another cache directory"
-            )
-        return found
 
     # --- pools ------------------------------------------------------------------------
 
@@ -619,41 +493,3 @@ def _check_seconds(name: str, value: object) -> float:
     if not value >= 0:
         raise ConfigurationError(f"{name} must be zero or more seconds, got {value!r}")
     return float(value)
-
-
-def _check_format(text: str, where: str, location: str) -> int:
-    """The format number in a VERSION text; refuse what this version cannot read."""
-    match = _VERSION_RE.match(text)
-    if match is None:
-        raise CacheFormatError(
-            f"{where} is not a recyclable VERSION file (it reads {text[:60]!r}); "
-            "this location was not made by recyclable, or the file was edited"
-        )
-    found = int(match.group(1))
-    if found > CACHE_FORMAT:
-        raise CacheFormatError(
-            f"cache {location} has format {found}, but this version of recyclable "
-            f"reads format {CACHE_FORMAT} or older; upgrade recyclable to a version "
-            f"that reads format {found}, or use another cache location"
-        )
-    return found
-
-
-def validate_pool_name(name: object) -> str:
-    """Return ``name`` if it is a valid pool name.
-
-    Raises:
-        PoolNameError: it is not a str, or does not match the documented pattern.
-
-    """
-    if not isinstance(name, str):
-        raise PoolNameError(
-            f"pool name must be a str, got {type(name).__name__} {name!r}; "
-            "use letters, digits, '_', '-' and '.'"
-        )
-    if not POOL_NAME_RE.match(name) or ".." in name:
-        raise PoolNameError(
-            f"invalid pool name {name!r}: use 1-200 letters, digits, '_', '-' and '.', "
-            "starting with a letter or digit, with no path separators and no '..'"
-        )
-    return name

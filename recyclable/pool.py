@@ -23,12 +23,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from recyclable import _context, _env
+from recyclable import explain as _explain
 from recyclable._context import active_pool
-from recyclable.callkey import ActionSpec, CallKey
+from recyclable.callkey import CallKey
 from recyclable.codec import decode, encode
-from recyclable.codechange import describe_code_change
 from recyclable.errors import MissingCodeError, RecyclableWarning
-from recyclable.fingerprint import SCHEMA_VERSION, remember_loaded_arrays
+from recyclable.fingerprint import remember_loaded_arrays
 from recyclable.manifest import (
     Manifest,
     ManifestError,
@@ -38,7 +38,6 @@ from recyclable.manifest import (
 )
 from recyclable.poolwrite import PoolWriter
 from recyclable.runtable import run_data
-from recyclable.sharing import describe_shared
 from recyclable.steps import Step, StepLog
 from recyclable.store.local import DamagedBlob
 
@@ -457,21 +456,7 @@ class Pool(PoolWriter):
             >>> pool.explain(denoise, reads, min_quality=25)   # doctest: +SKIP
             "argument 'min_quality' changed"
         """
-        spec = getattr(func, "__recyclable__", None)
-        if not isinstance(spec, ActionSpec):
-            raise TypeError(
-                f"pool.explain(func=...) expects a @recyclable function, got "
-                f"{type(func).__name__} {func!r}; decorate it with @recyclable first"
-            )
-        implicit = getattr(func, "_self_recyclable_implicit", None)
-        if implicit:  # a decorated partial or callable instance adds arguments itself
-            args, kwargs = (*implicit[0], *args), {**implicit[1], **kwargs}
-        instance = getattr(func, "__self__", None)
-        call_args = (instance, *args) if instance is not None else args
-        bound = spec.bind(call_args, kwargs)
-        if bound is None:
-            raise TypeError(f"pool.explain: the arguments do not fit {spec.action}{spec.signature}")
-        return self.explain_key(spec.key_for(bound), unkeyed=spec.unkeyed)
+        return _explain.explain_in_pool(self, func, *args, **kwargs)
 
     def explain_key(
         self,
@@ -485,100 +470,7 @@ class Pool(PoolWriter):
         ``unkeyed`` gives the (part, reason) of what the step reaches but its
         key leaves out (`ActionSpec.unkeyed`), so the answer can name them.
         """
-        if self._store.read_manifest(callkey.key) is not None:
-            if unkeyed:
-                return (
-                    "stored: the call would be loaded; the step also reads what its key "
-                    f"leaves out: {_unkeyed_text(callkey, unkeyed)}"
-                )
-            return "stored: the call would be loaded"
-        best: tuple[int, list[str]] | None = None
-        for seen, key in enumerate(self.keys()):
-            if limit is not None and seen >= limit:
-                break
-            data = self._store.read_manifest(key)
-            if data is None:
-                continue
-            try:
-                manifest = load_manifest(data)
-            except ManifestError:
-                continue
-            if manifest.get("plugin") != callkey.plugin or manifest.get("action") != callkey.action:
-                continue
-            reasons = _differences(callkey, manifest, unkeyed)
-            if best is None or len(reasons) < best[0]:
-                best = (len(reasons), reasons)
-        if best is None:
-            return f"new call: no stored call of {callkey.action} in pool {self.name}"
-        return "; ".join(best[1]) or _same_arguments(callkey)
-
-
-def _same_arguments(callkey: CallKey) -> str:
-    """Why a call whose arguments equal a stored call's misses: what they share differs."""
-    if callkey.shared:
-        return (
-            "the arguments equal a stored call's, but here "
-            f"{describe_shared(callkey.shared)}: which objects the arguments share is part "
-            "of the key"
-        )
-    return (
-        "an entry of the same components was not found (which objects the arguments "
-        "share is part of the key too)"
-    )
-
-
-def _unkeyed_text(callkey: CallKey, unkeyed: Sequence[tuple[str, str]]) -> str:
-    """The parts left out of the key, each with its reason when known."""
-    reasons = dict(unkeyed)
-    names = [n for n in callkey.code_parts if n.startswith("unkeyed ")] or list(reasons)
-    return ", ".join(
-        f"{name.partition(' ')[2]} ({reasons[name]})" if name in reasons else name.partition(" ")[2]
-        for name in names
-    )
-
-
-def _differences(
-    callkey: CallKey, manifest: Manifest, unkeyed: Sequence[tuple[str, str]] = ()
-) -> list[str]:
-    if manifest.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
-        return [f"library format changed (key schema {manifest.get('schema')} → {SCHEMA_VERSION})"]
-    reasons = []
-    if manifest.get("code") != callkey.code:
-        reasons.append(_code_change(callkey, manifest))
-    stored = dict(manifest.get("arguments", []))
-    stored_unordered = dict(manifest.get("arguments_unordered", []))
-    current = dict(callkey.arguments)
-    for name, digest in current.items():
-        if name not in stored:
-            reasons.append(f"argument {name!r} is new")
-        elif stored[name] != digest:
-            was = stored_unordered.get(name, stored[name])
-            if name in callkey.bound and callkey.unordered_hex(name) == was:
-                reasons.append(
-                    f"argument {name!r} holds the same items in another order "
-                    "(dict order is part of the key)"
-                )
-            else:
-                reasons.append(f"argument {name!r} changed")
-    for name in stored:
-        if name not in current:
-            reasons.append(f"argument {name!r} was removed")
-    if reasons and (unkeyed or any(n.startswith("unkeyed ") for n in callkey.code_parts)):
-        reasons.append(f"left out of the key: {_unkeyed_text(callkey, unkeyed)}")
-    return reasons
-
-
-def _code_change(callkey: CallKey, manifest: Manifest) -> str:
-    old, new = manifest.get("code", ""), callkey.code
-    if old.startswith("version:") or new.startswith("version:"):
-        return f"version of {callkey.action} changed ({_version(old)} → {_version(new)})"
-    return describe_code_change(
-        callkey.action, dict(manifest.get("code_parts") or []), callkey.code_parts
-    )
-
-
-def _version(code: str) -> str:
-    return code.removeprefix("version:") if code.startswith("version:") else "code fingerprint"
+        return _explain.explain_key_in_pool(self, callkey, limit=limit, unkeyed=unkeyed)
 
 
 def _authenticate(secret: bytes, stream_info: dict[str, Any], stream: Any) -> None:

@@ -29,6 +29,7 @@ from recyclable.cli.run import (
     parse_invocation,
 )
 from recyclable.cli.toolprogress import ToolProgress
+from recyclable.entryrows import row_json
 from recyclable.errors import (
     CacheIOError,
     FingerprintError,
@@ -209,29 +210,30 @@ def _show(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -
 
         return show_provenance(cache, options.pool, as_json=options.json, out=out)
     try:
-        entries = maintenance.list_entries(cache, options.pool, progress=options.hook)
+        rows = maintenance.pool_rows(cache, options.pool, progress=options.hook)
     except PoolNameError as exc:
         raise UsageError(str(exc)) from None
     except PoolNotFoundError:
         raise UsageError(_no_such_pool(cache, options.pool)) from None
     if options.json:
-        print_json([_fields(e) for e in entries], out)
+        # The fields of `maintenance.EntrySummary`, each row's JSON joined and written once.
+        out.write("[\n  " + ",\n  ".join(map(row_json, rows)) + "\n]\n" if rows else "[]\n")
         return EXIT_OK
-    if not entries:
+    if not rows:
         out.write(f"pool {options.pool} holds no entries\n")
         return EXIT_OK
-    rows = [
+    cells = [
         (
-            e.key[:12],
-            e.action,
-            _arguments_text(e.values or e.arguments, digests=not e.values),
-            human_bytes(e.bytes),
-            human_seconds(e.compute_seconds),
-            e.created,
+            key[:12],
+            action,
+            _arguments_text(values or arguments, digests=not values),
+            human_bytes(size),
+            human_seconds(float(seconds)),
+            created,
         )
-        for e in entries
+        for created, action, key, _, arguments, size, seconds, values, _ in rows
     ]
-    out.write(table(rows, ["KEY", "ACTION", "ARGUMENTS", "SIZE", "COMPUTE", "CREATED"]) + "\n")
+    out.write(table(cells, ["KEY", "ACTION", "ARGUMENTS", "SIZE", "COMPUTE", "CREATED"]) + "\n")
     return EXIT_OK
 
 
@@ -244,7 +246,7 @@ def _no_such_pool(cache: Cache, name: str) -> str:
     )
 
 
-def _arguments_text(arguments: tuple[tuple[str, str], ...], *, digests: bool) -> str:
+def _arguments_text(arguments: Sequence[Sequence[str]], *, digests: bool) -> str:
     # Entries stored with lineage keep short argument values; older ones only
     # digests: show each name with a short digest then.
     text = ", ".join(f"{name}={value[:8] if digests else value}" for name, value in arguments)

@@ -148,8 +148,8 @@ def test_explain_version_change(cache: Cache) -> None:
 
 def test_explain_library_format_change(cache: Cache, monkeypatch: pytest.MonkeyPatch) -> None:
     """Entries written under another key schema are reported as a library format change."""
-    import recyclable.pool as pool_module
     import recyclable.poolwrite as write_module
+    from recyclable.fingerprint import SCHEMA_VERSION as current
 
     pool = cache.create_pool("p")
     monkeypatch.setattr(write_module, "SCHEMA_VERSION", 0)  # what the writer records
@@ -158,7 +158,6 @@ def test_explain_library_format_change(cache: Cache, monkeypatch: pytest.MonkeyP
     monkeypatch.undo()
     import recyclable.callkey as callkey_module
 
-    current = pool_module.SCHEMA_VERSION
     monkeypatch.setattr(callkey_module, "SCHEMA_VERSION", current + 1)
     fresh = recyclable(name="denoise")(denoise.__wrapped__)
     assert pool.explain(fresh, [5]) == f"library format changed (key schema 0 → {current})"

@@ -134,3 +134,61 @@ def test_manifest_fields_joins_both_lines_and_refuses_damage(cache: Cache) -> No
     assert fields["stream"] == stored["stream"] and fields["created"] == stored["created"]
     assert manifest_fields(data[:-3]) is None
     assert manifest_fields(data.replace(b'"action":"large"', b'"action":"small"')) is None
+
+
+def test_referenced_blobs_finds_every_data_file_of_sound_manifests(tmp_path: Path) -> None:
+    """gc's pass finds the data files of plain and signed entries; none of inline or damaged."""
+    from recyclable.manifest import load_manifest
+    from recyclable.scan import blobs_of, referenced_blobs
+
+    keys: list[str] = []
+    expected: set[str] = set()
+    for secret in (None, "s3cret"):
+        cache = Cache(tmp_path / f"cache-{secret}", secret=secret)
+        with cache.create_pool("p") as pool:
+            small(1)
+            large(1)
+            large(2)
+        entries = str(cache.path / "entries")  # type: ignore[operator]
+        keys = [m["key"] for m in pool.entries()]
+        expected = set()
+        for key in keys:
+            expected |= blobs_of(load_manifest(_manifest(cache, key).read_bytes()))
+        assert len(expected) == 2
+        sizes: dict[str, int] = {}
+        found = referenced_blobs(entries, [*keys, "0" * 32], sizes)
+        assert found == expected
+        assert sizes == {k: _manifest(cache, k).stat().st_size for k in keys}
+    # A damaged manifest protects nothing (verification quarantines it).
+    by_key = {k: blobs_of(load_manifest(_manifest(cache, k).read_bytes())) for k in keys}
+    victim = next(k for k in keys if by_key[k])
+    damaged = _manifest(cache, victim)
+    damaged.write_bytes(damaged.read_bytes()[:-3])
+    assert referenced_blobs(entries, keys) == expected - by_key[victim]
+
+
+def test_pools_and_info_leave_out_damaged_and_missing_entries(cache: Cache) -> None:
+    """A torn manifest and a marker without an entry count in no pool; info counts the files."""
+    from recyclable.maintenance import summarize_cache
+
+    pool = cache.create_pool("p")
+    with pool:
+        for n in range(4):
+            small(n)
+        large(1)
+    keys = sorted(pool.keys())
+    before = {p.name: p for p in summarize_pools(cache)}["p"]
+    assert before.entries == 5
+    inline = next(k for k in keys if b'"buffers":[]' in _manifest(cache, k).read_bytes())
+    torn = _manifest(cache, inline)
+    torn_size = torn.stat().st_size
+    torn.write_bytes(torn.read_bytes()[:-2])
+    cache.store.add_marker("p", "f" * 32)  # type: ignore[attr-defined]
+    after = summarize_pools(cache)[0]
+    assert after.entries == 4
+    assert after.bytes == before.bytes - torn_size
+    info = summarize_cache(cache)
+    files = [p for p in (cache.path / "entries").rglob("*.json")]  # type: ignore[operator]
+    blobs = [p for p in (cache.path / "objects").rglob("*") if p.is_file()]  # type: ignore[operator]
+    assert (info.entries, info.blobs) == (5, 1)
+    assert info.bytes == sum(p.stat().st_size for p in files + blobs)

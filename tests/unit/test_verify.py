@@ -1,0 +1,109 @@
+"""`Cache.verify`: its quick check of entries without data files is never laxer than the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import xxhash
+
+from recyclable import Cache, recyclable
+from recyclable.manifest import ManifestError, load_manifest
+from recyclable.verify import _blob_infos, _sound_inline
+
+
+@recyclable
+def small(n: int) -> int:
+    return n + 1
+
+
+def _manifests(cache: Cache) -> dict[str, Path]:
+    root = cache.path / "entries"  # type: ignore[operator]
+    return {p.name.removesuffix(".json"): p for p in root.glob("??/*.json")}
+
+
+def _full_checks(data: bytes, key: str) -> bool:
+    """What verification checks without the quick path: parse, key, data files."""
+    try:
+        manifest = load_manifest(data)
+        if manifest.get("key") != key:
+            return False
+        _blob_infos(manifest)
+    except (ManifestError, KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _resealed(data: bytes, old: bytes, new: bytes) -> bytes:
+    """``data`` with ``old`` replaced by ``new`` and a checksum that matches again."""
+    payload = data.partition(b"\n")[2]
+    payload = payload.replace(old, new, 1)
+    return b"recyclable-manifest 1 " + xxhash.xxh3_128_hexdigest(payload).encode() + b"\n" + payload
+
+
+@pytest.fixture
+def stored(cache: Cache) -> tuple[str, bytes]:
+    """One inline entry: its key and manifest bytes."""
+    with cache.create_pool("p"):
+        small(1)
+    ((key, path),) = _manifests(cache).items()
+    return key, path.read_bytes()
+
+
+def test_a_sound_inline_entry_passes_the_quick_check(stored: tuple[str, bytes]) -> None:
+    """The entries the library writes take the quick path (it would be useless otherwise)."""
+    key, data = stored
+    assert _sound_inline(data, key) and _full_checks(data, key)
+    assert not _sound_inline(data, "0" * 32)  # filed under another key
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'"buffers":[]', b'"buffers":[{"digest":"ab","size":1}]'),
+        (b'"inline":', b'"inlined":'),
+        (b'"compute_seconds":', b'"compute_seconds":"x",'),
+        (b'"size":', b'"size":"'),
+        (b'"stream":{', b'"stream":['),
+        (b'"key":"', b'"key":"0'),
+        (b"}}", b"}"),
+        (b"\n{", b"\n\xff{"),
+        (b'"action":', b'"acti\xc3\xb3n":'),
+        (b"{", b" {"),
+    ],
+)
+def test_quick_check_never_passes_what_the_full_checks_refuse(
+    stored: tuple[str, bytes], old: bytes, new: bytes
+) -> None:
+    """Each edit (checksum made to match) passes the quick check only if the full checks pass."""
+    key, data = stored
+    edited = _resealed(data, old, new)
+    assert edited != data
+    if _sound_inline(edited, key):
+        assert _full_checks(edited, key)
+    assert not _sound_inline(data[:-3], key) and not _full_checks(data[:-3], key)
+
+
+def test_verify_quarantines_damaged_inline_entries(cache: Cache) -> None:
+    """A torn entry, one filed under another key and one with invalid UTF-8 are all reported."""
+    with cache.create_pool("p") as pool:
+        for n in range(5):
+            small(n)
+    paths = list(_manifests(cache).values())
+    paths[0].write_bytes(paths[0].read_bytes()[:-4])
+    paths[2].write_bytes(paths[1].read_bytes())
+    paths[3].write_bytes(_resealed(paths[3].read_bytes(), b'"action":', b'"\xff":'))
+    report = cache.verify()
+    reasons = dict(report.damaged)
+    names = {p.name.removesuffix(".json") for p in paths}
+    assert len(names) == 5
+    assert report.entries == 5 and len(reasons) == 3
+    assert "checksum" in reasons[paths[0].name.removesuffix(".json")]
+    assert "another key" in reasons[paths[2].name.removesuffix(".json")]
+    assert "invalid JSON" in reasons[paths[3].name.removesuffix(".json")]
+    assert set(_manifests(cache)) == names - set(reasons)
+    computed = pool.stats.computed
+    with pool:
+        for n in range(5):
+            assert small(n) == n + 1
+    assert (pool.stats.loaded, pool.stats.computed - computed) == (2, 3)
