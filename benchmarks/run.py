@@ -511,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check it runs")
     parser.add_argument("--only", default="", help="comma-separated groups: " + ",".join(GROUPS))
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the rows as a Markdown table (RESULTS.md)"
+    )
     args = parser.parse_args(argv)
     chosen = [g for g in args.only.split(",") if g] or list(GROUPS)
     unknown = sorted(set(chosen) - set(GROUPS))
@@ -531,6 +534,9 @@ def main(argv: list[str] | None = None) -> int:
         f"numpy {np.__version__}, joblib {joblib.__version__}, {os.cpu_count()} CPUs, "
         f"{platform.machine()}{' (smoke sizes)' if args.smoke else ''}"
     )
+    if args.markdown:
+        print_markdown(rows)
+        return 0
     header = (
         f"{'group':<12} {'case':<52} {'recyclable':>12} {'peer':<34} "
         f"{'peer time':>12} {'peer/ours':>9} {'page cache':<10} target"
@@ -546,6 +552,21 @@ def main(argv: list[str] | None = None) -> int:
             f"{row.peer_name:<34} {peer:>12} {ratio:>9} {row.page_cache:<10} {row.target}"
         )
     return 0
+
+
+def print_markdown(rows: list[Row]) -> None:
+    """The rows as the table of benchmarks/RESULTS.md (ratio = peer or floor time / ours)."""
+    columns = ("group", "case", "recyclable", "peer or floor", "its time")
+    columns += ("ratio (peer/ours)", "page cache", "target")
+    print("| " + " | ".join(columns) + " |")
+    print("|---|---|---:|---|---:|---:|---|---|")
+    for row in rows:
+        ratio = "-" if row.ratio is None else f"{row.ratio:.2f}×"
+        fmt = fmt_seconds if row.unit == "s" else (lambda n: f"{n:,.0f} instr")
+        peer = "-" if row.peer is None else fmt(row.peer)
+        cells = [row.group, row.case, fmt(row.ours), row.peer_name, peer, ratio]
+        cells += [row.page_cache, row.target]
+        print("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
 
 
 if __name__ == "__main__":
