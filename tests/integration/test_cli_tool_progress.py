@@ -24,11 +24,12 @@ def step(n: int) -> int:
 
 @pytest.fixture
 def filled(tmp_path: Path) -> Cache:
-    """A cache with one pool of ENTRIES entries."""
+    """A cache with one pool of ENTRIES entries (each tool has that many to work through)."""
     cache = Cache(tmp_path / "cache")
-    with cache.create_pool("p"):
+    with cache.create_pool("p") as pool:
         for n in range(ENTRIES):
             step(n)
+    assert len(pool) == ENTRIES
     return cache
 
 
