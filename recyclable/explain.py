@@ -15,7 +15,7 @@ from recyclable.cachedir import validate_pool_name
 from recyclable.callkey import ActionSpec, CallKey
 from recyclable.codechange import describe_code_change
 from recyclable.fingerprint import SCHEMA_VERSION
-from recyclable.manifest import Manifest, ManifestError, load_manifest
+from recyclable.manifest import Manifest, ManifestError, load_manifest, read_stored
 from recyclable.sharing import describe_shared
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def explain_call(cache: Cache, callkey: CallKey, pool: str | None = None) -> Exp
     candidates.extend(k for k in store.iter_manifest_keys() if k not in seen)
     best: list[str] | None = None
     for key in candidates[:_EXPLAIN_LIMIT]:
-        stored = _read(store, key)
+        stored = read_stored(store, key)
         if stored is None:
             continue
         if stored.get("plugin") != callkey.plugin or stored.get("action") != callkey.action:
@@ -129,37 +129,8 @@ def check_entry(store: Any, key: str, data: bytes) -> str | None:
     return None
 
 
-def _read(store: Any, key: str) -> Manifest | None:
-    data = store.read_manifest(key)
-    if data is None:
-        return None
-    try:
-        return load_manifest(data)
-    except ManifestError:
-        return None
-
-
 def explain_in_pool(pool: Pool, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> str:
-    """`Pool.explain`: whether ``func(*args, **kwargs)`` would be loaded, and if not, why.
-
-    Compares the call with the stored calls of the same action in
-    ``pool``: "new call", "argument 'min_quality' changed", "code of denoise
-    changed (helper trim changed)", "library format changed", ...
-
-    Args:
-        pool: the pool whose stored calls are compared.
-        func: a ``@recyclable`` function or bound method.
-        *args: the call's positional arguments.
-        **kwargs: the call's keyword arguments.
-
-    Raises:
-        TypeError: ``func`` is not recyclable, or the arguments do not fit its signature.
-        FingerprintError: an argument cannot be fingerprinted.
-
-    Example:
-        >>> pool.explain(denoise, reads, min_quality=25)   # doctest: +SKIP
-        "argument 'min_quality' changed"
-    """
+    """`Pool.explain` (documented there), for the calls of ``pool``."""
     spec = getattr(func, "__recyclable__", None)
     if not isinstance(spec, ActionSpec):
         raise TypeError(
@@ -200,12 +171,8 @@ def explain_key_in_pool(
     for seen, key in enumerate(pool.keys()):
         if limit is not None and seen >= limit:
             break
-        data = pool._store.read_manifest(key)
-        if data is None:
-            continue
-        try:
-            manifest = load_manifest(data)
-        except ManifestError:
+        manifest = read_stored(pool._store, key)
+        if manifest is None:
             continue
         if manifest.get("plugin") != callkey.plugin or manifest.get("action") != callkey.action:
             continue

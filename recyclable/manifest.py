@@ -39,6 +39,7 @@ __all__ = [
     "dump_manifest",
     "load_manifest",
     "mac",
+    "read_stored",
 ]
 
 MANIFEST_FORMAT = 1
@@ -203,6 +204,21 @@ def load_manifest(data: bytes, secret: bytes | None = None) -> Manifest:
     except ValueError as exc:
         raise ManifestError(f"invalid JSON: {exc}") from None
     return Manifest(load, meta_text or None)
+
+
+def read_stored(store: Any, key: str) -> Manifest | None:
+    """The verified manifest ``store.read_manifest(key)`` holds, or None when absent or damaged.
+
+    For the tools that look at stored entries (explain, lineage): a damaged
+    manifest is for `cache verify` to report, so here it is simply not there.
+    """
+    data = store.read_manifest(key)
+    if data is None:
+        return None
+    try:
+        return load_manifest(data)
+    except ManifestError:
+        return None
 
 
 class VerifiedManifests:

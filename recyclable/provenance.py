@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from recyclable.manifest import Manifest, ManifestError, load_manifest
+from recyclable.manifest import Manifest, read_stored
 from recyclable.steps import LINEAGE_FIELD
 
 if TYPE_CHECKING:
@@ -27,13 +27,7 @@ MAX_DEPTH = 200
 
 def read_entry(cache: Cache, key: str) -> Manifest | None:
     """The verified manifest of ``key``, or None when absent or damaged."""
-    data = cache.store.read_manifest(key)
-    if data is None:
-        return None
-    try:
-        return load_manifest(data)
-    except ManifestError:
-        return None
+    return read_stored(cache.store, key)
 
 
 def find_key(cache: Cache, prefix: str) -> str:

@@ -253,7 +253,7 @@ def referenced_blobs(
     live: set[str] = set()
     # `read_manifests` inlined: at 100,000 manifests a generator's frame per
     # item is a tenth of the pass.
-    open_, read, close, flags, whole = os.open, os.read, os.close, os.O_RDONLY, 1 << 16
+    open_, read, close, flags, whole = os.open, os.read, os.close, os.O_RDONLY, _WHOLE
     done = 0
     for key in keys:
         try:

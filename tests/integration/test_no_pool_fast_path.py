@@ -17,6 +17,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from children import child_env
 
 SCRIPT = textwrap.dedent(
@@ -141,20 +142,13 @@ def test_pool_entered_while_another_thread_calls_plainly(tmp_path: Path) -> None
     assert out["shortcut_after"] is True
 
 
-def test_task_created_in_the_pool_recycles_after_the_with(tmp_path: Path) -> None:
-    """A task created inside `with pool:` that calls after the block exited still loads."""
-    out = _run(tmp_path, "task-outlives-with")
-    assert out["shortcut_on"] is True
-    assert out["left"] is False
-    assert out["results"] == [20, 20]
-    assert out["stats"] == [1, 1]
-    assert out["runs_of_2"] == 1
-    assert out["shortcut_after"] is True
+@pytest.mark.parametrize("mode", ["task-outlives-with", "thread-outlives-with"])
+def test_context_copied_in_the_pool_recycles_after_the_with(tmp_path: Path, mode: str) -> None:
+    """A task created, or a thread running a context copied, inside `with pool:` still loads.
 
-
-def test_thread_in_a_copied_context_recycles_after_the_with(tmp_path: Path) -> None:
-    """A thread running a context copied inside `with pool:` still loads after the block exited."""
-    out = _run(tmp_path, "thread-outlives-with")
+    Both call after the block exited in the context that entered it.
+    """
+    out = _run(tmp_path, mode)
     assert out["shortcut_on"] is True
     assert out["left"] is False
     assert out["results"] == [20, 20]
