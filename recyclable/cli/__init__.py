@@ -32,7 +32,8 @@ from recyclable.cli.console import (
     stderr,
     stdout,
 )
-from recyclable.cli.run import default_pool_name, run_command
+from recyclable.cli.invocation import default_pool_name
+from recyclable.cli.run import run_command
 from recyclable.errors import RecyclableError
 
 __all__ = ["default_pool_name", "main"]

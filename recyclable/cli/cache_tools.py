@@ -22,12 +22,8 @@ from recyclable.cli.console import (
     stdout,
     table,
 )
-from recyclable.cli.run import (
-    ArgumentParser,
-    default_pool_name,
-    open_cache,
-    parse_invocation,
-)
+from recyclable.cli.invocation import ArgumentParser, default_pool_name, parse_invocation
+from recyclable.cli.run import open_cache
 from recyclable.cli.toolprogress import ToolProgress
 from recyclable.entryrows import row_json
 from recyclable.errors import (

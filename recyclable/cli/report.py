@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from recyclable.cli.console import EXIT_OK, UsageError, stderr, stdout
-from recyclable.cli.run import ArgumentParser, open_cache
+from recyclable.cli.invocation import ArgumentParser
+from recyclable.cli.run import open_cache
 from recyclable.errors import PoolNameError, PoolNotFoundError
 
 
