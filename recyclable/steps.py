@@ -7,14 +7,8 @@ the size of its stored result and its *lineage*: which of its arguments (or
 which element of a list, tuple or dict argument) is a value another step of
 the same run returned.
 
-Lineage is found by identity first: each result a step returns (loaded or
-computed), and each element of a dict, list or tuple result, is remembered
-weakly (a dict, list or tuple, which cannot be weakly referenced, by weak
-references to its elements), so an argument that *is* a result names its
-step and a recycled object id is never taken for one.  A result that can be
-remembered neither way (a list of numbers) is fingerprinted, when its pickle
-stream is small, and matched against the argument digests the call's key
-already holds.  No argument is hashed twice.
+Lineage is found by identity first, then by digest (see
+`recyclable.producers`, the log's base class).
 
 The manifest of every stored entry gets an optional ``lineage`` field:
 ``{"inputs": [[argument, part, key, result part], ...], "values": [[argument, text], ...],
@@ -25,14 +19,12 @@ from __future__ import annotations
 
 import contextvars
 import os
-import threading
 import time
-import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from recyclable.fingerprint import digest_value
+from recyclable.producers import ProducerIndex
 
 if TYPE_CHECKING:
     from recyclable.callkey import CallKey
@@ -45,16 +37,6 @@ LINEAGE_FIELD = "lineage"
 #: Steps kept in detail per pool object; later ones are only counted, so a
 #: loop of a million hits does not grow memory without bound.
 MAX_STEPS = 20_000
-
-#: Elements of a container result (or argument) looked at for lineage.
-MAX_PARTS = 64
-
-#: Results whose pickle stream (without out-of-band buffers) is larger than
-#: this and that cannot be linked by identity are not hashed for lineage.
-DIGEST_LIMIT = 1 << 20
-
-#: Identity records kept before dead ones are pruned.
-MAX_IDENTITIES = 100_000
 
 #: Longest text kept for a scalar argument's value.
 MAX_VALUE_TEXT = 80
@@ -139,18 +121,14 @@ class Step:
 _new_step = Step.__new__
 
 
-class StepLog:
+class StepLog(ProducerIndex):
     """The steps one pool object has seen, and the digests of the results they returned."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.steps: list[Step] = []
         self.dropped = 0
-        self._lock = threading.Lock()
-        # Result (or result element) digest → (producing key, part of the result).
-        self._producers: dict[bytes, tuple[str, str]] = {}
         self._by_key: dict[str, Step] = {}
-        # id of a result (or element) → (producing key, part, guard against a recycled id).
-        self._by_id: dict[int, tuple[str, str, Any]] = {}
         #: Called with a step when it stops running (a progress display clears its line).
         self.on_end: Callable[[Step], None] | None = None
 
@@ -346,79 +324,6 @@ class StepLog:
         if callback is not None:
             callback(step)
 
-    def _produced(self, key: str, value: Any, stream_size: int | None) -> None:
-        """Remember a result (and its elements) so later arguments can name its step."""
-        known = self._remember(key, "", value)
-        for part, item in _parts(value):
-            self._remember(key, part, item)
-        if known or isinstance(value, _SCALARS):
-            return
-        # Not linkable by identity (a plain container of scalars, say): by digest,
-        # when hashing it again is cheap.  A large pickled object graph (a list
-        # of a million ints) is not hashed twice just for its lineage.
-        if stream_size is None:
-            if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) > 1000:
-                return
-        elif stream_size > DIGEST_LIMIT:
-            return
-        digest = _digest(value)
-        if digest is not None:
-            self._producers.setdefault(digest, (key, ""))
-
-    def _remember(self, key: str, part: str, value: Any) -> bool:
-        """Record ``value`` by identity, guarded so a recycled id is never taken for it."""
-        if isinstance(value, _SCALARS):
-            return False
-        try:
-            guard: Any = weakref.ref(value)
-        except TypeError:
-            guard = _container_guard(value)
-            if guard is None:
-                return False
-        with self._lock:
-            if len(self._by_id) >= MAX_IDENTITIES:
-                # Drop the dead; if most are alive, forget the older half, so a
-                # run of a million live results costs no more than a bounded map.
-                alive = [(i, e) for i, e in self._by_id.items() if _alive(e[2])]
-                self._by_id = dict(
-                    alive[len(alive) // 2 :] if len(alive) > MAX_IDENTITIES // 2 else alive
-                )
-            self._by_id[id(value)] = (key, part, guard)
-        return True
-
-    def _match(self, value: Any) -> tuple[str, str] | None:
-        entry = self._by_id.get(id(value))
-        if entry is None:
-            return None
-        key, part, guard = entry
-        if isinstance(guard, weakref.ref):
-            return (key, part) if guard() is value else None
-        cls, length, refs = guard
-        if type(value) is not cls or len(value) != length:
-            return None
-        items = list(value.values()) if cls is dict else value
-        return (key, part) if all(items[i] is ref() for i, ref in refs) else None
-
-    def _inputs(
-        self, callkey: CallKey, bound: Mapping[str, Any]
-    ) -> list[tuple[str, str, str, str]]:
-        if not self._by_id and not self._producers:
-            return []
-        found: list[tuple[str, str, str, str]] = []
-        for name, digest in callkey.digests:
-            value = bound.get(name)
-            hit = self._match(value) or self._producers.get(digest)
-            if hit is not None:
-                found.append((name, "", hit[0], hit[1]))
-                continue
-            # A list, tuple or dict built from results: look one level in (by identity,
-            # so this costs no hashing).
-            for part, item in _parts(value):
-                hit = self._match(item)
-                if hit is not None:
-                    found.append((name, part, hit[0], hit[1]))
-        return found
-
 
 def short_value(value: Any) -> str:
     """A short text for an argument: the repr of a scalar (bounded), else its type."""
@@ -442,60 +347,10 @@ def short_value(value: Any) -> str:
     return f"<{name}>"
 
 
-def _parts(value: Any) -> Iterable[tuple[str, Any]]:
-    cls = type(value)
-    if cls is dict:
-        if len(value) > MAX_PARTS:
-            return ()
-        return ((f"[{k!r}]", v) for k, v in value.items() if isinstance(k, (str, int)))
-    if cls is list or cls is tuple:
-        if len(value) > MAX_PARTS:
-            return ()
-        return ((f"[{i}]", v) for i, v in enumerate(value))
-    return ()
-
-
-def _container_guard(value: Any) -> tuple[type, int, tuple[tuple[int, Any], ...]] | None:
-    """For a dict, list or tuple (not weakly referable): weak references to its elements.
-
-    The same id, type and length holding the very same element objects is the
-    same container as far as lineage is concerned; a container with no
-    weakly referable element gets no guard (it is linked by digest instead).
-    """
-    cls = type(value)
-    if cls not in (dict, list, tuple) or len(value) > MAX_PARTS:
-        return None
-    items = list(value.values()) if cls is dict else value
-    refs = []
-    for index, item in enumerate(items):
-        try:
-            refs.append((index, weakref.ref(item)))
-        except TypeError:
-            continue
-    return (cls, len(value), tuple(refs)) if refs else None
-
-
-def _alive(guard: Any) -> bool:
-    if isinstance(guard, weakref.ref):
-        return guard() is not None
-    return all(ref() is not None for _, ref in guard[2])
-
-
 def _stream_size(manifest: Mapping[str, Any]) -> int | None:
     try:
         return int(manifest["stream"]["size"])
     except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _digest(value: Any) -> bytes | None:
-    if isinstance(value, _SCALARS):
-        # A scalar "result" (a count, a flag) equal to a literal argument is
-        # no evidence of lineage: 0, True and "" are everywhere.
-        return None
-    try:
-        return digest_value(value)
-    except Exception:  # noqa: BLE001 - a value we cannot fingerprint just has no lineage
         return None
 
 
