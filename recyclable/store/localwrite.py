@@ -46,14 +46,14 @@ _HOST = socket.gethostname().replace(os.sep, "_")[:64] or "host"
 #: page by page as the data is copied in.
 PREALLOCATE_MIN = 1 << 20
 
-#: Files are written at most this many bytes per ``write`` call.  A larger
-#: write lets the kernel cache it in 2 MiB page-cache folios (ext4 on Linux
-#: 6.16+), taken from the free blocks a virtual machine's balloon driver has
-#: reported to its host; on such a VM (this one: virtio-balloon free page
-#: reporting from order 9) their first touch is refaulted by the host and a
-#: 64 MiB write measured 8-12x slower than in 1 MiB pieces, which take 1 MiB
-#: folios.  Elsewhere pieces of 1 MiB cost within a few percent of one call;
-#: a piece also still sits in the CPU cache when a ``hasher`` reads it.
+#: Files are written at most this many bytes per ``write`` call.  On this
+#: VM (virtio-balloon, free page reporting from order 9, ext4 on Linux 6.18)
+#: a 64 MiB file written in one call spent its time in the kernel's copy into
+#: new page-cache folios and measured 8-12x slower at times than in 1 MiB
+#: pieces: consistent with 2 MiB folios taken from free blocks whose memory
+#: the host must fault in again, where smaller folios come from blocks still
+#: backed.  Where new pages are cheap the pieces cost within 5 % of one call,
+#: and a piece is still in the CPU cache when a ``hasher`` reads it.
 WRITE_PIECE = 1 << 20
 
 # What fallocate says where a filesystem (NFS, FUSE, ZFS) or kernel cannot:
