@@ -13,7 +13,7 @@ allocated first (``posix_fallocate``), then the bytes in pieces of 1 MiB.
 (On this VM a single write of 64 MiB measured 8-12× slower at times than
 the same bytes in 1 MiB pieces, its time spent in the kernel's copy into new
 page-cache folios; see ``WRITE_PIECE`` in ``recyclable/store/localwrite.py``.
-A preallocated file measured 13-17 % cheaper to fill.)  What the store adds on top is its
+Preallocated and written in pieces it measured 13-17 % cheaper.)  What the store adds on top is its
 checksum of the result (one xxh3_128 pass, the blob's name), the lease, the
 marker, the manifest and mapping the blob back.  The rows also name, in
 their case, the ratio against the bound as first defined (the same file
