@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,16 +59,52 @@ def save(value: Any, path: str | os.PathLike[str]) -> Path:
     """
     target = _as_path(path, "save")
     stream, buffers = encode(value)
+    parts: list[Any] = [stream, *buffers]
+    sizes = [memoryview(part).nbytes for part in parts]
+    result_type = f"{type(value).__module__}.{type(value).__qualname__}"
+    # Every digest is 32 hex digits, so the header's length is known before
+    # any part is hashed: the parts are hashed as they are written (one pass
+    # over their bytes) and the real header then overwrites its placeholder.
+    placeholder = _header(sizes, ["0" * 32] * len(parts), result_type)
+    head = MAGIC + placeholder
+    chunks: list[Any] = [head, *parts]
+    lengths = [len(head), *sizes]
+    hashers: list[Any] = [None] + [xxhash.xxh3_128() for _ in parts]
+    at = [0, 0]  # the chunk being written, and how many of its bytes were seen
+
+    def hash_piece(piece: memoryview) -> None:
+        # Pieces never span two chunks and come in order; skip finished (or empty) chunks.
+        index, seen = at
+        while seen == lengths[index]:
+            index, seen = index + 1, 0
+        if hashers[index] is not None:
+            hashers[index].update(piece)
+        at[0], at[1] = index, seen + piece.nbytes
+
+    def finish(fd: int) -> None:
+        header = _header(sizes, [h.hexdigest() for h in hashers[1:]], result_type)
+        if len(header) != len(placeholder):  # cannot happen: the digests' length is fixed
+            raise AssertionError("result file header changed length")
+        view, offset = memoryview(header), len(MAGIC)
+        while view:  # pwrite may write fewer bytes than asked
+            written = os.pwrite(fd, view, offset)
+            view, offset = view[written:], offset + written
+        os.fsync(fd)
+
+    _write_atomically(target, chunks, hasher=hash_piece, finish=finish)
+    return target
+
+
+def _header(sizes: list[int], digests: list[str], result_type: str) -> bytes:
+    """The header line: each part's size and digest, the value's type, the library's version."""
+    described = [{"size": n, "digest": d} for n, d in zip(sizes, digests, strict=True)]
     header = {
-        "stream": {"size": len(stream), "digest": xxhash.xxh3_128_hexdigest(stream)},
-        "buffers": [{"size": b.nbytes, "digest": xxhash.xxh3_128_hexdigest(b)} for b in buffers],
-        "result_type": f"{type(value).__module__}.{type(value).__qualname__}",
+        "stream": described[0],
+        "buffers": described[1:],
+        "result_type": result_type,
         "library": _library_version(),
     }
-    chunks: list[Any] = [MAGIC, json.dumps(header, sort_keys=True).encode() + b"\n", stream]
-    chunks.extend(buffers)
-    _write_atomically(target, chunks)
-    return target
+    return json.dumps(header, sort_keys=True).encode() + b"\n"
 
 
 def load(path: str | os.PathLike[str]) -> Any:
@@ -135,9 +172,16 @@ def _load_result(name: str, body: memoryview) -> Any:
     return decode(views[0], views[1:])
 
 
-def _write_atomically(target: Path, chunks: list[Any]) -> None:
+def _write_atomically(
+    target: Path,
+    chunks: list[Any],
+    *,
+    hasher: Callable[[memoryview], object] | None = None,
+    finish: Callable[[int], None] | None = None,
+) -> None:
     staged = target.parent / f".{temp_name(target.name)}"
-    write_new_file(staged, chunks, fsync=True)
+    # ``finish``, when given, writes the last bytes and fsyncs itself.
+    write_new_file(staged, chunks, fsync=finish is None, hasher=hasher, finish=finish)
     os.replace(staged, target)
 
 

@@ -20,14 +20,12 @@ refreshes the blob just before publishing the manifest.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import ctypes
 import errno
 import mmap
 import os
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -48,8 +46,8 @@ __all__ = [
     "write_hashing",
 ]
 
-#: Buffers at least this large are hashed in a thread while they are written
-#: to a local store: their blob's name is needed only to publish it.
+#: Buffers at least this large are hashed as they are written to a local
+#: store (`write_hashing`): their blob's name is needed only to publish it.
 HASH_WHILE_WRITING = 1 << 20
 
 _AT_FDCWD = -100
@@ -213,41 +211,30 @@ def creation_mark(fd: int) -> tuple[int, int]:
 
 
 def write_hashing(store: LocalStore, buffer: memoryview) -> tuple[bytes, bool]:
-    """Write a large buffer as a blob while a thread hashes it; return (digest, created).
+    """Write a large buffer as a blob, hashing each piece just written; return (digest, created).
 
     The name (the xxh3_128 of the bytes) is needed only to publish the staging
-    file, so the hash runs beside the write (xxhash releases the GIL).  An
-    identical blob already stored is kept, refreshed with its verdict, and the
-    staging file dropped; on a write error (a full disk) such a blob still
-    serves, as it would have without writing.
+    file, so the hash reads each piece right after it is written, while it is
+    still in the CPU cache: one pass over the buffer's memory instead of two.
+    (A thread hashing beside the write was measured slower on a 2-CPU
+    machine: the concurrent pass over memory slowed the copy into the page
+    cache by about as much as the hash costs.)  An identical blob already
+    stored is kept, refreshed with its verdict, and the staging file dropped;
+    on a write error (a full disk) such a blob still serves, as it would have
+    without writing.
     """
-    result: list[bytes] = []
-    done = threading.Event()
-
-    def hash_it() -> None:
-        try:
-            result.append(xxhash.xxh3_128_digest(buffer))
-        finally:
-            done.set()
-
+    hasher = xxhash.xxh3_128()
     try:
-        # A bare thread: threading.Thread.start() waits until the thread runs.
-        _thread.start_new_thread(hash_it, ())
-    except RuntimeError:  # no thread to be had: hash first, then write
-        hash_it()
-    try:
-        staged, identity = store._write_temp("blob", [buffer], creation_mark=True)
+        staged, identity = store._write_temp(
+            "blob", [buffer], creation_mark=True, hasher=hasher.update
+        )
     except OSError:
-        done.wait()
-        if result and _reuse(store, result[0].hex()):
-            return result[0], False
+        whole = xxhash.xxh3_128_digest(buffer)
+        if _reuse(store, whole.hex()):
+            return whole, False
         raise
-    done.wait()
-    if not result:  # the hash itself failed: nothing to name the file by
-        with contextlib.suppress(OSError):
-            os.unlink(staged)
-        raise OSError(errno.EIO, "hashing a result buffer failed")
-    digest = result[0].hex()
+    raw = hasher.digest()
+    digest = raw.hex()
     final = store.blob_path(digest)
     try:
         store._refresh(final, digest)  # an identical blob is already stored: it serves
@@ -257,15 +244,15 @@ def write_hashing(store: LocalStore, buffer: memoryview) -> tuple[bytes, bool]:
         # Another member of a shared cache owns it: our copy, swapped in
         # atomically, refreshes the mtime as well.
         os.replace(staged, final)
-        return result[0], False
+        return raw, False
     else:
         with contextlib.suppress(OSError):
             os.unlink(staged)
-        return result[0], False
+        return raw, False
     won = store._publish(staged, final)
     if won and identity is not None:
         store._created[digest] = identity
-    return result[0], won
+    return raw, won
 
 
 def _reuse(store: LocalStore, digest: str) -> bool:
@@ -289,8 +276,8 @@ def write_blobs(
 
     ``digests`` receives each buffer's digest, ``created`` the names of the
     blobs this call created (so a failed store can free them).  ``local``
-    says the store is a `LocalStore`, whose large buffers are hashed while
-    they are written.
+    says the store is a `LocalStore`, whose large buffers are hashed as they
+    are written.
     """
     infos = []
     for buffer in buffers:

@@ -58,3 +58,31 @@ def test_unknown_format_and_bad_path(tmp_path: Path) -> None:
     assert isinstance(info.value, ValueError)
     with pytest.raises(TypeError, match=r"recyclable.load\(path=...\) expects a str"):
         recyclable.load(42)  # type: ignore[arg-type]
+
+
+def test_save_hashes_each_part_once_as_it_writes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every part's header digest is its xxh3_128, and no part is hashed in a pass of its own."""
+    import xxhash
+
+    big = [np.arange(300_000, dtype=np.float64), np.ones(200_000, dtype=np.int32)]
+    expected = [xxhash.xxh3_128_hexdigest(array) for array in big]
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError("a second pass over a part")
+
+    monkeypatch.setattr(xxhash, "xxh3_128_hexdigest", refuse)
+    monkeypatch.setattr(xxhash, "xxh3_128_digest", refuse)
+    path = recyclable.save({"a": big[0], "b": big[1], "meta": "x"}, tmp_path / "r.rcy")
+    monkeypatch.undo()
+    lines = path.read_bytes().split(b"\n", 2)
+    header = json.loads(lines[1])
+    assert [part["digest"] for part in header["buffers"]] == expected
+    assert [part["size"] for part in header["buffers"]] == [a.nbytes for a in big]
+    assert header["stream"]["digest"] == xxhash.xxh3_128_hexdigest(
+        lines[2][: header["stream"]["size"]]
+    )
+    loaded = recyclable.load(path)
+    np.testing.assert_array_equal(loaded["b"], big[1])
+    assert loaded["meta"] == "x"
