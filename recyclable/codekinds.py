@@ -33,7 +33,10 @@ __all__ = [
 ]
 
 MISSING = object()
-# Namespace entries that describe a class rather than make it behave.
+# Namespace entries that describe a class rather than make it behave.  Not
+# among them: ``__annotations__`` (typing.get_type_hints, pydantic and
+# TypedDict read them) and ``__dataclass_fields__`` (dataclasses.fields() gives
+# each field's metadata to code that reads it).
 CLASS_SKIP = frozenset(
     {
         "__doc__",
@@ -43,10 +46,7 @@ CLASS_SKIP = frozenset(
         "__weakref__",
         "__firstlineno__",
         "__static_attributes__",
-        "__annotations__",
         "__annotate__",
-        "__dataclass_fields__",
-        "__dataclass_params__",
         "__orig_bases__",
         "__parameters__",
         "_abc_impl",

@@ -24,7 +24,22 @@ def is_user_code(obj: Any) -> bool:
         not isinstance(module, str)
         or _made_without_module(obj, module)
         or module_origin(module).kind == "user"
+        or _defined_in_user_code(obj)
     )
+
+
+def _defined_in_user_code(obj: Any) -> bool:
+    """Whether a function's code was written in a user module, whatever ``__module__`` claims.
+
+    ``functools.wraps(math.floor)`` on a user's wrapper copies ``__module__``
+    (``math``) onto it: taken at its word, the wrapper's own code would count
+    as the standard library and an edit of it would not be seen.  The module
+    whose globals the function runs with is where its code was written.
+    """
+    if not isinstance(obj, types.FunctionType):
+        return False
+    name = obj.__globals__.get("__name__")
+    return not isinstance(name, str) or module_origin(name).kind == "user"
 
 
 def _made_without_module(obj: Any, module: str) -> bool:
@@ -78,4 +93,7 @@ def origin_of(obj: Any) -> Origin:
         module = getattr(type(obj), "__module__", None)
     if not isinstance(module, str) or _made_without_module(obj, module):
         return Origin("user")
-    return module_origin(module)
+    origin = module_origin(module)
+    if origin.kind != "user" and _defined_in_user_code(obj):
+        return Origin("user")
+    return origin

@@ -429,7 +429,7 @@ class Walker:
         refs = [] if binary is None else [binary]
         prefix = name.partition(" ")[2]
         for attr in sorted(members):
-            if attr.startswith("__") and attr.endswith("__"):
+            if attr.startswith("__") and attr.endswith("__") and attr not in _MODULE_HOOKS:
                 continue
             value = members[attr]
             self._guard(members, attr, value)
@@ -455,6 +455,10 @@ def _remember_value(obj: Any, digest: bytes) -> None:
 
     _value_digests[key] = (ref, digest)
 
+
+# Module dunders that make attributes behave (PEP 562): kept when a whole module
+# is walked, unlike its import attributes, docstring and builtins.
+_MODULE_HOOKS = frozenset({"__getattr__", "__dir__"})
 
 _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), type(Ellipsis)})
 
