@@ -27,6 +27,7 @@ __all__ = [
     "is_environment",
     "library_name",
     "owner_class",
+    "package_children",
     "submodule",
     "wrapped_of",
     "wrapt_proxy",
@@ -82,6 +83,26 @@ def submodule(name: str) -> Any:
             found = importlib.import_module(name)
         except Exception:  # noqa: BLE001 - not a module: the step's import will say why
             return MISSING
+    return found
+
+
+def package_children(name: str) -> list[types.ModuleType]:
+    """The modules directly inside user package ``name``, imported now if need be.
+
+    A step importing ``f"pkg.plugins.{kind}"`` imports one of them when it
+    runs; which one is known only then, so the key covers them all.
+    """
+    package = submodule(name)
+    path = getattr(package, "__path__", None)
+    if path is None or module_origin(name).kind != "user":
+        return []
+    import pkgutil
+
+    found = []
+    for info in sorted(pkgutil.iter_modules(path), key=lambda info: info.name):
+        child = submodule(f"{name}.{info.name}")
+        if isinstance(child, types.ModuleType):
+            found.append(child)
     return found
 
 

@@ -16,7 +16,7 @@ import types
 from typing import TYPE_CHECKING, Any, cast
 
 from recyclable.bytecode import const_digest
-from recyclable.codekinds import MISSING, is_environment, submodule
+from recyclable.codekinds import MISSING, is_environment, package_children, submodule
 from recyclable.codenames import module_display_name
 from recyclable.distinfo import module_origin
 
@@ -40,9 +40,19 @@ def named_by(
     text: str,
     info: Any,
 ) -> str | None:
-    """What a string constant names, if anything: a global of the module, or a user module."""
+    """What a string constant names, if anything: a global of the module, or a user module.
+
+    A dotted prefix (``"pkg.plugins."``, the constant part of
+    ``f"pkg.plugins.{kind}"``) names every module of that user package: one
+    of them is imported by a name built at run time.
+    """
     if text in namespace and text.isidentifier():
         return resolve_chain(walker, func, namespace, module, (text,), info)
+    if text.endswith(".") and all(map(str.isidentifier, text[:-1].split("."))):
+        children = package_children(text[:-1])
+        if children:
+            return " ".join(walker.reach(child, child.__name__) for child in children)
+        return None
     if text in ("__main__", "__mp_main__") or not all(map(str.isidentifier, text.split("."))):
         return None
     found = sys.modules.get(text)

@@ -38,6 +38,7 @@ from recyclable.codekinds import (
 )
 from recyclable.codenames import is_user_code, module_display_name, origin_of, qualified_name
 from recyclable.coderesolve import named_by, resolve_chain, resolve_import
+from recyclable.codetext import text_parts, text_reads
 from recyclable.distinfo import Origin, extension_digest, module_origin, python_identity
 from recyclable.errors import FingerprintError
 
@@ -64,6 +65,8 @@ class Walker:
         self.cells: list[tuple[types.CellType, Any]] = []
         self.values: dict[tuple[str, int], str] = {}
         self.written: dict[int, set[str]] = {}
+        self.texts: list[Any] = []  # reached user functions and classes, for `codetext`
+        self.text_reads: set[str] = set()
 
     # --- the work list ----------------------------------------------------------------
 
@@ -72,6 +75,8 @@ class Walker:
         while self.todo:
             process, obj, name = self.todo.popleft()
             self.parts[name] = process(obj, name)
+        if self.text_reads:
+            self.parts.update(text_parts(self.text_reads, self.texts))
 
     def _new_part(self, kind: str, path: str) -> str:
         name = f"{kind} {path}"
@@ -310,6 +315,17 @@ class Walker:
             found = named_by(self, func, namespace, module, text, info)
             if found is not None:
                 refs.append(f"string {text!r}=" + found)
+        heads = {chain[0] for chain in info.chains}
+        for attr in info.attributes:
+            # An attribute named like user code of the module, read off an object
+            # the walk cannot follow (sys.modules[__name__].helper): that code.
+            if attr not in heads and _user_code_value(namespace.get(attr, MISSING)):
+                refs.append(
+                    f"attribute name {attr}="
+                    + resolve_chain(self, func, namespace, module, (attr,), info)
+                )
+        self.texts.append(func)
+        self.text_reads |= text_reads(chain(info.attributes, *info.chains))
         for target, level, names in info.imports:
             refs.append(
                 f"import {level}:{target}:{','.join(names)}="
@@ -391,6 +407,7 @@ class Walker:
         return self._value(value, f"{owner} `{var}`", kind)
 
     def _class(self, cls: type, name: str) -> bytes:
+        self.texts.append(cls)
         refs = [self.reach(base, qualified_name(base)) for base in cls.__bases__]
         binary = self._binary(cls.__module__)
         if binary is not None:  # a type defined in C: its methods are in the binary
@@ -454,6 +471,13 @@ def _remember_value(obj: Any, digest: bytes) -> None:
             return obj
 
     _value_digests[key] = (ref, digest)
+
+
+def _user_code_value(value: Any) -> bool:
+    """Whether a namespace entry is user code: a function, class or module to follow."""
+    if isinstance(value, types.ModuleType):
+        return module_origin(value.__name__).kind == "user"
+    return isinstance(value, (types.FunctionType, type)) and is_user_code(value)
 
 
 # Module dunders that make attributes behave (PEP 562): kept when a whole module

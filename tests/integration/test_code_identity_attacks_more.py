@@ -436,6 +436,179 @@ CASES: dict[str, BatchCase] = {
         },
         [("h.py", "x + 1", "x + 2")],
     ),
+    "plugin module imported by a name built at run time": BatchCase(
+        {
+            "plugins/__init__.py": "",
+            "plugins/fast.py": "def run(x):\n    return x + 1\n",
+            "main.py": """
+            import importlib
+            from recyclable import recyclable
+
+            @recyclable
+            def step(kind, x):
+                return importlib.import_module("PKG.plugins." + kind).run(x)
+
+            STEPS = [(step, step.__wrapped__, ("fast", 4))]
+            """,
+        },
+        [("plugins/fast.py", "x + 1", "x + 2")],
+    ),
+    "attrs class default": BatchCase(
+        {
+            "h.py": "import attrs\n\n@attrs.define\nclass P:\n    k: int = 2\n",
+            **_main("from PKG.h import P", "", "P().k * x"),
+        },
+        [("h.py", "k: int = 2", "k: int = 5")],
+    ),
+    "functools.singledispatchmethod": BatchCase(
+        {
+            "h.py": """
+            import functools
+
+            class C:
+                @functools.singledispatchmethod
+                def f(self, x):
+                    return x
+
+                @f.register
+                def _(self, x: int):
+                    return x * 2
+            """,
+            **_main("from PKG.h import C", "", "C().f(x)"),
+        },
+        [("h.py", "x * 2", "x * 3")],
+    ),
+    "collections.namedtuple defaults": BatchCase(
+        {
+            "h.py": "import collections\n\nP = collections.namedtuple('P', 'k', defaults=[2])\n",
+            **_main("from PKG.h import P", "", "P().k * x"),
+        },
+        [("h.py", "defaults=[2]", "defaults=[3]")],
+    ),
+    "types.SimpleNamespace config": BatchCase(
+        {
+            "h.py": "import types\n\nCONF = types.SimpleNamespace(k=2)\n",
+            **_main("from PKG.h import CONF", "", "CONF.k * x"),
+        },
+        [("h.py", "k=2", "k=3")],
+    ),
+    "sys.modules[__name__].helper": BatchCase(
+        _main(
+            "import sys", "def helper(x):\n    return x + 1\n", "sys.modules[__name__].helper(x)"
+        ),
+        [("main.py", "x + 1", "x + 2")],
+    ),
+    "__import__ of a dotted name": BatchCase(
+        {
+            "h.py": "def f(x):\n    return x + 1\n",
+            **_main("import PKG.h", "", "__import__('PKG.h').h.f(x)"),
+        },
+        [("h.py", "x + 1", "x + 2")],
+    ),
+    "vars(module)[name]": BatchCase(
+        {
+            "h.py": "def f(x):\n    return x + 1\n",
+            **_main("from PKG import h", "", "vars(h)['f'](x)"),
+        },
+        [("h.py", "x + 1", "x + 2")],
+    ),
+    "user singleton whose __reduce__ names it": BatchCase(
+        {
+            "h.py": "class Config:\n    def __init__(self):\n        self.k = 2\n\n"
+            "    def __reduce__(self):\n        return 'CONFIG'\n\nCONFIG = Config()\n",
+            **_main("from PKG.h import CONFIG", "", "CONFIG.k * x"),
+        },
+        [("h.py", "self.k = 2", "self.k = 3")],
+    ),
+    "functools.total_ordering": BatchCase(
+        {
+            "h.py": """
+            import functools
+
+            @functools.total_ordering
+            class V:
+                def __init__(self, v):
+                    self.v = v
+
+                def __eq__(self, other):
+                    return self.v == other.v
+
+                def __lt__(self, other):
+                    return self.v < other.v
+            """,
+            **_main("from PKG.h import V", "", "int(V(x) >= V(3))"),
+        },
+        [("h.py", "self.v < other.v", "self.v > other.v")],
+    ),
+    "Enum _missing_": BatchCase(
+        {
+            "h.py": "import enum\n\nclass M(enum.Enum):\n    A = 1\n    B = 2\n\n"
+            "    @classmethod\n    def _missing_(cls, value):\n        return cls.A\n",
+            **_main("from PKG.h import M", "", "M(x).value"),
+        },
+        [("h.py", "return cls.A", "return cls.B")],
+    ),
+    "__init_subclass__ keyword": BatchCase(
+        {
+            "base.py": "class Base:\n    def __init_subclass__(cls, k=1, **kw):\n"
+            "        super().__init_subclass__(**kw)\n        cls.k = k\n",
+            "sub.py": "from PKG.base import Base\n\nclass Sub(Base, k=2):\n    pass\n",
+            **_main("from PKG.sub import Sub", "", "Sub.k * x"),
+        },
+        [("sub.py", "k=2", "k=3")],
+    ),
+    "__set_name__ descriptor": BatchCase(
+        {
+            "h.py": """
+            class Field:
+                def __set_name__(self, owner, name):
+                    self.name = name + "_x"
+
+                def __get__(self, obj, owner):
+                    return len(self.name)
+
+            class C:
+                ab = Field()
+            """,
+            **_main("from PKG.h import C", "", "C().ab * x"),
+        },
+        [("h.py", 'name + "_x"', 'name + "_xy"')],
+    ),
+    "a helper's docstring read by code": BatchCase(
+        {
+            "h.py": 'def rule(x):\n    """2"""\n    return x\n',
+            **_main("from PKG.h import rule", "", "rule(x) * int(rule.__doc__)"),
+        },
+        [("h.py", '"""2"""', '"""3"""')],
+    ),
+    "a helper's source read by inspect.getsource": BatchCase(
+        {
+            "h.py": "def rule(x):\n    # weight 2\n    return x\n",
+            **_main(
+                "import inspect\nfrom PKG.h import rule",
+                "",
+                "rule(x) * inspect.getsource(rule).count('2')",
+            ),
+        },
+        [("h.py", "# weight 2", "# weight 2 2")],
+    ),
+    "plugin imported through an f-string name": BatchCase(
+        {
+            "plugins/__init__.py": "",
+            "plugins/slow.py": "def run(x):\n    return x * 2\n",
+            "main.py": """
+            import importlib
+            from recyclable import recyclable
+
+            @recyclable
+            def step(kind, x):
+                return importlib.import_module(f"PKG.plugins.{kind}").run(x)
+
+            STEPS = [(step, step.__wrapped__, ("slow", 4))]
+            """,
+        },
+        [("plugins/slow.py", "x * 2", "x * 3")],
+    ),
 }
 
 
