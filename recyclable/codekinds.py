@@ -23,12 +23,18 @@ __all__ = [
     "FUNCTION_LIKE",
     "FUNCTION_SKIP",
     "MISSING",
+    "PACKAGE_FILES_REASON",
+    "abc_registered",
     "followed",
+    "has_user_registrations",
     "is_environment",
     "library_name",
     "owner_class",
     "package_children",
+    "reads_package_files",
     "submodule",
+    "user_code_value",
+    "user_registry",
     "wrapped_of",
     "wrapt_proxy",
 ]
@@ -112,6 +118,28 @@ ENVIRONMENT_REASON = (
 )
 
 
+PACKAGE_FILES_REASON = (
+    "files found from a module (__file__, importlib.resources, pkgutil.get_data) are not in "
+    "a key; pass them as an InputFile or with files=[...], or pin @recyclable(version=...)"
+)
+
+
+def reads_package_files(obj: Any) -> bool:
+    """Whether ``obj`` is how code finds data files of a package (importlib.resources)."""
+    name: Any
+    if isinstance(obj, types.ModuleType):
+        name = obj.__name__
+    elif callable(obj):
+        name = getattr(obj, "__module__", None)
+        if getattr(obj, "__qualname__", None) == "get_data" and name == "pkgutil":
+            return True
+    else:
+        return False
+    return isinstance(name, str) and (
+        name == "importlib.resources" or name.startswith("importlib.resources.")
+    )
+
+
 def is_environment(obj: Any) -> bool:
     """Whether ``obj`` is how code reads environment variables (os.environ, os.getenv)."""
     return obj is not None and any(
@@ -148,6 +176,45 @@ def followed(value: Any) -> bool:
     return (callable(value) and not isinstance(value, functools.partial)) or isinstance(
         value, types.ModuleType
     )
+
+
+def user_code_value(value: Any) -> bool:
+    """Whether a namespace entry is user code: a function, class or module to follow."""
+    if isinstance(value, types.ModuleType):
+        return module_origin(value.__name__).kind == "user"
+    return isinstance(value, (types.FunctionType, type)) and is_user_code(value)
+
+
+def abc_registered(cls: type) -> list[type]:
+    """The classes registered on an ABC as virtual subclasses, by qualified name."""
+    import abc
+
+    try:
+        registry = abc._get_dump(cls)[0]  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # not an ABC, or another Python's abc
+        return []
+    found = [ref() for ref in registry]
+    return sorted(
+        (c for c in found if isinstance(c, type)),
+        key=lambda c: f"{c.__module__}.{c.__qualname__}",
+    )
+
+
+def has_user_registrations(obj: Any) -> bool:
+    """Whether a library's function or ABC has user code registered on it."""
+    if isinstance(obj, type):
+        return "_abc_impl" in obj.__dict__ and any(map(is_user_code, abc_registered(obj)))
+    return user_registry(obj) is not None
+
+
+def user_registry(func: Any) -> types.MappingProxyType[Any, Any] | None:
+    """A library ``singledispatch`` function's registry when user code is registered on it."""
+    registry = getattr(func, "__dict__", {}).get("registry")
+    if isinstance(registry, types.MappingProxyType) and any(
+        user_code_value(item) for pair in registry.items() for item in pair
+    ):
+        return registry
+    return None
 
 
 def owner_class(func: types.FunctionType) -> type | None:

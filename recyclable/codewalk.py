@@ -29,15 +29,19 @@ from recyclable.codekinds import (
     FUNCTION_LIKE,
     FUNCTION_SKIP,
     MISSING,
+    PACKAGE_FILES_REASON,
+    abc_registered,
     followed,
     is_environment,
     library_name,
     owner_class,
+    reads_package_files,
+    user_registry,
     wrapped_of,
     wrapt_proxy,
 )
 from recyclable.codenames import is_user_code, module_display_name, origin_of, qualified_name
-from recyclable.coderesolve import named_by, resolve_chain, resolve_import
+from recyclable.coderesolve import names_read, resolve_chain, resolve_import
 from recyclable.codetext import text_parts, text_reads
 from recyclable.distinfo import Origin, extension_digest, module_origin, python_identity
 from recyclable.errors import FingerprintError
@@ -171,11 +175,13 @@ class Walker:
         kind = type(obj)
         if is_environment(obj):
             return self._environment(path)
+        if reads_package_files(obj):
+            self.unkeyed_source("unkeyed package files", PACKAGE_FILES_REASON, path)
         if kind is types.FunctionType:
             origin = origin_of(obj)
             if origin.kind == "user":
                 return self._schedule("code", obj, qualified_name(obj), self._function)
-            return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
+            return self._library(obj, origin)
         proxy = wrapt_proxy()
         if isinstance(obj, proxy):
             inner = self.reach(object.__getattribute__(obj, "__wrapped__"), path)
@@ -186,7 +192,7 @@ class Walker:
             origin = origin_of(obj)
             if origin.kind == "user":
                 return self._schedule("class", obj, qualified_name(obj), self._class)
-            return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
+            return self._library(obj, origin)
         if isinstance(obj, types.ModuleType):
             origin = module_origin(obj.__name__)
             if origin.kind == "user":
@@ -237,6 +243,22 @@ class Walker:
             return f"wrapper {outer} around {inner}"
         return self._value(obj, path, "constant" if "." in path else "value")
 
+    def _library(self, obj: Any, origin: Origin) -> str:
+        """A library's function or class: its name and version, and user code registered on it.
+
+        User implementations registered on a library's singledispatch function,
+        and user classes registered on a library's ABC (numbers.Number.register),
+        run or answer isinstance() when the library dispatches to them.
+        """
+        ref = f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
+        registry = user_registry(obj)
+        if registry is not None:
+            ref += " registry " + self._attribute(registry, f"{qualified_name(obj)}.registry")
+        if isinstance(obj, type) and "_abc_impl" in obj.__dict__:
+            users = [other for other in abc_registered(obj) if is_user_code(other)]
+            ref += "".join(" registered " + self.reach(o, qualified_name(o)) for o in users)
+        return ref
+
     def _binary(self, module: Any) -> str | None:
         """The part of a user extension module's binary (its content), or None."""
         if not isinstance(module, str):
@@ -248,11 +270,14 @@ class Walker:
 
     def _environment(self, path: str) -> str:
         """Code reading environment variables: named in the key's parts, never keyed."""
-        name = "unkeyed os.environ"
+        return self.unkeyed_source("unkeyed os.environ", ENVIRONMENT_REASON, path)
+
+    def unkeyed_source(self, name: str, reason: str, path: str) -> str:
+        """An input the code reads that no key covers: named in the parts, never keyed."""
         if name not in self.parts:
             self.parts[name] = xxhash.xxh3_128_digest(name.encode())
-            self.unkeyed.append((name, ENVIRONMENT_REASON))
-            logger.debug("%s reads environment variables, which are not in a key", path)
+            self.unkeyed.append((name, reason))
+            logger.debug("%s reads what is not in a key: %s", path, reason)
         return name
 
     def _value(self, obj: Any, path: str, kind: str) -> str:
@@ -308,22 +333,7 @@ class Walker:
             refs.append(
                 ".".join(attrs) + "=" + resolve_chain(self, func, namespace, module, attrs, info)
             )
-        for text in info.strings:
-            # A name looked up at run time: globals()["helper"], getattr(util, "f"),
-            # importlib.import_module("pkg.util").  Following what a string names
-            # can only make the key cover more.
-            found = named_by(self, func, namespace, module, text, info)
-            if found is not None:
-                refs.append(f"string {text!r}=" + found)
-        heads = {chain[0] for chain in info.chains}
-        for attr in info.attributes:
-            # An attribute named like user code of the module, read off an object
-            # the walk cannot follow (sys.modules[__name__].helper): that code.
-            if attr not in heads and _user_code_value(namespace.get(attr, MISSING)):
-                refs.append(
-                    f"attribute name {attr}="
-                    + resolve_chain(self, func, namespace, module, (attr,), info)
-                )
+        refs.extend(names_read(self, func, namespace, module, info))
         self.texts.append(func)
         self.text_reads |= text_reads(chain(info.attributes, *info.chains))
         for target, level, names in info.imports:
@@ -415,6 +425,13 @@ class Walker:
         if type(cls) is not type:
             refs.append("meta=" + self.reach(type(cls), qualified_name(type(cls))))
         members = cls.__dict__
+        if "_abc_impl" in members:
+            # Classes registered as virtual subclasses (Base.register(Impl), maybe in
+            # another module) change what isinstance() answers.
+            refs.extend(
+                "registered " + self.reach(other, qualified_name(other))
+                for other in abc_registered(cls)
+            )
         self.keep.append(members)
         # An attribute added later (a method that now shadows a base's) is a change too.
         self.class_dicts.append(members)
@@ -471,13 +488,6 @@ def _remember_value(obj: Any, digest: bytes) -> None:
             return obj
 
     _value_digests[key] = (ref, digest)
-
-
-def _user_code_value(value: Any) -> bool:
-    """Whether a namespace entry is user code: a function, class or module to follow."""
-    if isinstance(value, types.ModuleType):
-        return module_origin(value.__name__).kind == "user"
-    return isinstance(value, (types.FunctionType, type)) and is_user_code(value)
 
 
 # Module dunders that make attributes behave (PEP 562): kept when a whole module

@@ -29,10 +29,10 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["ENTRY_POINT_GROUP", "find_handler"]
+__all__ = ["ENTRY_POINT_GROUP", "find_handler", "registered_code"]
 
 #: The entry-point group a library author uses to ship a fingerprint handler.
 ENTRY_POINT_GROUP = "recyclable.fingerprints"
@@ -76,6 +76,32 @@ def find_handler(cls: type) -> Reducer | None:
             return reducer
     _load_plugins()
     return None
+
+
+def registered_code(attributes: Iterable[str]) -> list[tuple[str, type]]:
+    """Classes user code registered on an imported library's types under these attributes.
+
+    ``@pd.api.extensions.register_series_accessor("geo")`` (xarray's
+    ``register_dataarray_accessor`` alike) binds a user class to ``obj.geo``
+    of the library's own types; code reading ``.geo`` runs that class.  Each
+    handler module names the types its library lets users extend
+    (``EXTENDED``).  Only libraries already imported are looked at.
+    """
+    extended = [
+        cls
+        for library, module_name in _LIBRARIES.items()
+        if library in sys.modules
+        for cls in getattr(importlib.import_module(module_name), "EXTENDED", ())
+    ]
+    found: list[tuple[str, type]] = []
+    if not extended:
+        return found
+    for attribute in attributes:
+        for cls in extended:
+            accessor = getattr(cls.__dict__.get(attribute), "_accessor", None)
+            if isinstance(accessor, type) and (attribute, accessor) not in found:
+                found.append((attribute, accessor))
+    return found
 
 
 def _load_plugins() -> None:

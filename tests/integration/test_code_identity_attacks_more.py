@@ -609,6 +609,57 @@ CASES: dict[str, BatchCase] = {
         },
         [("plugins/slow.py", "x * 2", "x * 3")],
     ),
+    "eval of a string calling a helper": BatchCase(
+        _main(
+            "", "def helper(x):\n    return x + 1\n", "eval('helper(x) * 2', globals(), {'x': x})"
+        ),
+        [("main.py", "x + 1", "x + 2")],
+    ),
+    "globals() looked up by a prefix plus an argument": BatchCase(
+        {
+            "main.py": """
+            from recyclable import recyclable
+
+            def op_inc(x):
+                return x + 1
+
+            def op_dec(x):
+                return x - 1
+
+            @recyclable
+            def step(kind, x):
+                return globals()["op_" + kind](x)
+
+            STEPS = [(step, step.__wrapped__, ("inc", 4))]
+            """,
+        },
+        [("main.py", "x + 1", "x + 5")],
+    ),
+    "virtual subclass registered on an ABC in another module": BatchCase(
+        {
+            "base.py": "import abc\n\nclass Base(abc.ABC):\n    pass\n",
+            "impl.py": "class Impl:\n    pass\n",
+            "reg.py": "from PKG.base import Base\nfrom PKG.impl import Impl\n\n"
+            "Base.register(Impl)\n",
+            **_main(
+                "import PKG.reg\nfrom PKG.base import Base\nfrom PKG.impl import Impl",
+                "",
+                "x + (10 if isinstance(Impl(), Base) else 0)",
+            ),
+        },
+        [("reg.py", "Base.register(Impl)", "pass")],
+    ),
+    "user class registered on a standard-library ABC": BatchCase(
+        {
+            "impl.py": "import numbers\n\nclass Impl:\n    pass\n\nnumbers.Number.register(Impl)\n",
+            **_main(
+                "import numbers\nfrom PKG.impl import Impl",
+                "",
+                "x + (10 if isinstance(Impl(), numbers.Number) else 0)",
+            ),
+        },
+        [("impl.py", "numbers.Number.register(Impl)", "pass")],
+    ),
 }
 
 
@@ -635,3 +686,61 @@ def test_each_edit_is_a_miss_with_the_new_result(tmp_path: Path) -> None:
     assert unchanged == [], f"edits that do not change the plain result: {unchanged}"
     stale = [name for name, got in edited.items() if got.values != got.plain]
     assert stale == [], f"stale hits after an edit: {stale}"
+
+
+def test_user_code_registered_into_an_installed_library(tmp_path: Path) -> None:
+    """User code reached through an installed library's registry is in the key.
+
+    An implementation registered on a library's ``singledispatch`` function,
+    and a pandas accessor class, run only when the library dispatches to
+    them: editing either is a miss with the new result; unchanged, both load.
+    """
+    from projects import Project
+
+    project = Project(
+        tmp_path,
+        {
+            "site/reglib/__init__.py": "import functools\n\n@functools.singledispatch\n"
+            "def describe(x):\n    return 0\n",
+            "site/reglib-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: reglib\n"
+            "Version: 1.0\n",
+            "site/reglib-1.0.dist-info/RECORD": "reglib/__init__.py,,\n"
+            "reglib-1.0.dist-info/METADATA,,\n",
+            "impls.py": "import reglib\n\n@reglib.describe.register\ndef _(x: int):\n"
+            "    return x * 2\n",
+            "accessors.py": "import pandas as pd\n\n"
+            "@pd.api.extensions.register_series_accessor('twice')\nclass Twice:\n"
+            "    def __init__(self, s):\n        self.s = s\n\n    def run(self):\n"
+            "        return int(self.s.sum()) * 2\n",
+            "main.py": """
+            import pandas as pd
+            import reglib
+            import impls, accessors
+            from recyclable import recyclable
+
+            @recyclable
+            def described(x):
+                return reglib.describe(x)
+
+            @recyclable
+            def twice(s):
+                return s.twice.run()
+
+            SERIES = pd.Series([1, 2])
+            STEPS = [
+                (described, described.__wrapped__, (4,)),
+                (twice, twice.__wrapped__, (SERIES,)),
+            ]
+            """,
+        },
+    )
+    project.extra_path = [project.root / "site"]
+    first = project.run()
+    assert first.values == first.plain == [8, 6]
+    again = project.run()
+    assert (again.loaded, again.computed) == (2, 0)
+    project.edit("impls.py", "x * 2", "x * 3")
+    project.edit("accessors.py", "* 2", "* 5")
+    edited = project.run()
+    assert edited.plain == [12, 15]
+    assert edited.values == edited.plain
