@@ -1,17 +1,20 @@
-"""The text of reached code, for code that reads it: docstrings and source.
+"""What reached code says about itself, for code that reads it: docstrings, source, annotations.
 
-Comments, docstrings and formatting are left out of a code key, so a
-cosmetic edit still hits.  Code that reads that text (``helper.__doc__``,
-``inspect.getdoc``, ``inspect.getsource``: docstring grammars, generated
-help, source shown in a report) behaves by it, so once any reached code reads
-it, the key also covers the docstrings, or the source, of everything
-reached.  Which readers a code object uses is told by the names it loads,
-so a user method of the same name counts too (a key covering more).
+Comments, docstrings, formatting and functions' annotations are left out of
+a code key, so a cosmetic edit or a type hint still hits.  Code that reads
+them (``helper.__doc__``, ``inspect.getdoc``, ``inspect.getsource``:
+docstring grammars, generated help, source shown in a report;
+``typing.get_type_hints``, ``inspect.signature``: conversion or validation
+by annotation) behaves by them, so once any reached code reads one, the key
+also covers it for everything reached.  Which readers a code object uses is
+told by the names it loads, so a user method of the same name counts too (a
+key covering more).
 """
 
 from __future__ import annotations
 
 import inspect
+import types
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +26,7 @@ __all__ = ["text_parts", "text_reads"]
 
 _DOCSTRINGS = "docstrings"
 _SOURCE = "source"
+_ANNOTATIONS = "annotations"
 # Names whose use reads reached code's text.
 _READERS = {
     "__doc__": _DOCSTRINGS,
@@ -31,6 +35,10 @@ _READERS = {
     "getsourcelines": _SOURCE,
     "getcomments": _SOURCE,
     "findsource": _SOURCE,
+    "__annotations__": _ANNOTATIONS,
+    "get_type_hints": _ANNOTATIONS,
+    "get_annotations": _ANNOTATIONS,
+    "signature": _ANNOTATIONS,
 }
 
 
@@ -46,7 +54,22 @@ def text_parts(reads: set[str], objects: list[Any]) -> dict[str, bytes]:
         parts["docstrings"] = _digest(f"{qualified_name(o)}={o.__doc__!r}" for o in objects)
     if _SOURCE in reads:
         parts["source"] = _digest(f"{qualified_name(o)}={_source(o)}" for o in objects)
+    if _ANNOTATIONS in reads:  # a class's annotations are in its own part already
+        functions = [o for o in objects if isinstance(o, types.FunctionType)]
+        parts["annotations"] = _digest(f"{qualified_name(f)}={_annotations(f)}" for f in functions)
     return parts
+
+
+def _annotations(func: types.FunctionType) -> str:
+    """A function's annotations as text: classes by module and name, others by repr."""
+    items = []
+    for name, value in func.__annotations__.items():
+        if isinstance(value, type):
+            text = f"{value.__module__}.{value.__qualname__}"
+        else:
+            text = value if isinstance(value, str) else repr(value)
+        items.append(f"{name}:{text}")
+    return ",".join(items)
 
 
 def _source(obj: Any) -> str:

@@ -660,6 +660,17 @@ CASES: dict[str, BatchCase] = {
         },
         [("impl.py", "numbers.Number.register(Impl)", "pass")],
     ),
+    "a helper's annotation read by typing.get_type_hints": BatchCase(
+        {
+            "h.py": "def convert(x: int):\n    return x\n",
+            **_main(
+                "import typing\nfrom PKG.h import convert",
+                "",
+                "len(typing.get_type_hints(convert)['x'].__name__) * x",
+            ),
+        },
+        [("h.py", "x: int", "x: float")],
+    ),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import typing
 
 import recyclable
 from recyclable.codechange import describe_part
@@ -31,6 +32,16 @@ def test_text_parts_appear_only_for_code_reading_them() -> None:
     assert "docstrings" not in plain and "source" not in plain
     assert "docstrings" in recyclable.code_parts(_reads_doc)
     assert "source" in recyclable.code_parts(_reads_source)
+
+
+def _reads_annotations(x: int) -> int:
+    return len(typing.get_type_hints(_helper)) + x
+
+
+def test_annotation_part_appears_only_for_code_reading_annotations() -> None:
+    """A step reading type hints gets `annotations` over the reached functions' annotations."""
+    assert "annotations" not in recyclable.code_parts(_plain)
+    assert "annotations" in recyclable.code_parts(_reads_annotations)
 
 
 def test_a_changed_docstring_part_is_said_in_words() -> None:
