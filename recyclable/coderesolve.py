@@ -63,7 +63,8 @@ def names_read(
         if attr not in heads and user_code_value(namespace.get(attr, MISSING)):
             found = resolve_chain(walker, func, namespace, module, (attr,), info)
             refs.append(f"attribute name {attr}=" + found)
-    for attr, accessor in registered_code(info.attributes):
+    for attr, types_namespace, entry, accessor in registered_code(info.attributes):
+        walker._guard(types_namespace, attr, entry)  # registered again: a new key
         refs.append(f"registered {attr}=" + walker.reach(accessor, qualified_name(accessor)))
     return refs
 

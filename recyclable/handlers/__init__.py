@@ -78,14 +78,15 @@ def find_handler(cls: type) -> Reducer | None:
     return None
 
 
-def registered_code(attributes: Iterable[str]) -> list[tuple[str, type]]:
+def registered_code(attributes: Iterable[str]) -> list[tuple[str, Any, Any, type]]:
     """Classes user code registered on an imported library's types under these attributes.
 
     ``@pd.api.extensions.register_series_accessor("geo")`` (xarray's
     ``register_dataarray_accessor`` alike) binds a user class to ``obj.geo``
     of the library's own types; code reading ``.geo`` runs that class.  Each
     handler module names the types its library lets users extend
-    (``EXTENDED``).  Only libraries already imported are looked at.
+    (``EXTENDED``).  Only libraries already imported are looked at.  Each
+    find is ``(attribute, the type's namespace, its entry there, the class)``.
     """
     extended = [
         cls
@@ -93,14 +94,16 @@ def registered_code(attributes: Iterable[str]) -> list[tuple[str, type]]:
         if library in sys.modules
         for cls in getattr(importlib.import_module(module_name), "EXTENDED", ())
     ]
-    found: list[tuple[str, type]] = []
+    found: list[tuple[str, Any, Any, type]] = []
     if not extended:
         return found
     for attribute in attributes:
         for cls in extended:
-            accessor = getattr(cls.__dict__.get(attribute), "_accessor", None)
-            if isinstance(accessor, type) and (attribute, accessor) not in found:
-                found.append((attribute, accessor))
+            namespace = cls.__dict__
+            entry = namespace.get(attribute)
+            accessor = getattr(entry, "_accessor", None)
+            if isinstance(accessor, type):
+                found.append((attribute, namespace, entry, accessor))
     return found
 
 
