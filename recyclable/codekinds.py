@@ -98,6 +98,9 @@ def package_children(name: str) -> list[types.ModuleType]:
     A step importing ``f"pkg.plugins.{kind}"`` imports one of them when it
     runs; which one is known only then, so the key covers them all.
     """
+    top = name.partition(".")[0]
+    if top not in sys.modules or module_origin(top).kind != "user":
+        return []  # never import a module the program has not started importing
     package = submodule(name)
     path = getattr(package, "__path__", None)
     if path is None or module_origin(name).kind != "user":
