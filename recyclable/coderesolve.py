@@ -100,6 +100,7 @@ def named_by(
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def _code_named_in(
@@ -118,9 +119,13 @@ def _code_named_in(
     a word of a message happens to name.
     """
     refs = []
-    for name in dict.fromkeys(_IDENTIFIER.findall(text)):
-        if name in namespace and user_code_value(namespace[name]):
-            refs.append(resolve_chain(walker, func, namespace, module, (name,), info))
+    for dotted in dict.fromkeys(_DOTTED.findall(text)):
+        attrs = tuple(dotted.split("."))
+        value = namespace.get(attrs[0], MISSING)
+        # A module named alone ("see util") is a word, not code run: only a
+        # dotted use ("util.f(x)") follows it, and only as far as it is written.
+        if user_code_value(value) and (len(attrs) > 1 or not isinstance(value, types.ModuleType)):
+            refs.append(resolve_chain(walker, func, namespace, module, attrs, info))
     if text.endswith("_") and _IDENTIFIER.fullmatch(text.rpartition(" ")[2]):
         prefix = text.rpartition(" ")[2]
         for name in sorted(namespace):
