@@ -12,6 +12,7 @@ import functools
 import os
 import sys
 import types
+from itertools import chain
 from typing import Any
 
 from recyclable.codenames import is_user_code
@@ -27,6 +28,7 @@ __all__ = [
     "abc_registered",
     "followed",
     "has_user_registrations",
+    "holds_user_code",
     "is_environment",
     "library_name",
     "owner_class",
@@ -204,10 +206,23 @@ def abc_registered(cls: type) -> list[type]:
 
 
 def has_user_registrations(obj: Any) -> bool:
-    """Whether a library's function or ABC has user code registered on it."""
+    """Whether a library's function, class or container has user code registered in it."""
     if isinstance(obj, type):
-        return "_abc_impl" in obj.__dict__ and any(map(is_user_code, abc_registered(obj)))
-    return user_registry(obj) is not None
+        if "_abc_impl" in obj.__dict__ and any(map(is_user_code, abc_registered(obj))):
+            return True
+        return any(map(holds_user_code, obj.__dict__.values()))
+    return user_registry(obj) is not None or holds_user_code(obj)
+
+
+_CONTAINERS = (dict, list, tuple, set, frozenset)
+
+
+def holds_user_code(value: Any) -> bool:
+    """Whether a container holds user code directly (a library's plugin registry)."""
+    if not isinstance(value, _CONTAINERS):
+        return False
+    items = chain(value.keys(), value.values()) if isinstance(value, dict) else value
+    return any(map(user_code_value, items))
 
 
 def user_registry(func: Any) -> types.MappingProxyType[Any, Any] | None:

@@ -32,6 +32,7 @@ from recyclable.codekinds import (
     PACKAGE_FILES_REASON,
     abc_registered,
     followed,
+    holds_user_code,
     is_environment,
     library_name,
     owner_class,
@@ -254,9 +255,14 @@ class Walker:
         registry = user_registry(obj)
         if registry is not None:
             ref += " registry " + self._attribute(registry, f"{qualified_name(obj)}.registry")
-        if isinstance(obj, type) and "_abc_impl" in obj.__dict__:
-            users = [other for other in abc_registered(obj) if is_user_code(other)]
-            ref += "".join(" registered " + self.reach(o, qualified_name(o)) for o in users)
+        if isinstance(obj, type):
+            if "_abc_impl" in obj.__dict__:
+                users = [other for other in abc_registered(obj) if is_user_code(other)]
+                ref += "".join(" registered " + self.reach(o, qualified_name(o)) for o in users)
+            for attr, value in obj.__dict__.items():
+                if holds_user_code(value):  # a plugin registry filled by user subclasses
+                    path = f"{qualified_name(obj)}.{attr}"
+                    ref += f" holds {attr}=" + self._value(value, path, "value")
         return ref
 
     def _binary(self, module: Any) -> str | None:

@@ -703,8 +703,9 @@ def test_user_code_registered_into_an_installed_library(tmp_path: Path) -> None:
     """User code reached through an installed library's registry is in the key.
 
     An implementation registered on a library's ``singledispatch`` function,
-    and a pandas accessor class, run only when the library dispatches to
-    them: editing either is a miss with the new result; unchanged, both load.
+    a pandas accessor class, and a subclass a library's ``__init_subclass__``
+    put in its registry run only when the library dispatches to them: editing
+    any is a miss with the new result; unchanged, all load.
     """
     from projects import Project
 
@@ -712,13 +713,17 @@ def test_user_code_registered_into_an_installed_library(tmp_path: Path) -> None:
         tmp_path,
         {
             "site/reglib/__init__.py": "import functools\n\n@functools.singledispatch\n"
-            "def describe(x):\n    return 0\n",
+            "def describe(x):\n    return 0\n\n"
+            "class Plugin:\n    registry = {}\n\n    def __init_subclass__(cls, **kw):\n"
+            "        super().__init_subclass__(**kw)\n"
+            "        Plugin.registry[cls.__name__] = cls\n",
             "site/reglib-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: reglib\n"
             "Version: 1.0\n",
             "site/reglib-1.0.dist-info/RECORD": "reglib/__init__.py,,\n"
             "reglib-1.0.dist-info/METADATA,,\n",
             "impls.py": "import reglib\n\n@reglib.describe.register\ndef _(x: int):\n"
-            "    return x * 2\n",
+            "    return x * 2\n\nclass Fast(reglib.Plugin):\n    def run(self, x):\n"
+            "        return x + 1\n",
             "accessors.py": "import pandas as pd\n\n"
             "@pd.api.extensions.register_series_accessor('twice')\nclass Twice:\n"
             "    def __init__(self, s):\n        self.s = s\n\n    def run(self):\n"
@@ -737,21 +742,27 @@ def test_user_code_registered_into_an_installed_library(tmp_path: Path) -> None:
             def twice(s):
                 return s.twice.run()
 
+            @recyclable
+            def plugged(name, x):
+                return reglib.Plugin.registry[name]().run(x)
+
             SERIES = pd.Series([1, 2])
             STEPS = [
                 (described, described.__wrapped__, (4,)),
                 (twice, twice.__wrapped__, (SERIES,)),
+                (plugged, plugged.__wrapped__, ("Fast", 4)),
             ]
             """,
         },
     )
     project.extra_path = [project.root / "site"]
     first = project.run()
-    assert first.values == first.plain == [8, 6]
+    assert first.values == first.plain == [8, 6, 5]
     again = project.run()
-    assert (again.loaded, again.computed) == (2, 0)
+    assert (again.loaded, again.computed) == (3, 0)
     project.edit("impls.py", "x * 2", "x * 3")
+    project.edit("impls.py", "x + 1", "x + 7")
     project.edit("accessors.py", "* 2", "* 5")
     edited = project.run()
-    assert edited.plain == [12, 15]
+    assert edited.plain == [12, 15, 11]
     assert edited.values == edited.plain
