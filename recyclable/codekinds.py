@@ -34,6 +34,7 @@ __all__ = [
     "owner_class",
     "package_children",
     "reads_package_files",
+    "registrations_in",
     "submodule",
     "user_code_value",
     "user_registry",
@@ -187,7 +188,16 @@ def user_code_value(value: Any) -> bool:
     """Whether a namespace entry is user code: a function, class or module to follow."""
     if isinstance(value, types.ModuleType):
         return module_origin(value.__name__).kind == "user"
-    return isinstance(value, (types.FunctionType, type)) and is_user_code(value)
+    if isinstance(value, type):
+        # A compiled class whose module name no distribution claims (Cython's
+        # ``_cyutility``, loaded from inside pandas) only looks like user code.
+        module = value.__module__
+        if not isinstance(module, str):
+            return True
+        file = getattr(sys.modules.get(module), "__file__", None)
+        compiled = isinstance(file, str) and not file.endswith(".py")
+        return is_user_code(value) and module in sys.modules and not compiled
+    return isinstance(value, types.FunctionType) and is_user_code(value)
 
 
 def abc_registered(cls: type) -> list[type]:
@@ -205,16 +215,54 @@ def abc_registered(cls: type) -> list[type]:
     )
 
 
-def has_user_registrations(obj: Any) -> bool:
-    """Whether a library's function, class or container has user code registered in it."""
+def has_user_registrations(obj: Any, tables: bool) -> bool:
+    """Whether a library's function, class or container has user code registered in it.
+
+    ``tables``: whether containers count (an installed library's plugin
+    tables; not the standard library's, where ``sys.meta_path`` holds an
+    editable install's finder).
+    """
     if isinstance(obj, type):
-        if "_abc_impl" in obj.__dict__ and any(map(is_user_code, abc_registered(obj))):
+        if "_abc_impl" in obj.__dict__ and any(map(user_code_value, abc_registered(obj))):
             return True
-        return any(map(holds_user_code, obj.__dict__.values()))
-    return user_registry(obj) is not None or holds_user_code(obj)
+        return tables and any(map(holds_user_code, obj.__dict__.values()))
+    return user_registry(obj) is not None or (tables and holds_user_code(obj))
 
 
 _CONTAINERS = (dict, list, tuple, set, frozenset)
+# Per library module (held, so its id stays unique): its globals holding user code,
+# found while sys.modules had this many modules (an import may register more).
+_registrations: dict[int, tuple[types.ModuleType, list[tuple[str, Any]]]] = {}
+_registrations_at = [0]
+
+
+def registrations_in(module: types.ModuleType) -> list[tuple[str, Any]]:
+    """A library module's globals that hold user code: plugin tables, dispatch functions, ABCs.
+
+    The library's own functions may consult them (``lib.run("fast")`` looking
+    ``fast`` up in ``lib.PLUGINS``), so a step reaching the library reaches
+    them too.  Looked at again after any module was imported (registering
+    usually happens on import); user code registered into a library by a call
+    made later is not seen.
+    """
+    if len(sys.modules) != _registrations_at[0]:
+        _registrations.clear()
+        _registrations_at[0] = len(sys.modules)
+    found = _registrations.get(id(module))
+    if found is not None and found[0] is module:
+        return found[1]
+    held = []
+    for attr, value in list(module.__dict__.items()):
+        if isinstance(value, type):
+            if "_abc_impl" in value.__dict__ and any(map(user_code_value, abc_registered(value))):
+                held.append((attr, value))
+        elif holds_user_code(value) or (
+            isinstance(value, types.FunctionType) and user_registry(value) is not None
+        ):
+            held.append((attr, value))
+    held.sort(key=lambda pair: pair[0])
+    _registrations[id(module)] = (module, held)
+    return held
 
 
 def holds_user_code(value: Any) -> bool:
@@ -222,7 +270,10 @@ def holds_user_code(value: Any) -> bool:
     if not isinstance(value, _CONTAINERS):
         return False
     items = chain(value.keys(), value.values()) if isinstance(value, dict) else value
-    return any(map(user_code_value, items))
+    # Functions and classes, not modules: sys.modules holds every user module.
+    return any(
+        isinstance(item, (types.FunctionType, type)) and user_code_value(item) for item in items
+    )
 
 
 def user_registry(func: Any) -> types.MappingProxyType[Any, Any] | None:

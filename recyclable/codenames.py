@@ -49,13 +49,21 @@ def _made_without_module(obj: Any, module: str) -> bool:
     the module None and classes the module ``builtins``; taken at its word,
     the code would be keyed by the Python version alone, so an edit of it
     would not be seen.  No real builtin is a Python function, and a real
-    builtin class is found in `builtins` under its name.
+    builtin class is found in `builtins` under its name or is a static C type
+    (``mappingproxy``, ``function``), never made by a class statement.
     """
     if module != "builtins":
         return False
     if isinstance(obj, types.FunctionType):
         return True
-    return isinstance(obj, type) and getattr(builtins, obj.__qualname__, None) is not obj
+    return (
+        isinstance(obj, type)
+        and bool(obj.__flags__ & _HEAP_TYPE)
+        and getattr(builtins, obj.__qualname__, None) is not obj
+    )
+
+
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made at run time, not a static C type
 
 
 def module_display_name(module: str) -> str:

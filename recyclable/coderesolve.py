@@ -179,7 +179,8 @@ def resolve_chain(
                 member = value.__dict__.get(attr)
                 if reads_package_files(member):  # importlib.resources, pkgutil.get_data
                     walker.unkeyed_source("unkeyed package files", PACKAGE_FILES_REASON, path)
-                if has_user_registrations(member):  # reglib.describe, numbers.Number
+                tables = module_origin(value.__name__).kind == "dist"
+                if has_user_registrations(member, tables):  # reglib.describe, numbers.Number
                     library = walker.reach(value, path)
                     return library + " " + walker.reach(member, f"{value.__name__}.{attr}")
             break

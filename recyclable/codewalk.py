@@ -13,7 +13,6 @@ import functools
 import logging
 import os
 import types
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
@@ -37,6 +36,8 @@ from recyclable.codekinds import (
     library_name,
     owner_class,
     reads_package_files,
+    registrations_in,
+    user_code_value,
     user_registry,
     wrapped_of,
     wrapt_proxy,
@@ -46,6 +47,7 @@ from recyclable.coderesolve import names_read, resolve_chain, resolve_import
 from recyclable.codetext import text_parts, text_reads
 from recyclable.distinfo import Origin, extension_digest, module_origin, python_identity
 from recyclable.errors import FingerprintError
+from recyclable.valuememo import first_digest, remember_digest
 
 __all__ = ["Walker"]
 
@@ -200,7 +202,13 @@ class Walker:
                 return self._schedule(
                     "module", obj, module_display_name(obj.__name__), self._module
                 )
-            return f"module {self._dependency(origin)} {obj.__name__}"
+            ref = f"module {self._dependency(origin)} {obj.__name__}"
+            # An installed library's tables of user code: lib.run("fast") finds
+            # lib.PLUGINS.  (Not the standard library's: sys.meta_path holds import
+            # machinery, which is no step's code.)
+            for attr, value in registrations_in(obj) if origin.kind == "dist" else ():
+                ref += f" holds {attr}=" + self.reach(value, f"{obj.__name__}.{attr}")
+            return ref
         if kind is types.MethodType:
             func = self.reach(obj.__func__, path)
             return f"method {func} of {self.reach(obj.__self__, path + '.__self__')}"
@@ -257,9 +265,9 @@ class Walker:
             ref += " registry " + self._attribute(registry, f"{qualified_name(obj)}.registry")
         if isinstance(obj, type):
             if "_abc_impl" in obj.__dict__:
-                users = [other for other in abc_registered(obj) if is_user_code(other)]
+                users = [other for other in abc_registered(obj) if user_code_value(other)]
                 ref += "".join(" registered " + self.reach(o, qualified_name(o)) for o in users)
-            for attr, value in obj.__dict__.items():
+            for attr, value in obj.__dict__.items() if origin.kind == "dist" else ():
                 if holds_user_code(value):  # a plugin registry filled by user subclasses
                     path = f"{qualified_name(obj)}.{attr}"
                     ref += f" holds {attr}=" + self._value(value, path, "value")
@@ -302,16 +310,14 @@ class Walker:
                 self.reach(cls, qualified_name(cls))
             else:
                 self._dependency(origin_of(cls))
-        cached = _value_digests.get(id(obj))
         try:
-            if cached is not None and cached[0]() is obj:
-                digest = cached[1]
-            else:
+            digest = first_digest(obj)
+            if digest is None:
                 reached = self.reached
                 digest = digest_value(obj)
                 # No code inside: the digest holds for the rest of the process.
                 if self.reached == reached:
-                    _remember_value(obj, digest)
+                    remember_digest(obj, digest)
         except FingerprintError as exc:
             name = self._new_part("unkeyed", path)
             reason = exc.reason
@@ -475,25 +481,6 @@ class Walker:
             self._guard(members, attr, value)
             refs.append(f"{attr}=" + self.reach(value, f"{prefix}.{attr}"))
         return xxhash.xxh3_128_digest("\x00".join(refs).encode())
-
-
-# A value's digest as first computed in this process, by identity (the object is
-# held so its id is not reused): a list the step appends to keeps its first
-# digest, so it does not turn every later call in the process into a miss.
-_value_digests: dict[int, tuple[Callable[[], Any], bytes]] = {}
-
-
-def _remember_value(obj: Any, digest: bytes) -> None:
-    """Keep a value's first digest for the process: weakly where the type allows, else held."""
-    key = id(obj)
-    try:
-        ref: Callable[[], Any] = weakref.ref(obj, lambda _: _value_digests.pop(key, None))
-    except TypeError:  # lists, dicts, ints: held (module-level values live as long anyway)
-
-        def ref() -> Any:
-            return obj
-
-    _value_digests[key] = (ref, digest)
 
 
 # Module dunders that make attributes behave (PEP 562): kept when a whole module

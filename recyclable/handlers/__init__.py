@@ -78,21 +78,28 @@ def find_handler(cls: type) -> Reducer | None:
     return None
 
 
+# Types of a library that users extend with accessors, by the library's module.
+_EXTENSIBLE: dict[str, tuple[str, ...]] = {
+    "pandas": ("DataFrame", "Series", "Index"),
+    "xarray": ("DataArray", "Dataset", "DataTree"),
+}
+
+
 def registered_code(attributes: Iterable[str]) -> list[tuple[str, Any, Any, type]]:
     """Classes user code registered on an imported library's types under these attributes.
 
     ``@pd.api.extensions.register_series_accessor("geo")`` (xarray's
     ``register_dataarray_accessor`` alike) binds a user class to ``obj.geo``
-    of the library's own types; code reading ``.geo`` runs that class.  Each
-    handler module names the types its library lets users extend
-    (``EXTENDED``).  Only libraries already imported are looked at.  Each
+    of the library's own types; code reading ``.geo`` runs that class.  Only
+    libraries already imported are looked at, and nothing is imported.  Each
     find is ``(attribute, the type's namespace, its entry there, the class)``.
     """
     extended = [
         cls
-        for library, module_name in _LIBRARIES.items()
+        for library, names in _EXTENSIBLE.items()
         if library in sys.modules
-        for cls in getattr(importlib.import_module(module_name), "EXTENDED", ())
+        for cls in (getattr(sys.modules[library], name, None) for name in names)
+        if isinstance(cls, type)
     ]
     found: list[tuple[str, Any, Any, type]] = []
     if not extended:

@@ -43,10 +43,6 @@ except ImportError:  # pragma: no cover - every supported pandas has them
     BaseMaskedArray = BaseMaskedDtype = None
 
 
-# The types users extend with accessors (`recyclable.handlers.registered_code`).
-EXTENDED = (pd.DataFrame, pd.Series, pd.Index)
-
-
 def handler_for(cls: type) -> Reducer | None:
     """The reducer for pandas types this module covers."""
     if issubclass(cls, pd.DataFrame):

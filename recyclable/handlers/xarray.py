@@ -21,11 +21,6 @@ import xarray as xr
 
 from recyclable.handlers._base import Reducer, refuse, standin, type_name
 
-# The types users extend with accessors (`recyclable.handlers.registered_code`).
-EXTENDED = tuple(
-    getattr(xr, name) for name in ("DataArray", "Dataset", "DataTree") if hasattr(xr, name)
-)
-
 
 def handler_for(cls: type) -> Reducer | None:
     """The reducer for xarray types this module covers."""

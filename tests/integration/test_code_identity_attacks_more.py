@@ -703,9 +703,10 @@ def test_user_code_registered_into_an_installed_library(tmp_path: Path) -> None:
     """User code reached through an installed library's registry is in the key.
 
     An implementation registered on a library's ``singledispatch`` function,
-    a pandas accessor class, and a subclass a library's ``__init_subclass__``
-    put in its registry run only when the library dispatches to them: editing
-    any is a miss with the new result; unchanged, all load.
+    a pandas accessor class, a subclass a library's ``__init_subclass__`` put
+    in its registry, and a class in a library's module-level plugin table that
+    the library's own function looks up, run only when the library dispatches
+    to them: editing any is a miss with the new result; unchanged, all load.
     """
     from projects import Project
 
@@ -716,14 +717,18 @@ def test_user_code_registered_into_an_installed_library(tmp_path: Path) -> None:
             "def describe(x):\n    return 0\n\n"
             "class Plugin:\n    registry = {}\n\n    def __init_subclass__(cls, **kw):\n"
             "        super().__init_subclass__(**kw)\n"
-            "        Plugin.registry[cls.__name__] = cls\n",
+            "        Plugin.registry[cls.__name__] = cls\n\n"
+            "PLUGINS = {}\n\ndef register(cls):\n    PLUGINS[cls.__name__] = cls\n"
+            "    return cls\n\n"
+            "def run(name, x):\n    return PLUGINS[name]().go(x)\n",
             "site/reglib-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: reglib\n"
             "Version: 1.0\n",
             "site/reglib-1.0.dist-info/RECORD": "reglib/__init__.py,,\n"
             "reglib-1.0.dist-info/METADATA,,\n",
             "impls.py": "import reglib\n\n@reglib.describe.register\ndef _(x: int):\n"
             "    return x * 2\n\nclass Fast(reglib.Plugin):\n    def run(self, x):\n"
-            "        return x + 1\n",
+            "        return x + 1\n\n@reglib.register\nclass Slow:\n    def go(self, x):\n"
+            "        return x - 1\n",
             "accessors.py": "import pandas as pd\n\n"
             "@pd.api.extensions.register_series_accessor('twice')\nclass Twice:\n"
             "    def __init__(self, s):\n        self.s = s\n\n    def run(self):\n"
@@ -746,23 +751,29 @@ def test_user_code_registered_into_an_installed_library(tmp_path: Path) -> None:
             def plugged(name, x):
                 return reglib.Plugin.registry[name]().run(x)
 
+            @recyclable
+            def ran(name, x):
+                return reglib.run(name, x)
+
             SERIES = pd.Series([1, 2])
             STEPS = [
                 (described, described.__wrapped__, (4,)),
                 (twice, twice.__wrapped__, (SERIES,)),
                 (plugged, plugged.__wrapped__, ("Fast", 4)),
+                (ran, ran.__wrapped__, ("Slow", 4)),
             ]
             """,
         },
     )
     project.extra_path = [project.root / "site"]
     first = project.run()
-    assert first.values == first.plain == [8, 6, 5]
+    assert first.values == first.plain == [8, 6, 5, 3]
     again = project.run()
-    assert (again.loaded, again.computed) == (3, 0)
+    assert (again.loaded, again.computed) == (4, 0)
     project.edit("impls.py", "x * 2", "x * 3")
     project.edit("impls.py", "x + 1", "x + 7")
+    project.edit("impls.py", "x - 1", "x - 3")
     project.edit("accessors.py", "* 2", "* 5")
     edited = project.run()
-    assert edited.plain == [12, 15, 11]
+    assert edited.plain == [12, 15, 11, 1]
     assert edited.values == edited.plain
