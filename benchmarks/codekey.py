@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from recyclable import bytecode, codewalk
+from recyclable import bytecode, valuememo
 from recyclable.codeid import identify
 
 STEP_MODULE = """
@@ -65,7 +65,7 @@ def _module(workdir: Path, name: str, count: int) -> Any:
 
 def _cold_identity(step: Any) -> None:
     bytecode._cache.clear()  # as in a fresh process: no code object digested yet
-    codewalk._value_digests.clear()
+    valuememo._digests.clear()
     identify(step.__wrapped__, bound_defaults=True)
 
 

@@ -59,6 +59,8 @@ class CodeInfo:
         strings: string constants the code loads, in first-use order: a name
             looked up at run time (``globals()["helper"]``, ``getattr(m, "f")``,
             ``importlib.import_module("pkg.util")``) is one of them.
+        attributes: every attribute name the code reads, in first-use order,
+            wherever the object comes from (``sys.modules[__name__].helper``).
 
     """
 
@@ -67,6 +69,7 @@ class CodeInfo:
     stores: frozenset[str]
     imports: tuple[tuple[str, int, tuple[str, ...]], ...]
     strings: tuple[str, ...] = ()
+    attributes: tuple[str, ...] = ()
 
 
 # Keyed by id with the code object held, so an id is never reused while cached.
@@ -92,6 +95,7 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
     imports: list[tuple[str, int, list[str]]] = []
     nested: list[CodeInfo] = []
     strings: dict[str, None] = {}
+    attributes: dict[str, None] = {}
     chain: list[str] | None = None
     recent: list[object] = []
     raw = code.co_code
@@ -126,9 +130,12 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
                 chains[tuple(chain)] = None
             chain = [names[arg >> _GLOBAL_SHIFT if op == _LOAD_GLOBAL else arg]]
             continue
-        if op in (_LOAD_ATTR, _LOAD_METHOD) and chain is not None:
-            chain.append(names[arg >> _ATTR_SHIFT if op == _LOAD_ATTR else arg])
-            continue
+        if op in (_LOAD_ATTR, _LOAD_METHOD):
+            attribute = names[arg >> _ATTR_SHIFT if op == _LOAD_ATTR else arg]
+            attributes[attribute] = None
+            if chain is not None:
+                chain.append(attribute)
+                continue
         if chain is not None:
             chains[tuple(chain)] = None
             chain = None
@@ -167,7 +174,16 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
         found.extend(sub.imports)
         for text in sub.strings:
             strings.setdefault(text, None)
-    return CodeInfo(hasher.digest(), tuple(chains), frozenset(stores), tuple(found), tuple(strings))
+        for attribute in sub.attributes:
+            attributes.setdefault(attribute, None)
+    return CodeInfo(
+        hasher.digest(),
+        tuple(chains),
+        frozenset(stores),
+        tuple(found),
+        tuple(strings),
+        tuple(attributes),
+    )
 
 
 def _strings_in(const: tuple[object, ...] | frozenset[object], found: dict[str, None]) -> None:

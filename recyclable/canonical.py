@@ -92,6 +92,8 @@ _REF = _tag("_canonical_reference")
 _GLOBAL = _tag("_canonical_global")
 _UNION = _tag("_canonical_union")
 _PATH = _tag("_canonical_path")
+_MAPPING_PROXY = _tag("_canonical_mappingproxy")
+_MEMORYVIEW = _tag("_canonical_memoryview")
 
 
 class _Canonical:

@@ -34,6 +34,8 @@ def describe_part(name: str, change: str = "changed") -> str:
     kind, _, what = name.partition(" ")
     if kind == "python":
         return f"Python version {change}"
+    if kind in ("docstrings", "source", "annotations") and not what:  # read (`codetext`)
+        return f"{kind} of the reached code {change}"
     if kind in ("closure", "default"):
         owner, _, var = what.rpartition(" ")
         role = "closure value" if kind == "closure" else "default"

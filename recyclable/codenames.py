@@ -24,7 +24,22 @@ def is_user_code(obj: Any) -> bool:
         not isinstance(module, str)
         or _made_without_module(obj, module)
         or module_origin(module).kind == "user"
+        or _defined_in_user_code(obj)
     )
+
+
+def _defined_in_user_code(obj: Any) -> bool:
+    """Whether a function's code was written in a user module, whatever ``__module__`` claims.
+
+    ``functools.wraps(math.floor)`` on a user's wrapper copies ``__module__``
+    (``math``) onto it: taken at its word, the wrapper's own code would count
+    as the standard library and an edit of it would not be seen.  The module
+    whose globals the function runs with is where its code was written.
+    """
+    if not isinstance(obj, types.FunctionType):
+        return False
+    name = obj.__globals__.get("__name__")
+    return not isinstance(name, str) or module_origin(name).kind == "user"
 
 
 def _made_without_module(obj: Any, module: str) -> bool:
@@ -34,13 +49,21 @@ def _made_without_module(obj: Any, module: str) -> bool:
     the module None and classes the module ``builtins``; taken at its word,
     the code would be keyed by the Python version alone, so an edit of it
     would not be seen.  No real builtin is a Python function, and a real
-    builtin class is found in `builtins` under its name.
+    builtin class is found in `builtins` under its name or is a static C type
+    (``mappingproxy``, ``function``), never made by a class statement.
     """
     if module != "builtins":
         return False
     if isinstance(obj, types.FunctionType):
         return True
-    return isinstance(obj, type) and getattr(builtins, obj.__qualname__, None) is not obj
+    return (
+        isinstance(obj, type)
+        and bool(obj.__flags__ & _HEAP_TYPE)
+        and getattr(builtins, obj.__qualname__, None) is not obj
+    )
+
+
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made at run time, not a static C type
 
 
 def module_display_name(module: str) -> str:
@@ -78,4 +101,7 @@ def origin_of(obj: Any) -> Origin:
         module = getattr(type(obj), "__module__", None)
     if not isinstance(module, str) or _made_without_module(obj, module):
         return Origin("user")
-    return module_origin(module)
+    origin = module_origin(module)
+    if origin.kind != "user" and _defined_in_user_code(obj):
+        return Origin("user")
+    return origin

@@ -13,7 +13,6 @@ import functools
 import logging
 import os
 import types
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
@@ -29,17 +28,26 @@ from recyclable.codekinds import (
     FUNCTION_LIKE,
     FUNCTION_SKIP,
     MISSING,
+    PACKAGE_FILES_REASON,
+    abc_registered,
     followed,
+    holds_user_code,
     is_environment,
     library_name,
     owner_class,
+    reads_package_files,
+    registrations_in,
+    user_code_value,
+    user_registry,
     wrapped_of,
     wrapt_proxy,
 )
 from recyclable.codenames import is_user_code, module_display_name, origin_of, qualified_name
-from recyclable.coderesolve import named_by, resolve_chain, resolve_import
+from recyclable.coderesolve import names_read, resolve_chain, resolve_import
+from recyclable.codetext import text_parts, text_reads
 from recyclable.distinfo import Origin, extension_digest, module_origin, python_identity
 from recyclable.errors import FingerprintError
+from recyclable.valuememo import first_digest, remember_digest
 
 __all__ = ["Walker"]
 
@@ -64,6 +72,8 @@ class Walker:
         self.cells: list[tuple[types.CellType, Any]] = []
         self.values: dict[tuple[str, int], str] = {}
         self.written: dict[int, set[str]] = {}
+        self.texts: list[Any] = []  # reached user functions and classes, for `codetext`
+        self.text_reads: set[str] = set()
 
     # --- the work list ----------------------------------------------------------------
 
@@ -72,6 +82,8 @@ class Walker:
         while self.todo:
             process, obj, name = self.todo.popleft()
             self.parts[name] = process(obj, name)
+        if self.text_reads:
+            self.parts.update(text_parts(self.text_reads, self.texts))
 
     def _new_part(self, kind: str, path: str) -> str:
         name = f"{kind} {path}"
@@ -166,11 +178,13 @@ class Walker:
         kind = type(obj)
         if is_environment(obj):
             return self._environment(path)
+        if reads_package_files(obj):
+            self.unkeyed_source("unkeyed package files", PACKAGE_FILES_REASON, path)
         if kind is types.FunctionType:
             origin = origin_of(obj)
             if origin.kind == "user":
                 return self._schedule("code", obj, qualified_name(obj), self._function)
-            return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
+            return self._library(obj, origin)
         proxy = wrapt_proxy()
         if isinstance(obj, proxy):
             inner = self.reach(object.__getattribute__(obj, "__wrapped__"), path)
@@ -181,14 +195,20 @@ class Walker:
             origin = origin_of(obj)
             if origin.kind == "user":
                 return self._schedule("class", obj, qualified_name(obj), self._class)
-            return f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
+            return self._library(obj, origin)
         if isinstance(obj, types.ModuleType):
             origin = module_origin(obj.__name__)
             if origin.kind == "user":
                 return self._schedule(
                     "module", obj, module_display_name(obj.__name__), self._module
                 )
-            return f"module {self._dependency(origin)} {obj.__name__}"
+            ref = f"module {self._dependency(origin)} {obj.__name__}"
+            # An installed library's tables of user code: lib.run("fast") finds
+            # lib.PLUGINS.  (Not the standard library's: sys.meta_path holds import
+            # machinery, which is no step's code.)
+            for attr, value in registrations_in(obj) if origin.kind == "dist" else ():
+                ref += f" holds {attr}=" + self.reach(value, f"{obj.__name__}.{attr}")
+            return ref
         if kind is types.MethodType:
             func = self.reach(obj.__func__, path)
             return f"method {func} of {self.reach(obj.__self__, path + '.__self__')}"
@@ -232,6 +252,27 @@ class Walker:
             return f"wrapper {outer} around {inner}"
         return self._value(obj, path, "constant" if "." in path else "value")
 
+    def _library(self, obj: Any, origin: Origin) -> str:
+        """A library's function or class: its name and version, and user code registered on it.
+
+        User implementations registered on a library's singledispatch function,
+        and user classes registered on a library's ABC (numbers.Number.register),
+        run or answer isinstance() when the library dispatches to them.
+        """
+        ref = f"{origin.kind} {self._dependency(origin)} {qualified_name(obj)}"
+        registry = user_registry(obj)
+        if registry is not None:
+            ref += " registry " + self._attribute(registry, f"{qualified_name(obj)}.registry")
+        if isinstance(obj, type):
+            if "_abc_impl" in obj.__dict__:
+                users = [other for other in abc_registered(obj) if user_code_value(other)]
+                ref += "".join(" registered " + self.reach(o, qualified_name(o)) for o in users)
+            for attr, value in obj.__dict__.items() if origin.kind == "dist" else ():
+                if holds_user_code(value):  # a plugin registry filled by user subclasses
+                    path = f"{qualified_name(obj)}.{attr}"
+                    ref += f" holds {attr}=" + self._value(value, path, "value")
+        return ref
+
     def _binary(self, module: Any) -> str | None:
         """The part of a user extension module's binary (its content), or None."""
         if not isinstance(module, str):
@@ -243,11 +284,14 @@ class Walker:
 
     def _environment(self, path: str) -> str:
         """Code reading environment variables: named in the key's parts, never keyed."""
-        name = "unkeyed os.environ"
+        return self.unkeyed_source("unkeyed os.environ", ENVIRONMENT_REASON, path)
+
+    def unkeyed_source(self, name: str, reason: str, path: str) -> str:
+        """An input the code reads that no key covers: named in the parts, never keyed."""
         if name not in self.parts:
             self.parts[name] = xxhash.xxh3_128_digest(name.encode())
-            self.unkeyed.append((name, ENVIRONMENT_REASON))
-            logger.debug("%s reads environment variables, which are not in a key", path)
+            self.unkeyed.append((name, reason))
+            logger.debug("%s reads what is not in a key: %s", path, reason)
         return name
 
     def _value(self, obj: Any, path: str, kind: str) -> str:
@@ -266,16 +310,14 @@ class Walker:
                 self.reach(cls, qualified_name(cls))
             else:
                 self._dependency(origin_of(cls))
-        cached = _value_digests.get(id(obj))
         try:
-            if cached is not None and cached[0]() is obj:
-                digest = cached[1]
-            else:
+            digest = first_digest(obj)
+            if digest is None:
                 reached = self.reached
                 digest = digest_value(obj)
                 # No code inside: the digest holds for the rest of the process.
                 if self.reached == reached:
-                    _remember_value(obj, digest)
+                    remember_digest(obj, digest)
         except FingerprintError as exc:
             name = self._new_part("unkeyed", path)
             reason = exc.reason
@@ -303,13 +345,9 @@ class Walker:
             refs.append(
                 ".".join(attrs) + "=" + resolve_chain(self, func, namespace, module, attrs, info)
             )
-        for text in info.strings:
-            # A name looked up at run time: globals()["helper"], getattr(util, "f"),
-            # importlib.import_module("pkg.util").  Following what a string names
-            # can only make the key cover more.
-            found = named_by(self, func, namespace, module, text, info)
-            if found is not None:
-                refs.append(f"string {text!r}=" + found)
+        refs.extend(names_read(self, func, namespace, module, info))
+        self.texts.append(func)
+        self.text_reads |= text_reads(chain(info.attributes, *info.chains))
         for target, level, names in info.imports:
             refs.append(
                 f"import {level}:{target}:{','.join(names)}="
@@ -391,6 +429,7 @@ class Walker:
         return self._value(value, f"{owner} `{var}`", kind)
 
     def _class(self, cls: type, name: str) -> bytes:
+        self.texts.append(cls)
         refs = [self.reach(base, qualified_name(base)) for base in cls.__bases__]
         binary = self._binary(cls.__module__)
         if binary is not None:  # a type defined in C: its methods are in the binary
@@ -398,6 +437,13 @@ class Walker:
         if type(cls) is not type:
             refs.append("meta=" + self.reach(type(cls), qualified_name(type(cls))))
         members = cls.__dict__
+        if "_abc_impl" in members:
+            # Classes registered as virtual subclasses (Base.register(Impl), maybe in
+            # another module) change what isinstance() answers.
+            refs.extend(
+                "registered " + self.reach(other, qualified_name(other))
+                for other in abc_registered(cls)
+            )
         self.keep.append(members)
         # An attribute added later (a method that now shadows a base's) is a change too.
         self.class_dicts.append(members)
@@ -429,7 +475,7 @@ class Walker:
         refs = [] if binary is None else [binary]
         prefix = name.partition(" ")[2]
         for attr in sorted(members):
-            if attr.startswith("__") and attr.endswith("__"):
+            if attr.startswith("__") and attr.endswith("__") and attr not in _MODULE_HOOKS:
                 continue
             value = members[attr]
             self._guard(members, attr, value)
@@ -437,24 +483,9 @@ class Walker:
         return xxhash.xxh3_128_digest("\x00".join(refs).encode())
 
 
-# A value's digest as first computed in this process, by identity (the object is
-# held so its id is not reused): a list the step appends to keeps its first
-# digest, so it does not turn every later call in the process into a miss.
-_value_digests: dict[int, tuple[Callable[[], Any], bytes]] = {}
-
-
-def _remember_value(obj: Any, digest: bytes) -> None:
-    """Keep a value's first digest for the process: weakly where the type allows, else held."""
-    key = id(obj)
-    try:
-        ref: Callable[[], Any] = weakref.ref(obj, lambda _: _value_digests.pop(key, None))
-    except TypeError:  # lists, dicts, ints: held (module-level values live as long anyway)
-
-        def ref() -> Any:
-            return obj
-
-    _value_digests[key] = (ref, digest)
-
+# Module dunders that make attributes behave (PEP 562): kept when a whole module
+# is walked, unlike its import attributes, docstring and builtins.
+_MODULE_HOOKS = frozenset({"__getattr__", "__dir__"})
 
 _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), type(Ellipsis)})
 

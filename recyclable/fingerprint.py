@@ -13,7 +13,9 @@ own output would depend on something other than the value:
   ``str``, ``bytes`` or ``int``; otherwise by each element's digest), never by
   the builtin ``hash()`` (which is salted per process for strings).
 * numpy arrays → dtype, shape and a digest of the C-order bytes, computed
-  from the array's own buffer without a copy when it is C-contiguous.
+  from the array's own buffer without a copy when it is C-contiguous, and
+  the order of the axes in memory when it is not C's (numpy reduces in
+  memory order: a Fortran-ordered array can sum to another float).
 * functions and classes of user code → their code identity (see
   `recyclable.codeid`: their code and everything it reaches, closures included);
   other classes → module and qualified name, local classes too (a script's
@@ -22,7 +24,8 @@ own output would depend on something other than the value:
 * `os.PathLike` values → their text, and the content of the file or directory
   they name when it exists.
 * other objects → their reduction (``copyreg.dispatch_table`` first, as pickle
-  does, then ``__reduce_ex__(5)``), canonicalised in turn.
+  does, then ``__reduce_ex__(5)``), canonicalised in turn, with the
+  attributes' digest when the class's own reduction leaves some out.
 * objects pickled by reference (builtins, ufuncs, module-level singletons) →
   module, qualified name and the version of the distribution providing them.
 * registered types and ``__recyclable_fingerprint__`` → the stand-in value

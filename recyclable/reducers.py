@@ -29,7 +29,9 @@ from recyclable.canonical import (
     _FILE,
     _FUNCTION,
     _GLOBAL,
+    _MAPPING_PROXY,
     _MARKERS,
+    _MEMORYVIEW,
     _NDARRAY,
     _OBJECT_NDARRAY,
     _PATH,
@@ -91,6 +93,10 @@ def _find_handler(cls: type) -> _Handler | None:
         return _builtin_handler
     if cls is types.UnionType:
         return _union_handler
+    if cls is types.MappingProxyType:
+        return _mapping_proxy_handler
+    if cls is memoryview:
+        return _memoryview_handler
     if library is not None:
         return library
     numpy = sys.modules.get("numpy")
@@ -169,6 +175,16 @@ def _union_handler(union: Any) -> Any:
     return (_UNION, tuple(union.__args__))
 
 
+def _mapping_proxy_handler(proxy: Any) -> Any:
+    """A read-only view of a mapping (a dataclass field's metadata): its items, in order."""
+    return (_MAPPING_PROXY, (_canon(dict(proxy)),))
+
+
+def _memoryview_handler(view: memoryview) -> Any:
+    """A memoryview (plain pickle refuses it): format, shape, writability and C-order bytes."""
+    return (_MEMORYVIEW, (view.format, view.itemsize, view.shape, view.readonly, view.tobytes()))
+
+
 def _path_handler(path: Any) -> Any:
     """A path: its text, and the content of the file or directory it names, when it exists."""
     text = os.fspath(path)
@@ -217,7 +233,26 @@ def _ndarray_handler(arr: Any) -> Any:
     descr = repr(numpy.lib.format.dtype_to_descr(dtype))
     if dtype.hasobject:
         return (_OBJECT_NDARRAY, (descr, arr.shape, _canon(arr.tolist())))
+    order = None if _local.state.deep else _memory_order(arr)
+    if order is not None:
+        return (_NDARRAY, (descr, arr.shape, array_digest(arr), order))
     return (_NDARRAY, (descr, arr.shape, array_digest(arr)))
+
+
+def _memory_order(arr: Any) -> tuple[int, ...] | None:
+    """The axes from slowest to fastest in memory, when that is not C order; else None.
+
+    numpy's reductions walk an array in memory order, so ``a.sum()`` of a
+    Fortran-ordered array and of its C-ordered copy can round differently:
+    equal bytes in C order are not one value to a step.  (Not in the state
+    check of a stored result: a strided view comes back C-ordered, and the
+    miss returns that decoded copy too.)
+    """
+    if arr.ndim < 2 or arr.flags.c_contiguous:
+        return None
+    axes = [axis for axis, size in enumerate(arr.shape) if size > 1]
+    order = sorted(axes, key=lambda axis: -abs(arr.strides[axis]))
+    return None if order == axes else tuple(order)
 
 
 def _library_handler(cls: type) -> _Handler | None:
@@ -236,12 +271,15 @@ def _reduce_handler(obj: Any) -> Any:
     if isinstance(reduced, str):
         return _global_reference(obj, reduced)  # a module-level singleton, ufunc, ...
     parts = list(reduced)
-    if _local.state.deep and _own_reduction(type(obj)):
+    if _own_reduction(type(obj)):
         attributes = getattr(obj, "__dict__", None)
         if isinstance(attributes, dict) and attributes:
             while len(parts) < 3:
                 parts.append(None)
-            parts[2] = (parts[2], attributes)
+            if _local.state.deep:
+                parts[2] = (parts[2], attributes)
+            elif not _all_in_state(attributes, parts[2]):
+                parts[2] = (parts[2], _left_out_digest(attributes))
     if len(parts) > 1:
         parts[1] = _canon(parts[1])
     if len(parts) > 2:
@@ -251,6 +289,33 @@ def _reduce_handler(obj: Any) -> Any:
     if len(parts) > 4 and parts[4] is not None:
         parts[4] = iter(_canonical_items(dict(parts[4]), _local.state))
     return tuple(parts)
+
+
+def _all_in_state(attributes: dict[str, Any], state: Any) -> bool:
+    """Whether a reduction's state holds every attribute as it is (most ``__getstate__``)."""
+    if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], dict):
+        state = state[0]  # (__dict__, slots), as object.__reduce_ex__ gives it
+    if not isinstance(state, dict):
+        return False
+    missing = object()
+    return all(state.get(name, missing) is value for name, value in attributes.items())
+
+
+def _left_out_digest(attributes: dict[str, Any]) -> bytes | None:
+    """The digest of an object's attributes when its own reduction leaves some out.
+
+    ``__getstate__`` returning ``{"a": self.a}`` keys ``Obj(1, 2)`` and
+    ``Obj(1, 3)`` alike, yet a step reading ``obj.b`` tells them apart: the
+    attributes count too.  When they cannot be fingerprinted (a lock, a
+    connection: what such a reduction usually exists to leave out), the
+    reduction alone keys the object, as it says.
+    """
+    from recyclable.fingerprint import _run
+
+    try:
+        return _run(attributes, _local.state.ordered)[0]
+    except FingerprintError:
+        return None
 
 
 def _own_reduction(cls: type) -> bool:

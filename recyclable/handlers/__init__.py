@@ -29,10 +29,10 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["ENTRY_POINT_GROUP", "find_handler"]
+__all__ = ["ENTRY_POINT_GROUP", "find_handler", "registered_code"]
 
 #: The entry-point group a library author uses to ship a fingerprint handler.
 ENTRY_POINT_GROUP = "recyclable.fingerprints"
@@ -76,6 +76,42 @@ def find_handler(cls: type) -> Reducer | None:
             return reducer
     _load_plugins()
     return None
+
+
+# Types of a library that users extend with accessors, by the library's module.
+_EXTENSIBLE: dict[str, tuple[str, ...]] = {
+    "pandas": ("DataFrame", "Series", "Index"),
+    "xarray": ("DataArray", "Dataset", "DataTree"),
+}
+
+
+def registered_code(attributes: Iterable[str]) -> list[tuple[str, Any, Any, type]]:
+    """Classes user code registered on an imported library's types under these attributes.
+
+    ``@pd.api.extensions.register_series_accessor("geo")`` (xarray's
+    ``register_dataarray_accessor`` alike) binds a user class to ``obj.geo``
+    of the library's own types; code reading ``.geo`` runs that class.  Only
+    libraries already imported are looked at, and nothing is imported.  Each
+    find is ``(attribute, the type's namespace, its entry there, the class)``.
+    """
+    extended = [
+        cls
+        for library, names in _EXTENSIBLE.items()
+        if library in sys.modules
+        for cls in (getattr(sys.modules[library], name, None) for name in names)
+        if isinstance(cls, type)
+    ]
+    found: list[tuple[str, Any, Any, type]] = []
+    if not extended:
+        return found
+    for attribute in attributes:
+        for cls in extended:
+            namespace = cls.__dict__
+            entry = namespace.get(attribute)
+            accessor = getattr(entry, "_accessor", None)
+            if isinstance(accessor, type):
+                found.append((attribute, namespace, entry, accessor))
+    return found
 
 
 def _load_plugins() -> None:

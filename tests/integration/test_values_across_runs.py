@@ -343,3 +343,50 @@ def test_missing_module_is_a_miss_not_damage(tmp_path: Path) -> None:
     third = _python(script, str(cache), "3", cwd=tmp_path, env=with_lib)
     assert third.stdout.strip() == "Result(6)"
     assert log.read_text().split() == ["inner", "inner"]
+
+
+def test_values_keyed_by_layout_and_left_out_state_hit_in_a_new_process(tmp_path: Path) -> None:
+    """Keys of Fortran-ordered arrays, memoryviews, mapping proxies and objects whose
+    __getstate__ leaves attributes out are the same in a fresh interpreter: a re-run loads
+    every call, and each gives the plain call's result."""
+    script = _script(
+        tmp_path,
+        """
+        import types
+
+        class Kept:
+            def __init__(self, a, b):
+                self.a, self.b = a, b
+
+            def __getstate__(self):
+                return {"a": self.a}
+
+        @recyclable
+        def seen(value):
+            if isinstance(value, Kept):
+                return [value.a, value.b]
+            if isinstance(value, np.ndarray):
+                return [float(value.sum()), bool(value.flags.f_contiguous)]
+            if isinstance(value, memoryview):
+                return list(value.tolist())
+            return sorted(value.items())
+
+        def main():
+            grid = np.arange(12.0).reshape(3, 4)
+            values = [
+                Kept(1, 2),
+                Kept(1, 3),
+                grid,
+                np.asfortranarray(grid),
+                memoryview(b"abcd").cast("i"),
+                types.MappingProxyType({"k": 2}),
+            ]
+            return [seen(v) for v in values]
+        """,
+    )
+    cache = str(tmp_path / "cache")
+    plain = _report(_python(script, cache, "off", cwd=tmp_path))["out"]
+    first = _report(_python(script, cache, "on", cwd=tmp_path))
+    assert first == {"out": plain, "loaded": 0}
+    again = _report(_python(script, cache, "on", cwd=tmp_path))
+    assert again == {"out": plain, "loaded": 6}

@@ -169,3 +169,44 @@ def test_environment_held_as_a_default_is_named_not_keyed(module: Any) -> None:
         assert recyclable.code_parts(module.step) == parts
     finally:
         del os.environ["RECYCLABLE_TEST_UNRELATED"]
+
+
+def test_accessor_registered_again_in_the_process_is_a_new_key(cache: Any) -> None:
+    """A pandas accessor registered again under its name (a notebook cell run again) misses.
+
+    The key covers the accessor class for code reading ``s.<name>``, and the
+    registration is checked like any namespace entry the key was read from.
+    """
+    import warnings
+
+    import pandas as pd
+
+    from recyclable import recyclable
+
+    def register(factor: int) -> None:
+        class Scaled:
+            def __init__(self, s: Any) -> None:
+                self.s = s
+
+            def run(self) -> int:
+                return int(self.s.sum()) * factor
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas warns that the name is taken again
+            pd.api.extensions.register_series_accessor("recyclable_scaled")(Scaled)
+
+    @recyclable
+    def step(s: Any) -> int:
+        return int(s.recyclable_scaled.run())
+
+    series = pd.Series([1, 2])
+    try:
+        register(2)
+        with cache.create_pool("p") as pool:
+            assert step(series) == 6
+            assert step(series) == 6
+            register(3)
+            assert step(series) == 9
+            assert (pool.stats.loaded, pool.stats.computed) == (1, 2)
+    finally:
+        del pd.Series.recyclable_scaled
