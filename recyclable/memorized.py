@@ -19,10 +19,11 @@ import time
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from recyclable import _env
-from recyclable.cache import GarbageReport
+from recyclable.cache import Cache, GarbageReport
 from recyclable.callkey import ActionSpec, CallKey
 from recyclable.decorator import RecyclableFunction, recyclable
 from recyclable.handle import PoolHandle
@@ -117,7 +118,10 @@ class MemorizedFunc:
         return ("recyclable.MemorizedFunc", self.func)
 
     def __repr__(self) -> str:
-        return f"MemorizedFunc(func={self.func!r}, pool={self.handle.pool!r})"
+        return (
+            f"MemorizedFunc(func={self.func!r}, location={self.handle.url!r}, "
+            f"pool={self.handle.pool!r})"
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Return the stored result of the call, or compute and store it."""
@@ -147,6 +151,8 @@ class MemorizedFunc:
             ``(output, metadata)`` with metadata ``duration``, ``time`` and ``input_args``.
 
         """
+        if self.spec.is_async:  # as joblib's AsyncMemorizedFunc: a coroutine to await
+            return self._call_forced_async(args, kwargs)  # type: ignore[return-value]
         if _env.recycling_disabled():
             return self.func(*args, **kwargs), {}
         pool = self._opened.get()
@@ -159,17 +165,44 @@ class MemorizedFunc:
         pool.store(callkey, output, seconds)
         return output, {"duration": seconds, "time": started, "input_args": _inputs(callkey)}
 
+    async def _call_forced_async(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        if _env.recycling_disabled():
+            return await self.func(*args, **kwargs), {}
+        pool = self._opened.get()
+        started = time.time()
+        callkey = self._callkey(args, kwargs)
+        with pool:
+            begin = time.perf_counter()
+            output = await self.func(*args, **kwargs)
+            seconds = time.perf_counter() - begin
+        pool.store(callkey, output, seconds)
+        return output, {"duration": seconds, "time": started, "input_args": _inputs(callkey)}
+
     def call_and_shelve(self, *args: Any, **kwargs: Any) -> MemorizedResult | NotMemorizedResult:
         """Make sure the call's result is stored; return a small picklable reference to it.
 
         A stored result is not loaded; a missing one is computed and stored.
         ``reference.get()`` loads it (in any process).
         """
+        if self.spec.is_async:  # as joblib's AsyncMemorizedFunc: a coroutine to await
+            return self._shelve_async(args, kwargs)  # type: ignore[return-value]
         if _env.recycling_disabled():
             return NotMemorizedResult(self.func(*args, **kwargs))
         callkey = self._callkey(args, kwargs)
         if _stored(self._opened.get(), callkey) is None:
             self(*args, **kwargs)
+        return MemorizedResult(self.handle, callkey)
+
+    async def _shelve_async(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> MemorizedResult | NotMemorizedResult:
+        if _env.recycling_disabled():
+            return NotMemorizedResult(await self.func(*args, **kwargs))
+        callkey = self._callkey(args, kwargs)
+        if _stored(self._opened.get(), callkey) is None:
+            await self(*args, **kwargs)
         return MemorizedResult(self.handle, callkey)
 
     def check_call_in_cache(self, *args: Any, **kwargs: Any) -> bool:
@@ -200,7 +233,7 @@ class MemorizedFunc:
             warn: accepted for joblib compatibility (the clearing is logged).
 
         """
-        pool = self._opened.get()
+        pool = self._opened.revived()
         spec = self.spec
         logger.info("clearing %s from pool %s", spec.action, pool.name)
         for manifest in pool.entries():
@@ -260,7 +293,10 @@ class MemorizedResult:
         return (MemorizedResult, (self.handle, self._callkey))
 
     def __repr__(self) -> str:
-        return f"MemorizedResult(func={self.func!r}, args_id={self.args_id!r})"
+        return (
+            f"MemorizedResult(location={self.handle.url!r}, func={self.func!r}, "
+            f"args_id={self.args_id!r})"
+        )
 
     def get(self) -> Any:
         """Load the stored result.
@@ -333,8 +369,15 @@ class NotMemorizedFunc:
         return self.func(*args, **kwargs), {}
 
     def call_and_shelve(self, *args: Any, **kwargs: Any) -> NotMemorizedResult:
-        """Call the function; its value, wrapped like a stored result."""
+        """Call the function; its value, wrapped like a stored result (awaitable if async)."""
+        if inspect.iscoroutinefunction(self.func):
+            return self._shelve_async(args, kwargs)  # type: ignore[return-value]
         return NotMemorizedResult(self.func(*args, **kwargs))
+
+    async def _shelve_async(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> NotMemorizedResult:
+        return NotMemorizedResult(await self.func(*args, **kwargs))
 
     def check_call_in_cache(self, *args: Any, **kwargs: Any) -> bool:
         """Always False: nothing is cached."""
@@ -361,6 +404,43 @@ class Opened:
             self.pid = os.getpid()
         return self.pool
 
+    def revived(self) -> Pool:
+        """The pool, its cache laid out again first if its directory was removed meanwhile.
+
+        joblib.Memory users clear a cache with ``shutil.rmtree(location)`` and
+        keep using the memory; a new cache there makes that work again (the
+        store only ever finds complete entries, so nothing stale can load).
+        """
+        pool = self.get()
+        cache = pool.cache
+        if isinstance(cache.path, Path) and not (cache.path / "VERSION").exists():
+            logger.info("cache %s was removed; laying it out again", cache.url)
+            # A new Cache object too: the old store remembers directories it made.
+            pool = reopened(cache, cache.mmap, fresh=True).create_pool(pool.name, reuse=True)
+            self.pool = pool
+        return pool
+
+
+def reopened(cache: Cache, mmap: str | None, fresh: bool = False) -> Cache:
+    """``cache`` itself, or the same cache opened again with another ``mmap`` mode.
+
+    With ``fresh``, always a new `Cache` object, which lays the directory out
+    again if it is gone.
+    """
+    if cache.mmap == mmap and not fresh:
+        return cache
+    return Cache(
+        cache.url,
+        durable=cache.durable,
+        mmap=mmap,
+        verify_loads=cache.verify_loads,
+        shared=cache.shared,
+        secret=cache.secret,
+        lease_timeout=cache.leases.timeout,
+        lease_stale=cache.leases.stale,
+        storage_options=cache.storage_options or None,
+    )
+
 
 # Actions made for plain functions, by (function, ignored names): libraries call
 # memory.cache(func) on every fit, and the code fingerprint is worth taking
@@ -373,11 +453,23 @@ _actions_lock = threading.Lock()
 
 def _decorate(target: Callable[..., Any], **options: Any) -> tuple[Any, ActionSpec]:
     """``@recyclable(**options)(target)`` and the spec its wrapper keys with."""
+    attributes = getattr(target, "__dict__", None)
     with _actions_lock:
+        before = dict(attributes) if isinstance(attributes, dict) else None
         action = recyclable(**options)(target)
         # Read at once: wrapt passes the attribute through to the function, so a
         # later decoration of the same function would replace what is read here.
         spec: ActionSpec = action.__recyclable__
+        if before is not None and attributes is not None:
+            # The function is left as it was: the action is called with any
+            # instance as an argument, so it needs no spec on the function, and
+            # one there (holding this process's live code checks) would make a
+            # function pickled by value (cloudpickle, for worker processes)
+            # unpicklable once its key has been computed.
+            if "__recyclable__" in before:
+                attributes["__recyclable__"] = before["__recyclable__"]
+            else:
+                attributes.pop("__recyclable__", None)
     # As with joblib.Memory, a cached function may change its arguments (a
     # Pipeline's _fit_transform_one fits the clone it is given and returns it).
     spec.checks_arguments = False
