@@ -415,7 +415,10 @@ class Memory:
         if items_limit is not None and (isinstance(items_limit, bool) or items_limit < 0):
             raise ValueError(f"reduce_size(items_limit=...) got {items_limit!r}; use an int >= 0")
         if age_limit is not None and age_limit < datetime.timedelta(0):
-            raise ValueError(f"reduce_size(age_limit=...) got {age_limit!r}; it must be >= 0")
+            raise ValueError(  # worded as joblib's, which code may match
+                f"reduce_size(age_limit=...) got {age_limit!r}; age_limit has to be a "
+                "positive timedelta (or zero)"
+            )
         if self._handle is None or (limit is None and items_limit is None and age_limit is None):
             return None
         pool = self._opened.revived()
