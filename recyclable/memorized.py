@@ -38,6 +38,10 @@ logger = logging.getLogger("recyclable")
 class MemorizedFunc:
     """A function cached in a pool, as `Memory.cache` returns it; call it like the function.
 
+    Built as joblib's is, ``MemorizedFunc(func, location, ...)`` with the
+    arguments of ``Memory(location, ...)``, it caches in that location's
+    ``"memory"`` pool; `Memory.cache` passes the handle of its own pool.
+
     Attributes:
         func: the original function.
         ignore: the parameter names left out of the key.
@@ -49,17 +53,34 @@ class MemorizedFunc:
     def __init__(
         self,
         func: Callable[..., Any],
-        handle: PoolHandle,
-        *,
+        location: PoolHandle | str | os.PathLike[str] | Cache | Pool,
+        backend: str = "local",
         ignore: Iterable[str] | None = None,
-        cache_validation_callback: Callable[[dict[str, Any]], bool] | None = None,
+        mmap_mode: str | None = None,
+        compress: bool | int = False,
         verbose: int | None = None,
+        timestamp: float | None = None,
+        cache_validation_callback: Callable[[dict[str, Any]], bool] | None = None,
+        *,
         pool: Pool | None = None,
     ) -> None:
         if not callable(func):
             raise TypeError(
                 f"Memory.cache(func=...) expects a callable, got {type(func).__name__} {func!r}"
             )
+        if isinstance(location, PoolHandle):
+            handle = location
+        else:
+            if location is None:
+                raise TypeError(
+                    "MemorizedFunc(location=None) caches nothing: use NotMemorizedFunc(func), "
+                    "or Memory(None).cache(func)"
+                )
+            from recyclable.memory import Memory  # Memory is built on this module
+
+            memory = Memory(location, backend, mmap_mode, compress, verbose)
+            assert memory.handle is not None
+            handle, pool = memory.handle, memory.pool
         self.ignore = [ignore] if isinstance(ignore, str) else list(ignore or [])
         self.handle = handle
         self._opened = Opened(handle, pool)
@@ -95,6 +116,11 @@ class MemorizedFunc:
         """The action's identity and signature (what `@recyclable` built)."""
         self._refresh()
         return self._spec
+
+    @property
+    def location(self) -> str:
+        """Where the results are stored: the cache's directory or URL."""
+        return self.handle.url
 
     @property
     def mmap_mode(self) -> str | None:
@@ -536,7 +562,7 @@ def _memorized(
 ) -> MemorizedFunc:
     return MemorizedFunc(
         func, handle, ignore=ignore, cache_validation_callback=callback, verbose=verbose
-    )
+    )  # (the handle carries the mmap mode)
 
 
 def _drop(pool: Pool, key: str) -> None:

@@ -179,19 +179,24 @@ def _cache_dir(location: str | os.PathLike[str]) -> str | os.PathLike[str]:
 class Memory:
     """joblib.Memory's interface on a recyclable pool: pass it wherever a ``memory=`` is taken.
 
+    The arguments up to ``backend_options`` are joblib's, in joblib's order.
+
     Args:
-        location: a cache directory (created if absent), an object-store URL,
-            a `Cache`, a `Pool`, or None for no caching at all (as in joblib).
-        pool: the pool that keeps the results (ignored when ``location`` is a Pool).
+        location: a cache directory (created if absent; a directory that
+            already holds other files gets a ``recyclable`` folder inside it),
+            an object-store URL, a `Cache`, a `Pool`, or None for no caching
+            at all (as in joblib).
+        backend: only ``"local"`` is accepted; the location picks the store.
         mmap_mode: how large stored arrays are loaded: None (into memory,
             joblib's default), ``"r"`` (read-only map) or ``"c"`` (copy-on-write).
             A `Cache` or `Pool` given as ``location`` keeps its own ``mmap``
             unless this is given.
+        compress: accepted in joblib's spellings and not honoured: results
+            are stored uncompressed (so large arrays load memory-mapped).
         verbose: accepted for joblib compatibility; recyclable never prints,
             it logs to ``logging.getLogger("recyclable")``.
-        compress: only False is accepted (results are stored uncompressed).
-        backend: only ``"local"`` is accepted; the location picks the store.
-        backend_options: only empty is accepted.
+        backend_options: joblib's ``mmap_mode`` and ``compress`` keys only.
+        pool: the pool that keeps the results (ignored when ``location`` is a Pool).
         **cache_options: `Cache` options: ``durable``, ``verify_loads``,
             ``shared``, ``secret``, ``lease_timeout``, ``lease_stale``,
             ``storage_options``.
@@ -216,13 +221,13 @@ class Memory:
     def __init__(
         self,
         location: str | os.PathLike[str] | Cache | Pool | None = None,
+        backend: str = "local",
+        mmap_mode: str | None = _UNSET,
+        compress: bool | int = False,
+        verbose: int | None = 0,
+        backend_options: Mapping[str, Any] | None = None,
         *,
         pool: str = "memory",
-        mmap_mode: str | None = _UNSET,
-        verbose: int | None = 0,
-        compress: bool | int = False,
-        backend: str = "local",
-        backend_options: Mapping[str, Any] | None = None,
         **cache_options: Any,
     ) -> None:
         joblib_options = _check_joblib_options(compress, backend, backend_options)

@@ -22,6 +22,7 @@ from joblib.memory import expires_after
 
 from recyclable import Memory, RecyclableWarning
 from recyclable.memorized import (
+    MemorizedFunc,
     MemorizedResult,
     NotMemorizedFunc,
     NotMemorizedResult,
@@ -62,19 +63,27 @@ def _stats(memory: Memory) -> tuple[int, int]:
 
 @pytest.mark.parametrize("consider_cache_valid", [True, False])
 def test_check_call_in_cache(tmp_path: Path, consider_cache_valid: bool) -> None:
-    """check_call_in_cache is a bool: False before, then the callback's verdict; then clear."""
-    memory = Memory(location=tmp_path, verbose=0)
-    func = memory.cache(f, cache_validation_callback=lambda _: consider_cache_valid)
-    result = func.check_call_in_cache(2)
-    assert isinstance(result, bool) and not result
-    assert func(2) == 5
-    result = func.check_call_in_cache(2)
-    assert isinstance(result, bool)
-    assert result == consider_cache_valid
-    assert func(2) == 5
-    assert _stats(memory) == ((1, 1) if consider_cache_valid else (2, 0))
-    func.clear()
-    assert not memory.cache(f).check_call_in_cache(2)
+    """check_call_in_cache is a bool: False before, then the callback's verdict; then clear.
+
+    For a MemorizedFunc built directly, as joblib's, and one from Memory.cache.
+    """
+    for func in (
+        MemorizedFunc(f, tmp_path, cache_validation_callback=lambda _: consider_cache_valid),
+        Memory(location=tmp_path, verbose=0).cache(
+            f, cache_validation_callback=lambda _: consider_cache_valid
+        ),
+    ):
+        result = func.check_call_in_cache(2)
+        assert isinstance(result, bool) and not result
+        assert func(2) == 5
+        result = func.check_call_in_cache(2)
+        assert isinstance(result, bool)
+        assert result == consider_cache_valid
+        assert func(2) == 5
+        stats = func._opened.get().stats
+        assert (stats.computed, stats.loaded) == ((1, 1) if consider_cache_valid else (2, 0))
+        func.clear()
+        assert not MemorizedFunc(f, tmp_path).check_call_in_cache(2)
     assert not NotMemorizedFunc(f).check_call_in_cache(2)
 
 
@@ -84,6 +93,7 @@ def test_call_and_shelve(tmp_path: Path) -> None:
     get() gives the value; after clear(), get() raises KeyError, and clear() again does nothing.
     """
     for func, result_type in (
+        (MemorizedFunc(f, tmp_path), MemorizedResult),
         (NotMemorizedFunc(f), NotMemorizedResult),
         (Memory(location=tmp_path, verbose=0).cache(f), MemorizedResult),
         (Memory(location=None).cache(f), NotMemorizedResult),
@@ -119,7 +129,7 @@ def test_call_and_shelve_lazily_load_stored_result(tmp_path: Path) -> None:
 
 def test_memorized_pickling(tmp_path: Path) -> None:
     """A shelved result written to a file and read back gives the same value."""
-    for func in (Memory(location=tmp_path).cache(f), NotMemorizedFunc(f)):
+    for func in (MemorizedFunc(f, tmp_path), NotMemorizedFunc(f)):
         filename = tmp_path / "pickling_test.dat"
         result = func.call_and_shelve(2)
         filename.write_bytes(pickle.dumps(result))
@@ -131,9 +141,9 @@ def test_memorized_pickling(tmp_path: Path) -> None:
 
 def test_memorized_repr(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Two MemorizedFuncs of one function repr alike and share results; any verbose works."""
-    func = Memory(location=tmp_path).cache(f)
+    func = MemorizedFunc(f, tmp_path)
     result = func.call_and_shelve(2)
-    func2 = Memory(location=tmp_path).cache(f)
+    func2 = MemorizedFunc(f, tmp_path)
     result2 = func2.call_and_shelve(2)
     assert result.get() == result2.get() == 5
     assert result.args_id == result2.args_id
@@ -143,6 +153,8 @@ def test_memorized_repr(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Non
     caplog.set_level(logging.INFO, logger="recyclable")
     for verbose in (11, 5, 0):
         assert memory.cache(f, verbose=verbose).call_and_shelve(11).get() == 122
+        built = MemorizedFunc(f, tmp_path, verbose=verbose, timestamp=time.time())
+        assert built.call_and_shelve(11).get() == 122
     assert _stats(memory) == (1, 0), "one computed; the shelved references did not load it"
     assert caplog.text.count("computing") == 1
 

@@ -690,3 +690,20 @@ def test_memorized_func_isinstance(tmp_path: Path) -> None:
     assert again.func is f
     assert cached(3) == again(3) == 10
     assert _stats(memory) == (1, 1)
+
+
+def test_memory_and_memorized_func_take_joblib_arguments_by_position(tmp_path: Path) -> None:
+    """Memory(location, backend, mmap_mode, compress, verbose) and MemorizedFunc(func, location).
+
+    joblib's own positional order; a MemorizedFunc built on a location caches
+    in that location's "memory" pool, which a Memory there shares.
+    """
+    memory = Memory(tmp_path, "local", "r", False, 0)
+    assert (memory.mmap_mode, memory.verbose) == ("r", 0)
+    direct = MemorizedFunc(f, tmp_path, "local", None, "r")
+    assert direct.mmap_mode == "r" and direct.location == str(tmp_path)
+    assert direct(4) == 17
+    assert memory.cache(f)(4) == 17
+    assert _stats(memory) == (0, 1)
+    with pytest.raises(TypeError, match="NotMemorizedFunc"):
+        MemorizedFunc(f, None)  # type: ignore[arg-type]
