@@ -252,3 +252,34 @@ def test_concurrent_identical_calls_compute_once(cache: Cache) -> None:
     assert results == [42] * 4
     assert calls == [21]
     assert (pool.stats.computed, pool.stats.loaded) == (1, 3)
+
+
+def _offset(x: int, by: int = 1, *, scale: int = 1) -> int:
+    calls.append((x, by, scale))
+    return (x + by) * scale
+
+
+def test_assigned_defaults_are_the_ones_keyed(pool: Pool) -> None:
+    """Assigning __defaults__ or __kwdefaults__ after decoration keys the new defaults.
+
+    A call relying on a default then computes with it (the plain call's
+    answer), never loads the result of the old default; unchanged defaults
+    still load, and putting the old defaults back loads the first result.
+    """
+    step = recyclable(_offset)
+    original = _offset.__defaults__, _offset.__kwdefaults__
+    try:
+        assert step(1) == 2
+        assert step(1) == 2
+        _offset.__defaults__ = (5,)
+        assert step(1) == 6
+        assert step(1) == 6
+        _offset.__kwdefaults__ = {"scale": 10}
+        assert step(1) == 60
+        assert step(x=1) == 60
+        _offset.__defaults__, _offset.__kwdefaults__ = original
+        assert step(1) == 2
+    finally:
+        _offset.__defaults__, _offset.__kwdefaults__ = original
+    assert calls == [(1, 1, 1), (1, 5, 1), (1, 5, 10)]
+    assert pool.stats.loaded == 4
