@@ -186,10 +186,17 @@ class MemorizedFunc:
         callkey = self._callkey(args, kwargs)
         with pool:
             begin = time.perf_counter()
-            output = self.func(*args, **kwargs)
+            output = self._plain(args, kwargs)
             seconds = time.perf_counter() - begin
         pool.store(callkey, output, seconds)
         return output, {"duration": seconds, "time": started, "input_args": _inputs(callkey)}
+
+    def _plain(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run the function itself: an ``@recyclable`` action's own function, not its lookup."""
+        if self._target is None and isinstance(self._action, RecyclableFunction):
+            full_args, full_kwargs = self._full(args, kwargs)
+            return self._action.__wrapped__(*full_args, **full_kwargs)
+        return self.func(*args, **kwargs)
 
     async def _call_forced_async(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -201,7 +208,7 @@ class MemorizedFunc:
         callkey = self._callkey(args, kwargs)
         with pool:
             begin = time.perf_counter()
-            output = await self.func(*args, **kwargs)
+            output = await self._plain(args, kwargs)
             seconds = time.perf_counter() - begin
         pool.store(callkey, output, seconds)
         return output, {"duration": seconds, "time": started, "input_args": _inputs(callkey)}

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recyclable import Memory, RecyclableWarning
+from recyclable import Memory, RecyclableWarning, recyclable
 from recyclable.memorized import MemorizedFunc, NotMemorizedFunc
 
 REPO = Path(__file__).resolve().parents[2]
@@ -707,3 +707,35 @@ def test_memory_and_memorized_func_take_joblib_arguments_by_position(tmp_path: P
     assert _stats(memory) == (0, 1)
     with pytest.raises(TypeError, match="NotMemorizedFunc"):
         MemorizedFunc(f, None)  # type: ignore[arg-type]
+
+
+def test_assigned_defaults_recompute(tmp_path: Path) -> None:
+    """A cached function whose __defaults__ is assigned keys the new default, as it computes."""
+
+    def add(x: int, y: int = 1) -> int:
+        return x + y
+
+    memory = Memory(tmp_path)
+    cached = memory.cache(add)
+    assert cached(1) == 2
+    add.__defaults__ = (5,)
+    assert cached(1) == 6 == add(1)
+    assert memory.cache(add)(1) == 6
+    assert _stats(memory) == (2, 1)
+
+
+def test_call_of_a_recyclable_function_runs_it(tmp_path: Path) -> None:
+    """call() runs an @recyclable function itself even when its result is stored."""
+    runs: list[int] = []
+
+    @recyclable
+    def step(x: int) -> int:
+        runs.append(x)
+        return x * 2
+
+    cached = Memory(tmp_path).cache(step)
+    assert cached(3) == 6
+    output, metadata = cached.call(3)
+    assert output == 6 and "duration" in metadata
+    assert runs == [3, 3]
+    assert cached(3) == 6 and runs == [3, 3]
