@@ -739,3 +739,68 @@ def test_call_of_a_recyclable_function_runs_it(tmp_path: Path) -> None:
     assert output == 6 and "duration" in metadata
     assert runs == [3, 3]
     assert cached(3) == 6 and runs == [3, 3]
+
+
+def test_cells_redefining_functions_and_globals_recompute(tmp_path: Path) -> None:
+    """Notebook cells (exec'd into one namespace) changing a global, a helper or the function.
+
+    Each cached call then gives what the plain call gives now: a changed
+    constant or helper recomputes, a redefined function computes its own
+    result, and an unchanged call still loads.
+    """
+    memory = Memory(tmp_path)
+    namespace: dict[str, Any] = {}
+
+    def cell(source: str, number: int) -> None:
+        exec(compile(source, f"<ipython-input-{number}-000000000000>", "exec"), namespace)
+
+    cell("K = 1\ndef helper(x):\n    return x + 1\ndef f(x):\n    return helper(x) + K\n", 1)
+    assert memory.cache(namespace["f"])(1) == 3
+    assert memory.cache(namespace["f"])(1) == 3
+    cell("K = 2\n", 2)
+    assert memory.cache(namespace["f"])(1) == 4 == namespace["f"](1)
+    cell("def helper(x):\n    return x + 50\n", 3)
+    assert memory.cache(namespace["f"])(1) == 53 == namespace["f"](1)
+    cell("def f(x):\n    return x * 100\n", 4)
+    assert memory.cache(namespace["f"])(1) == 100
+    cell("K = 2\ndef helper(x):\n    return x + 1\ndef f(x):\n    return helper(x) + K\n", 5)
+    assert memory.cache(namespace["f"])(1) == 4, "the code and values of cell 2: loaded"
+    assert _stats(memory) == (4, 2)
+
+
+def test_var_positional_and_var_keyword_arguments(tmp_path: Path) -> None:
+    """*args and **kwargs key by value; ignore= leaves a named parameter out beside them."""
+    runs: list[Any] = []
+
+    def gather(first: int, *rest: int, verbose: bool = False, **options: int) -> int:
+        runs.append((first, rest, options))
+        return first + sum(rest) + sum(options.values())
+
+    memory = Memory(tmp_path)
+    cached = memory.cache(gather, ignore=["verbose"])
+    assert cached(1, 2, 3, a=4) == 10
+    assert cached(1, 2, 3, a=4, verbose=True) == 10
+    assert cached(1, 2, 3, a=5) == 11
+    assert cached(1, 2, a=4) == 7
+    assert cached(1) == 1 == cached(1, verbose=True)
+    assert len(runs) == 4
+    assert _stats(memory) == (4, 2)
+
+
+def test_copy_on_write_loads_never_change_the_stored_result(tmp_path: Path) -> None:
+    """mmap_mode='c': a loaded array is writable, and writing it leaves the stored one intact."""
+    memory = Memory(tmp_path, mmap_mode="c")
+
+    def ramp(n: int) -> Any:
+        return np.arange(n, dtype=np.float64)
+
+    cached = memory.cache(ramp)
+    first = cached(50_000)
+    loaded = cached(50_000)
+    assert loaded.flags.writeable
+    loaded[:10] = -1.0
+    first[:10] = -2.0
+    again = cached(50_000)
+    assert np.array_equal(again, np.arange(50_000, dtype=np.float64))
+    assert np.array_equal(Memory(tmp_path, mmap_mode="r").cache(ramp)(50_000), again)
+    assert _stats(memory) == (1, 2)
