@@ -153,7 +153,7 @@ class MemorizedFunc:
         """Return the stored result of the call, or compute and store it."""
         if _env.recycling_disabled():
             return self.func(*args, **kwargs)  # off means off: nothing opened, read or written
-        pool = self._opened.get()
+        pool = self._opened.revived()
         if self.cache_validation_callback is not None:
             self._validate(pool, args, kwargs)
         args, kwargs = self._full(args, kwargs)
@@ -427,6 +427,8 @@ class Opened:
         self.handle = handle
         self.pool = pool
         self.pid = os.getpid()
+        # Which re-layout of the cache directory this pool's store has seen.
+        self.layout = _layouts.get(pool.cache.url, 0) if pool is not None else 0
 
     def get(self) -> Pool:
         # A forked child must not share its parent's pool object (nor its store connection).
@@ -435,6 +437,7 @@ class Opened:
                 raise RuntimeError("a Memory without a location has no pool")
             self.pool = self.handle.open()
             self.pid = os.getpid()
+            self.layout = 0  # the process's Cache of the handle may predate a re-layout
         return self.pool
 
     def revived(self) -> Pool:
@@ -443,15 +446,30 @@ class Opened:
         joblib.Memory users clear a cache with ``shutil.rmtree(location)`` and
         keep using the memory; a new cache there makes that work again (the
         store only ever finds complete entries, so nothing stale can load).
+        Every memory and function of this process on that cache then takes a
+        new store: the old one remembers directories it made, which are gone.
         """
         pool = self.get()
         cache = pool.cache
-        if isinstance(cache.path, Path) and not (cache.path / "VERSION").exists():
-            logger.info("cache %s was removed; laying it out again", cache.url)
-            # A new Cache object too: the old store remembers directories it made.
+        if not isinstance(cache.path, Path):
+            return pool  # an object store has no directory to lose
+        url = cache.url
+        if not os.path.exists(os.path.join(url, "VERSION")):
+            with _layouts_lock:
+                if not os.path.exists(os.path.join(url, "VERSION")):
+                    logger.info("cache %s was removed; laying it out again", url)
+                    reopened(cache, cache.mmap, fresh=True)
+                    _layouts[url] = _layouts.get(url, 0) + 1
+        layout = _layouts.get(url, 0)
+        if self.layout != layout:
             pool = reopened(cache, cache.mmap, fresh=True).create_pool(pool.name, reuse=True)
-            self.pool = pool
+            self.pool, self.layout = pool, layout
         return pool
+
+
+# How many times this process laid each cache directory out again (see Opened.revived).
+_layouts: dict[str, int] = {}
+_layouts_lock = threading.Lock()
 
 
 def reopened(cache: Cache, mmap: str | None, fresh: bool = False) -> Cache:

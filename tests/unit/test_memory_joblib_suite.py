@@ -804,3 +804,22 @@ def test_copy_on_write_loads_never_change_the_stored_result(tmp_path: Path) -> N
     assert np.array_equal(again, np.arange(50_000, dtype=np.float64))
     assert np.array_equal(Memory(tmp_path, mmap_mode="r").cache(ramp)(50_000), again)
     assert _stats(memory) == (1, 2)
+
+
+def test_a_removed_cache_directory_under_live_cached_functions(tmp_path: Path) -> None:
+    """shutil.rmtree(location) under functions cached before it: they store and load again.
+
+    No warning (a failed store would warn), and the memory and every function
+    made from it before or after see the same new cache.
+    """
+    memory = Memory(tmp_path)
+    before = memory.cache(f)
+    assert before(1) == 2
+    shutil.rmtree(tmp_path)
+    assert before(2) == 5
+    assert before.check_call_in_cache(2) and not before.check_call_in_cache(1)
+    after = memory.cache(f)
+    assert after(2) == 5
+    assert memory.cache(func_with_signature)(1, 2.0) == 3.0
+    assert memory.cache(func_with_signature)(1, 2.0) == 3.0
+    assert memory.pool is not None and memory.pool.stats.loaded == 2
