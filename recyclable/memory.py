@@ -355,7 +355,10 @@ class Memory:
         if self._handle is None:
             return NotMemorizedFunc(func)
         handle = self._handle
+        before = self._opened.pool
         opened = self._opened.revived()
+        if opened is not before:  # opened anew (a removed cache laid out again, a fork)
+            self._siblings.clear()
         if mmap_mode is not _UNSET:
             mode = _check_mmap(mmap_mode, "cache(mmap_mode=...)")
             if mode != handle.mmap:

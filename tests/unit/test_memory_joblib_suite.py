@@ -823,3 +823,8 @@ def test_a_removed_cache_directory_under_live_cached_functions(tmp_path: Path) -
     assert memory.cache(func_with_signature)(1, 2.0) == 3.0
     assert memory.cache(func_with_signature)(1, 2.0) == 3.0
     assert memory.pool is not None and memory.pool.stats.loaded == 2
+    mapped = memory.cache(np.ones, mmap_mode="r")
+    assert mapped(20_000).sum() == 20_000
+    shutil.rmtree(tmp_path)
+    assert not memory.cache(np.ones, mmap_mode="r")(20_000).flags.writeable
+    assert memory.cache(np.ones, mmap_mode="r").check_call_in_cache(20_000)
