@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import wrapt
+
 from recyclable import _env
 from recyclable.cache import Cache, GarbageReport
 from recyclable.callkey import ActionSpec, CallKey
@@ -560,6 +562,22 @@ def _call_target(func: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
     for _ in range(16):  # partials of bound methods of partials... end somewhere
         if isinstance(func, RecyclableFunction):
             break
+        if isinstance(func, wrapt.BoundFunctionWrapper) and isinstance(
+            func._self_parent, RecyclableFunction
+        ):
+            # An @recyclable method reached through a class or an instance.
+            # Never wrap the bound wrapper in another action: both would take
+            # the same key, and the outer one's claim would block the inner.
+            parent, instance = func._self_parent, func._self_instance
+            if isinstance(parent.__wrapped__, types.FunctionType):
+                # obj.step: the action itself, the instance in front (wrapt
+                # keeps it on the bound wrapper, not in __self__).
+                if instance is not None:
+                    args = (instance, *args)
+                func = parent
+                break
+            func = func.__wrapped__  # a class or static method: the plain one
+            continue
         if isinstance(func, functools.partial):
             args = (*func.args, *args)
             kwargs = {**func.keywords, **kwargs}
