@@ -14,22 +14,18 @@ import functools
 import inspect
 import logging
 import os
-import threading
 import time
-import types
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
-
-import wrapt
 
 from recyclable import _env
 from recyclable.cache import Cache, GarbageReport
 from recyclable.callkey import ActionSpec, CallKey
-from recyclable.decorator import RecyclableFunction, recyclable
+from recyclable.decorator import RecyclableFunction
 from recyclable.handle import PoolHandle
 from recyclable.manifest import Manifest, ManifestError, load_manifest
+from recyclable.memoryaction import action_for, call_target, decorate
+from recyclable.memorypool import Opened
 from recyclable.pool import Pool
 
 __all__ = ["MemorizedFunc", "MemorizedResult", "NotMemorizedFunc", "NotMemorizedResult"]
@@ -89,7 +85,7 @@ class MemorizedFunc:
         self.cache_validation_callback = cache_validation_callback
         self.verbose = verbose
         self.func = func
-        target, self._lead_args, self._lead_kwargs = _call_target(func)
+        target, self._lead_args, self._lead_kwargs = call_target(func)
         # A plain function's action is rebuilt if its code object is replaced
         # (func.__code__ = ...): the code digest is taken once per action.
         self._target: Any = None
@@ -100,7 +96,7 @@ class MemorizedFunc:
             self._spec: ActionSpec = target.__recyclable__
             if self.ignore:
                 spec = self._spec
-                self._action, self._spec = _decorate(
+                self._action, self._spec = decorate(
                     target.__wrapped__,
                     name=spec.action,
                     plugin=spec.plugin,
@@ -110,7 +106,7 @@ class MemorizedFunc:
                 )
         else:
             self._target, self._code = target, getattr(target, "__code__", None)
-            self._action, self._spec = _action_for(target, tuple(self.ignore))
+            self._action, self._spec = action_for(target, tuple(self.ignore))
         functools.update_wrapper(self, self.func, updated=())
 
     @property
@@ -133,7 +129,7 @@ class MemorizedFunc:
         target = self._target
         if target is not None and getattr(target, "__code__", None) is not self._code:
             self._code = getattr(target, "__code__", None)
-            self._action, self._spec = _action_for(target, tuple(self.ignore))
+            self._action, self._spec = action_for(target, tuple(self.ignore))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (
@@ -420,180 +416,6 @@ class NotMemorizedFunc:
 
     def clear(self, warn: bool = True) -> None:
         """Nothing to clear."""
-
-
-class Opened:
-    """The pool of a handle in this process: the one given here, else opened once per process."""
-
-    def __init__(self, handle: PoolHandle | None, pool: Pool | None = None) -> None:
-        self.handle = handle
-        self.pool = pool
-        self.pid = os.getpid()
-        # Which re-layout of the cache directory this pool's store has seen.
-        self.layout = _layouts.get(pool.cache.url, 0) if pool is not None else 0
-
-    def get(self) -> Pool:
-        # A forked child must not share its parent's pool object (nor its store connection).
-        if self.pool is None or self.pid != os.getpid():
-            if self.handle is None:
-                raise RuntimeError("a Memory without a location has no pool")
-            self.pool = self.handle.open()
-            self.pid = os.getpid()
-            self.layout = 0  # the process's Cache of the handle may predate a re-layout
-        return self.pool
-
-    def revived(self) -> Pool:
-        """The pool, its cache laid out again first if its directory was removed meanwhile.
-
-        joblib.Memory users clear a cache with ``shutil.rmtree(location)`` and
-        keep using the memory; a new cache there makes that work again (the
-        store only ever finds complete entries, so nothing stale can load).
-        Every memory and function of this process on that cache then takes a
-        new store: the old one remembers directories it made, which are gone.
-        """
-        pool = self.get()
-        cache = pool.cache
-        if not isinstance(cache.path, Path):
-            return pool  # an object store has no directory to lose
-        url = cache.url
-        if not os.path.exists(os.path.join(url, "VERSION")):
-            with _layouts_lock:
-                if not os.path.exists(os.path.join(url, "VERSION")):
-                    logger.info("cache %s was removed; laying it out again", url)
-                    reopened(cache, cache.mmap, fresh=True)
-                    _layouts[url] = _layouts.get(url, 0) + 1
-        layout = _layouts.get(url, 0)
-        if self.layout != layout:
-            pool = reopened(cache, cache.mmap, fresh=True).create_pool(pool.name, reuse=True)
-            self.pool, self.layout = pool, layout
-        return pool
-
-
-# How many times this process laid each cache directory out again (see Opened.revived).
-_layouts: dict[str, int] = {}
-_layouts_lock = threading.Lock()
-
-
-def reopened(cache: Cache, mmap: str | None, fresh: bool = False) -> Cache:
-    """``cache`` itself, or the same cache opened again with another ``mmap`` mode.
-
-    With ``fresh``, always a new `Cache` object, which lays the directory out
-    again if it is gone.
-    """
-    if cache.mmap == mmap and not fresh:
-        return cache
-    return Cache(
-        cache.url,
-        durable=cache.durable,
-        mmap=mmap,
-        verify_loads=cache.verify_loads,
-        shared=cache.shared,
-        secret=cache.secret,
-        lease_timeout=cache.leases.timeout,
-        lease_stale=cache.leases.stale,
-        storage_options=cache.storage_options or None,
-    )
-
-
-# Actions made for plain functions, by (function, ignored names): libraries call
-# memory.cache(func) on every fit, and the code fingerprint is worth taking
-# once per process, as @recyclable takes it once per decoration.  Bounded, as
-# the actions keep their functions alive.
-_ACTIONS_MAX = 256
-_actions: OrderedDict[tuple[Any, tuple[str, ...]], tuple[Any, ActionSpec, Any]] = OrderedDict()
-_actions_lock = threading.Lock()
-
-
-def _decorate(target: Callable[..., Any], **options: Any) -> tuple[Any, ActionSpec]:
-    """``@recyclable(**options)(target)`` and the spec its wrapper keys with."""
-    attributes = getattr(target, "__dict__", None)
-    with _actions_lock:
-        before = dict(attributes) if isinstance(attributes, dict) else None
-        action = recyclable(**options)(target)
-        # Read at once: wrapt passes the attribute through to the function, so a
-        # later decoration of the same function would replace what is read here.
-        spec: ActionSpec = action.__recyclable__
-        if before is not None and attributes is not None:
-            # The function is left as it was: the action is called with any
-            # instance as an argument, so it needs no spec on the function, and
-            # one there (holding this process's live code checks) would make a
-            # function pickled by value (cloudpickle, for worker processes)
-            # unpicklable once its key has been computed.
-            if "__recyclable__" in before:
-                attributes["__recyclable__"] = before["__recyclable__"]
-            else:
-                attributes.pop("__recyclable__", None)
-    # As with joblib.Memory, a cached function may change its arguments (a
-    # Pipeline's _fit_transform_one fits the clone it is given and returns it).
-    spec.checks_arguments = False
-    return action, spec
-
-
-def _action_for(target: Callable[..., Any], ignore: tuple[str, ...]) -> tuple[Any, ActionSpec]:
-    """The ``@recyclable(ignore=...)`` action of ``target`` and its spec, made once, then reused."""
-    key = (target, ignore)
-    code = getattr(target, "__code__", None)
-    try:
-        with _actions_lock:
-            made = _actions.get(key)
-            if made is not None and made[2] is code:
-                _actions.move_to_end(key)
-                return made[0], made[1]
-    except TypeError:  # an unhashable callable: made each time
-        return _decorate(target, ignore=list(ignore))
-    action, spec = _decorate(target, ignore=list(ignore))
-    with _actions_lock:
-        _actions[key] = (action, spec, code)
-        _actions.move_to_end(key)
-        while len(_actions) > _ACTIONS_MAX:
-            _actions.popitem(last=False)
-    return action, spec
-
-
-def _call_target(func: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-    """The function a callable runs, with the arguments it puts in front of the caller's.
-
-    A partial's arguments, a bound method's instance and a callable object
-    itself become arguments of the plain function, so they are keyed by value
-    like any other argument (``obj.f(x)`` keys as ``Class.f(obj, x)``).
-    """
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = {}
-    for _ in range(16):  # partials of bound methods of partials... end somewhere
-        if isinstance(func, RecyclableFunction):
-            break
-        if isinstance(func, wrapt.BoundFunctionWrapper) and isinstance(
-            func._self_parent, RecyclableFunction
-        ):
-            # An @recyclable method reached through a class or an instance.
-            # Never wrap the bound wrapper in another action: both would take
-            # the same key, and the outer one's claim would block the inner.
-            parent, instance = func._self_parent, func._self_instance
-            if isinstance(parent.__wrapped__, types.FunctionType):
-                # obj.step: the action itself, the instance in front (wrapt
-                # keeps it on the bound wrapper, not in __self__).
-                if instance is not None:
-                    args = (instance, *args)
-                func = parent
-                break
-            func = func.__wrapped__  # a class or static method: the plain one
-            continue
-        if isinstance(func, functools.partial):
-            args = (*func.args, *args)
-            kwargs = {**func.keywords, **kwargs}
-            func = func.func
-        elif inspect.ismethod(func):
-            args = (func.__self__, *args)
-            func = func.__func__
-        elif not inspect.isroutine(func) and not isinstance(func, type):
-            call = inspect.getattr_static(type(func), "__call__", None)
-            if not isinstance(call, types.FunctionType):
-                break  # a ufunc or another object whose call is not Python code
-            args = (func, *args)
-            func = call
-        else:
-            break
-    return func, args, kwargs
 
 
 def _memorized(

@@ -36,14 +36,8 @@ from recyclable.cache import Cache, GarbageReport
 from recyclable.errors import ConfigurationError
 from recyclable.handle import PoolHandle
 from recyclable.manifest import Manifest
-from recyclable.memorized import (
-    MemorizedFunc,
-    NotMemorizedFunc,
-    Opened,
-    created_at,
-    entry_size,
-    reopened,
-)
+from recyclable.memorized import MemorizedFunc, NotMemorizedFunc, created_at, entry_size
+from recyclable.memorypool import Opened, reopened
 from recyclable.pool import Pool
 from recyclable.store.local import LocalStore
 
