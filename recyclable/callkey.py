@@ -209,6 +209,11 @@ class ActionSpec:
             (p.name, p.default) for p in params if p.default is not inspect.Parameter.empty
         )
         self._default_map = dict(self._defaults)
+        # The defaults a call gets are the function's at call time: assigning
+        # f.__defaults__ (or __kwdefaults__) after decoration must re-bind.
+        self._seen_defaults = (
+            (func.__defaults__, func.__kwdefaults__) if inspect.isfunction(func) else None
+        )
         # One binder per count of positional arguments: a dict display built
         # by generated code costs a quarter of dict(zip(names, args)).
         self._binders = (
@@ -282,6 +287,7 @@ class ActionSpec:
             bound: dict[str, Any] = self._binders[len(args)](args)
             if not kwargs and len(args) == len(names):
                 return bound
+            self._defaults_current()
             defaults = self._default_map
             used = 0
             for name in names[len(args) :]:
@@ -295,12 +301,28 @@ class ActionSpec:
             if used != len(kwargs):
                 return None  # a keyword repeats a positional argument, or is unknown
             return bound
+        self._defaults_current()
         try:
             ba = self.signature.bind(*args, **kwargs)
         except TypeError:
             return None
         ba.apply_defaults()
         return dict(ba.arguments)
+
+    def _defaults_current(self) -> None:
+        """Read the signature again if the function's defaults were assigned since."""
+        seen = self._seen_defaults
+        func: Any = self.func
+        if seen is None or (func.__defaults__ is seen[0] and func.__kwdefaults__ is seen[1]):
+            return
+        self.signature = inspect.signature(func)
+        self._defaults = tuple(
+            (p.name, p.default)
+            for p in self.signature.parameters.values()
+            if p.default is not inspect.Parameter.empty
+        )
+        self._default_map = dict(self._defaults)
+        self._seen_defaults = (func.__defaults__, func.__kwdefaults__)
 
     def argument_digest(self, name: str, value: Any) -> bytes:
         """The digest of one argument's value as the key takes it (files by content).

@@ -14,19 +14,18 @@ import functools
 import inspect
 import logging
 import os
-import threading
 import time
-import types
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from recyclable import _env
-from recyclable.cache import GarbageReport
+from recyclable.cache import Cache, GarbageReport
 from recyclable.callkey import ActionSpec, CallKey
-from recyclable.decorator import RecyclableFunction, recyclable
+from recyclable.decorator import RecyclableFunction
 from recyclable.handle import PoolHandle
 from recyclable.manifest import Manifest, ManifestError, load_manifest
+from recyclable.memoryaction import action_for, call_target, decorate
+from recyclable.memorypool import Opened
 from recyclable.pool import Pool
 
 __all__ = ["MemorizedFunc", "MemorizedResult", "NotMemorizedFunc", "NotMemorizedResult"]
@@ -36,6 +35,10 @@ logger = logging.getLogger("recyclable")
 
 class MemorizedFunc:
     """A function cached in a pool, as `Memory.cache` returns it; call it like the function.
+
+    Built as joblib's is, ``MemorizedFunc(func, location, ...)`` with the
+    arguments of ``Memory(location, ...)``, it caches in that location's
+    ``"memory"`` pool; `Memory.cache` passes the handle of its own pool.
 
     Attributes:
         func: the original function.
@@ -48,24 +51,41 @@ class MemorizedFunc:
     def __init__(
         self,
         func: Callable[..., Any],
-        handle: PoolHandle,
-        *,
+        location: PoolHandle | str | os.PathLike[str] | Cache | Pool,
+        backend: str = "local",
         ignore: Iterable[str] | None = None,
-        cache_validation_callback: Callable[[dict[str, Any]], bool] | None = None,
+        mmap_mode: str | None = None,
+        compress: bool | int = False,
         verbose: int | None = None,
+        timestamp: float | None = None,
+        cache_validation_callback: Callable[[dict[str, Any]], bool] | None = None,
+        *,
         pool: Pool | None = None,
     ) -> None:
         if not callable(func):
             raise TypeError(
                 f"Memory.cache(func=...) expects a callable, got {type(func).__name__} {func!r}"
             )
+        if isinstance(location, PoolHandle):
+            handle = location
+        else:
+            if location is None:
+                raise TypeError(
+                    "MemorizedFunc(location=None) caches nothing: use NotMemorizedFunc(func), "
+                    "or Memory(None).cache(func)"
+                )
+            from recyclable.memory import Memory  # Memory is built on this module
+
+            memory = Memory(location, backend, mmap_mode, compress, verbose)
+            assert memory.handle is not None
+            handle, pool = memory.handle, memory.pool
         self.ignore = [ignore] if isinstance(ignore, str) else list(ignore or [])
         self.handle = handle
         self._opened = Opened(handle, pool)
         self.cache_validation_callback = cache_validation_callback
         self.verbose = verbose
         self.func = func
-        target, self._lead_args, self._lead_kwargs = _call_target(func)
+        target, self._lead_args, self._lead_kwargs = call_target(func)
         # A plain function's action is rebuilt if its code object is replaced
         # (func.__code__ = ...): the code digest is taken once per action.
         self._target: Any = None
@@ -76,7 +96,7 @@ class MemorizedFunc:
             self._spec: ActionSpec = target.__recyclable__
             if self.ignore:
                 spec = self._spec
-                self._action, self._spec = _decorate(
+                self._action, self._spec = decorate(
                     target.__wrapped__,
                     name=spec.action,
                     plugin=spec.plugin,
@@ -86,7 +106,7 @@ class MemorizedFunc:
                 )
         else:
             self._target, self._code = target, getattr(target, "__code__", None)
-            self._action, self._spec = _action_for(target, tuple(self.ignore))
+            self._action, self._spec = action_for(target, tuple(self.ignore))
         functools.update_wrapper(self, self.func, updated=())
 
     @property
@@ -94,6 +114,11 @@ class MemorizedFunc:
         """The action's identity and signature (what `@recyclable` built)."""
         self._refresh()
         return self._spec
+
+    @property
+    def location(self) -> str:
+        """Where the results are stored: the cache's directory or URL."""
+        return self.handle.url
 
     @property
     def mmap_mode(self) -> str | None:
@@ -104,7 +129,7 @@ class MemorizedFunc:
         target = self._target
         if target is not None and getattr(target, "__code__", None) is not self._code:
             self._code = getattr(target, "__code__", None)
-            self._action, self._spec = _action_for(target, tuple(self.ignore))
+            self._action, self._spec = action_for(target, tuple(self.ignore))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (
@@ -117,13 +142,16 @@ class MemorizedFunc:
         return ("recyclable.MemorizedFunc", self.func)
 
     def __repr__(self) -> str:
-        return f"MemorizedFunc(func={self.func!r}, pool={self.handle.pool!r})"
+        return (
+            f"MemorizedFunc(func={self.func!r}, location={self.handle.url!r}, "
+            f"pool={self.handle.pool!r})"
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Return the stored result of the call, or compute and store it."""
         if _env.recycling_disabled():
             return self.func(*args, **kwargs)  # off means off: nothing opened, read or written
-        pool = self._opened.get()
+        pool = self._opened.revived()
         if self.cache_validation_callback is not None:
             self._validate(pool, args, kwargs)
         args, kwargs = self._full(args, kwargs)
@@ -147,6 +175,8 @@ class MemorizedFunc:
             ``(output, metadata)`` with metadata ``duration``, ``time`` and ``input_args``.
 
         """
+        if self.spec.is_async:  # as joblib's AsyncMemorizedFunc: a coroutine to await
+            return self._call_forced_async(args, kwargs)  # type: ignore[return-value]
         if _env.recycling_disabled():
             return self.func(*args, **kwargs), {}
         pool = self._opened.get()
@@ -154,7 +184,29 @@ class MemorizedFunc:
         callkey = self._callkey(args, kwargs)
         with pool:
             begin = time.perf_counter()
-            output = self.func(*args, **kwargs)
+            output = self._plain(args, kwargs)
+            seconds = time.perf_counter() - begin
+        pool.store(callkey, output, seconds)
+        return output, {"duration": seconds, "time": started, "input_args": _inputs(callkey)}
+
+    def _plain(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run the function itself: an ``@recyclable`` action's own function, not its lookup."""
+        if self._target is None and isinstance(self._action, RecyclableFunction):
+            full_args, full_kwargs = self._full(args, kwargs)
+            return self._action.__wrapped__(*full_args, **full_kwargs)
+        return self.func(*args, **kwargs)
+
+    async def _call_forced_async(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        if _env.recycling_disabled():
+            return await self.func(*args, **kwargs), {}
+        pool = self._opened.get()
+        started = time.time()
+        callkey = self._callkey(args, kwargs)
+        with pool:
+            begin = time.perf_counter()
+            output = await self._plain(args, kwargs)
             seconds = time.perf_counter() - begin
         pool.store(callkey, output, seconds)
         return output, {"duration": seconds, "time": started, "input_args": _inputs(callkey)}
@@ -165,11 +217,23 @@ class MemorizedFunc:
         A stored result is not loaded; a missing one is computed and stored.
         ``reference.get()`` loads it (in any process).
         """
+        if self.spec.is_async:  # as joblib's AsyncMemorizedFunc: a coroutine to await
+            return self._shelve_async(args, kwargs)  # type: ignore[return-value]
         if _env.recycling_disabled():
             return NotMemorizedResult(self.func(*args, **kwargs))
         callkey = self._callkey(args, kwargs)
         if _stored(self._opened.get(), callkey) is None:
             self(*args, **kwargs)
+        return MemorizedResult(self.handle, callkey)
+
+    async def _shelve_async(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> MemorizedResult | NotMemorizedResult:
+        if _env.recycling_disabled():
+            return NotMemorizedResult(await self.func(*args, **kwargs))
+        callkey = self._callkey(args, kwargs)
+        if _stored(self._opened.get(), callkey) is None:
+            await self(*args, **kwargs)
         return MemorizedResult(self.handle, callkey)
 
     def check_call_in_cache(self, *args: Any, **kwargs: Any) -> bool:
@@ -200,7 +264,7 @@ class MemorizedFunc:
             warn: accepted for joblib compatibility (the clearing is logged).
 
         """
-        pool = self._opened.get()
+        pool = self._opened.revived()
         spec = self.spec
         logger.info("clearing %s from pool %s", spec.action, pool.name)
         for manifest in pool.entries():
@@ -260,7 +324,10 @@ class MemorizedResult:
         return (MemorizedResult, (self.handle, self._callkey))
 
     def __repr__(self) -> str:
-        return f"MemorizedResult(func={self.func!r}, args_id={self.args_id!r})"
+        return (
+            f"MemorizedResult(location={self.handle.url!r}, func={self.func!r}, "
+            f"args_id={self.args_id!r})"
+        )
 
     def get(self) -> Any:
         """Load the stored result.
@@ -333,8 +400,15 @@ class NotMemorizedFunc:
         return self.func(*args, **kwargs), {}
 
     def call_and_shelve(self, *args: Any, **kwargs: Any) -> NotMemorizedResult:
-        """Call the function; its value, wrapped like a stored result."""
+        """Call the function; its value, wrapped like a stored result (awaitable if async)."""
+        if inspect.iscoroutinefunction(self.func):
+            return self._shelve_async(args, kwargs)  # type: ignore[return-value]
         return NotMemorizedResult(self.func(*args, **kwargs))
+
+    async def _shelve_async(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> NotMemorizedResult:
+        return NotMemorizedResult(await self.func(*args, **kwargs))
 
     def check_call_in_cache(self, *args: Any, **kwargs: Any) -> bool:
         """Always False: nothing is cached."""
@@ -342,97 +416,6 @@ class NotMemorizedFunc:
 
     def clear(self, warn: bool = True) -> None:
         """Nothing to clear."""
-
-
-class Opened:
-    """The pool of a handle in this process: the one given here, else opened once per process."""
-
-    def __init__(self, handle: PoolHandle | None, pool: Pool | None = None) -> None:
-        self.handle = handle
-        self.pool = pool
-        self.pid = os.getpid()
-
-    def get(self) -> Pool:
-        # A forked child must not share its parent's pool object (nor its store connection).
-        if self.pool is None or self.pid != os.getpid():
-            if self.handle is None:
-                raise RuntimeError("a Memory without a location has no pool")
-            self.pool = self.handle.open()
-            self.pid = os.getpid()
-        return self.pool
-
-
-# Actions made for plain functions, by (function, ignored names): libraries call
-# memory.cache(func) on every fit, and the code fingerprint is worth taking
-# once per process, as @recyclable takes it once per decoration.  Bounded, as
-# the actions keep their functions alive.
-_ACTIONS_MAX = 256
-_actions: OrderedDict[tuple[Any, tuple[str, ...]], tuple[Any, ActionSpec, Any]] = OrderedDict()
-_actions_lock = threading.Lock()
-
-
-def _decorate(target: Callable[..., Any], **options: Any) -> tuple[Any, ActionSpec]:
-    """``@recyclable(**options)(target)`` and the spec its wrapper keys with."""
-    with _actions_lock:
-        action = recyclable(**options)(target)
-        # Read at once: wrapt passes the attribute through to the function, so a
-        # later decoration of the same function would replace what is read here.
-        spec: ActionSpec = action.__recyclable__
-    # As with joblib.Memory, a cached function may change its arguments (a
-    # Pipeline's _fit_transform_one fits the clone it is given and returns it).
-    spec.checks_arguments = False
-    return action, spec
-
-
-def _action_for(target: Callable[..., Any], ignore: tuple[str, ...]) -> tuple[Any, ActionSpec]:
-    """The ``@recyclable(ignore=...)`` action of ``target`` and its spec, made once, then reused."""
-    key = (target, ignore)
-    code = getattr(target, "__code__", None)
-    try:
-        with _actions_lock:
-            made = _actions.get(key)
-            if made is not None and made[2] is code:
-                _actions.move_to_end(key)
-                return made[0], made[1]
-    except TypeError:  # an unhashable callable: made each time
-        return _decorate(target, ignore=list(ignore))
-    action, spec = _decorate(target, ignore=list(ignore))
-    with _actions_lock:
-        _actions[key] = (action, spec, code)
-        _actions.move_to_end(key)
-        while len(_actions) > _ACTIONS_MAX:
-            _actions.popitem(last=False)
-    return action, spec
-
-
-def _call_target(func: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-    """The function a callable runs, with the arguments it puts in front of the caller's.
-
-    A partial's arguments, a bound method's instance and a callable object
-    itself become arguments of the plain function, so they are keyed by value
-    like any other argument (``obj.f(x)`` keys as ``Class.f(obj, x)``).
-    """
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = {}
-    for _ in range(16):  # partials of bound methods of partials... end somewhere
-        if isinstance(func, RecyclableFunction):
-            break
-        if isinstance(func, functools.partial):
-            args = (*func.args, *args)
-            kwargs = {**func.keywords, **kwargs}
-            func = func.func
-        elif inspect.ismethod(func):
-            args = (func.__self__, *args)
-            func = func.__func__
-        elif not inspect.isroutine(func) and not isinstance(func, type):
-            call = inspect.getattr_static(type(func), "__call__", None)
-            if not isinstance(call, types.FunctionType):
-                break  # a ufunc or another object whose call is not Python code
-            args = (func, *args)
-            func = call
-        else:
-            break
-    return func, args, kwargs
 
 
 def _memorized(
@@ -444,7 +427,7 @@ def _memorized(
 ) -> MemorizedFunc:
     return MemorizedFunc(
         func, handle, ignore=ignore, cache_validation_callback=callback, verbose=verbose
-    )
+    )  # (the handle carries the mmap mode)
 
 
 def _drop(pool: Pool, key: str) -> None:

@@ -33,10 +33,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from recyclable.cache import Cache, GarbageReport
-from recyclable.errors import CacheLocationError, ConfigurationError
+from recyclable.errors import ConfigurationError
 from recyclable.handle import PoolHandle
 from recyclable.manifest import Manifest
-from recyclable.memorized import MemorizedFunc, NotMemorizedFunc, Opened, created_at, entry_size
+from recyclable.memorized import MemorizedFunc, NotMemorizedFunc, created_at, entry_size
+from recyclable.memorypool import Opened, reopened
 from recyclable.pool import Pool
 from recyclable.store.local import LocalStore
 
@@ -54,6 +55,10 @@ _CACHE_OPTIONS = frozenset(
 )  # fmt: skip
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 _UNSET: Any = False  # joblib's "use the memory's mmap_mode" is False
+# joblib's compressor names, accepted in compress= as it accepts them.
+_COMPRESSORS = frozenset({"zlib", "gzip", "bz2", "lzma", "xz", "lz4"})
+# The folder a Memory creates inside a directory that holds other files.
+SUBFOLDER = "recyclable"
 
 
 def _check_mmap(mode: object, where: str) -> str | None:
@@ -66,24 +71,60 @@ def _check_mmap(mode: object, where: str) -> str | None:
     return _MMAP_MODES[mode]  # type: ignore[index]
 
 
-def _check_joblib_options(compress: object, backend: object, backend_options: object) -> None:
-    """Refuse joblib options recyclable does not honour, naming what to do instead."""
-    if compress not in (False, 0, None):
+def _check_joblib_options(
+    compress: object, backend: object, backend_options: Mapping[str, Any] | None
+) -> Mapping[str, Any]:
+    """Check joblib's storage options; return the ``backend_options`` recyclable reads.
+
+    ``compress`` is accepted (joblib code passes it routinely) but not
+    honoured: results are stored uncompressed so large arrays load
+    memory-mapped and identical data is stored once.  Leaving it out changes
+    no result, only the size on disk, so it is logged, not refused.
+    """
+    if not _valid_compress(compress):
         raise ConfigurationError(
-            f"Memory(compress=...) got {compress!r}; recyclable stores results uncompressed "
-            "so large arrays load memory-mapped and identical data is stored once. Drop "
-            "compress (or pass compress=False), or keep the cache on a compressing filesystem"
+            f"Memory(compress=...) got {type(compress).__name__} {compress!r}; joblib takes "
+            "a bool, an int 0-9, a compressor name or a (name, level) tuple. recyclable "
+            "stores results uncompressed either way (arrays load memory-mapped): pass "
+            "compress=False, or keep the cache on a compressing filesystem"
+        )
+    if compress not in (False, 0, None):
+        logger.info(
+            "Memory(compress=%r): recyclable stores results uncompressed (large arrays "
+            "load memory-mapped, identical data is stored once); compress is ignored",
+            compress,
         )
     if backend != "local":
         raise ConfigurationError(
             f"Memory(backend=...) got {backend!r}; recyclable picks the store from the "
             "location: pass a directory, or an object-store URL such as 's3://bucket/prefix'"
         )
-    if backend_options:
+    options = dict(backend_options or {})
+    unknown = sorted(set(options) - {"compress", "mmap_mode"})
+    if unknown:
         raise ConfigurationError(
-            f"Memory(backend_options=...) got {backend_options!r}; pass mmap_mode= directly, "
-            "and storage_options={...} for an object-store URL"
+            f"Memory(backend_options=...) got {unknown} in {backend_options!r}; recyclable "
+            "reads only 'mmap_mode' and 'compress' there (as joblib's local store): pass "
+            "mmap_mode= directly, and storage_options={...} for an object-store URL"
         )
+    if "compress" in options:
+        _check_joblib_options(options["compress"], backend, None)
+    return options
+
+
+def _valid_compress(compress: object) -> bool:
+    if compress is None or isinstance(compress, bool):
+        return True
+    if isinstance(compress, int):
+        return 0 <= compress <= 9
+    if isinstance(compress, str):
+        return compress in _COMPRESSORS
+    return (
+        isinstance(compress, tuple)
+        and len(compress) == 2
+        and compress[0] in _COMPRESSORS
+        and isinstance(compress[1], int)
+    )
 
 
 def _open_cache(location: object, mmap: str | None, options: dict[str, Any]) -> Cache:
@@ -101,59 +142,55 @@ def _open_cache(location: object, mmap: str | None, options: dict[str, Any]) -> 
                 f"Memory(location=<Cache>) got Cache options {sorted(options)}; they belong "
                 "to the Cache: pass them to Cache(...), or pass a path to Memory"
             )
-        return _with_mmap(location, mmap)
+        return reopened(location, mmap)
     if not isinstance(location, (str, os.PathLike)):
         raise TypeError(
             f"Memory(location=...) expects None, a path, a Cache or a Pool, got "
             f"{type(location).__name__} {location!r}; e.g. Memory('cache_path')"
         )
-    try:
-        return Cache(location, mmap=mmap, **options)
-    except CacheLocationError as exc:
-        if isinstance(location, (str, os.PathLike)) and os.path.isdir(
-            os.path.join(location, "joblib")
-        ):
-            raise CacheLocationError(
-                f"{exc}. It holds a joblib.Memory cache (its joblib/ folder): give "
-                f"recyclable.Memory a directory of its own, e.g. "
-                f"{os.path.join(location, 'recyclable')!r}"
-            ) from None
-        raise
+    return Cache(_cache_dir(location), mmap=mmap, **options)
 
 
-def _with_mmap(cache: Cache, mmap: str | None) -> Cache:
-    """``cache`` itself, or the same cache opened with another ``mmap`` mode."""
-    if cache.mmap == mmap:
-        return cache
-    return Cache(
-        cache.url,
-        durable=cache.durable,
-        mmap=mmap,
-        verify_loads=cache.verify_loads,
-        shared=cache.shared,
-        secret=cache.secret,
-        lease_timeout=cache.leases.timeout,
-        lease_stale=cache.leases.stale,
-        storage_options=cache.storage_options or None,
-    )
+def _cache_dir(location: str | os.PathLike[str]) -> str | os.PathLike[str]:
+    """Where a Memory keeps its cache: ``location`` itself, or a folder inside it.
+
+    A recyclable cache, an empty or a new directory (and an object-store URL)
+    is the cache itself.  A directory already holding other files (a
+    project's folder, a test's tmpdir, a joblib cache) gets a ``recyclable``
+    folder inside it, as joblib.Memory keeps its ``joblib`` folder: the
+    files there are never touched.
+    """
+    path = os.fspath(location)
+    if "://" in str(path) or not os.path.isdir(path):
+        return location
+    if os.path.exists(os.path.join(path, "VERSION")) or not os.listdir(path):
+        return location
+    inner = os.path.join(path, SUBFOLDER)
+    logger.debug("Memory(%r): the directory holds other files; caching in %s", path, inner)
+    return inner
 
 
 class Memory:
     """joblib.Memory's interface on a recyclable pool: pass it wherever a ``memory=`` is taken.
 
+    The arguments up to ``backend_options`` are joblib's, in joblib's order.
+
     Args:
-        location: a cache directory (created if absent), an object-store URL,
-            a `Cache`, a `Pool`, or None for no caching at all (as in joblib).
-        pool: the pool that keeps the results (ignored when ``location`` is a Pool).
+        location: a cache directory (created if absent; a directory that
+            already holds other files gets a ``recyclable`` folder inside it),
+            an object-store URL, a `Cache`, a `Pool`, or None for no caching
+            at all (as in joblib).
+        backend: only ``"local"`` is accepted; the location picks the store.
         mmap_mode: how large stored arrays are loaded: None (into memory,
             joblib's default), ``"r"`` (read-only map) or ``"c"`` (copy-on-write).
             A `Cache` or `Pool` given as ``location`` keeps its own ``mmap``
             unless this is given.
+        compress: accepted in joblib's spellings and not honoured: results
+            are stored uncompressed (so large arrays load memory-mapped).
         verbose: accepted for joblib compatibility; recyclable never prints,
             it logs to ``logging.getLogger("recyclable")``.
-        compress: only False is accepted (results are stored uncompressed).
-        backend: only ``"local"`` is accepted; the location picks the store.
-        backend_options: only empty is accepted.
+        backend_options: joblib's ``mmap_mode`` and ``compress`` keys only.
+        pool: the pool that keeps the results (ignored when ``location`` is a Pool).
         **cache_options: `Cache` options: ``durable``, ``verify_loads``,
             ``shared``, ``secret``, ``lease_timeout``, ``lease_stale``,
             ``storage_options``.
@@ -178,16 +215,18 @@ class Memory:
     def __init__(
         self,
         location: str | os.PathLike[str] | Cache | Pool | None = None,
+        backend: str = "local",
+        mmap_mode: str | None = _UNSET,
+        compress: bool | int = False,
+        verbose: int | None = 0,
+        backend_options: Mapping[str, Any] | None = None,
         *,
         pool: str = "memory",
-        mmap_mode: str | None = _UNSET,
-        verbose: int | None = 0,
-        compress: bool | int = False,
-        backend: str = "local",
-        backend_options: Mapping[str, Any] | None = None,
         **cache_options: Any,
     ) -> None:
-        _check_joblib_options(compress, backend, backend_options)
+        joblib_options = _check_joblib_options(compress, backend, backend_options)
+        if "mmap_mode" in joblib_options:  # joblib lets backend_options override mmap_mode
+            mmap_mode = joblib_options["mmap_mode"]
         if mmap_mode is _UNSET:
             own = location.cache if isinstance(location, Pool) else location
             mmap_mode = own.mmap if isinstance(own, Cache) else None
@@ -212,7 +251,7 @@ class Memory:
                 )
             opened = location
             if location.cache.mmap != mmap:
-                opened = _with_mmap(location.cache, mmap).create_pool(location.name, reuse=True)
+                opened = reopened(location.cache, mmap).create_pool(location.name, reuse=True)
             self.location = location.cache.url
         else:
             cache = _open_cache(location, mmap, cache_options)
@@ -291,9 +330,11 @@ class Memory:
 
         """
         if cache_validation_callback is not None and not callable(cache_validation_callback):
-            raise ValueError(
-                f"cache(cache_validation_callback=...) needs a callable, got "
-                f"{type(cache_validation_callback).__name__} {cache_validation_callback!r}"
+            raise ValueError(  # worded as joblib's, which code may match
+                f"cache_validation_callback needs to be callable. Got "
+                f"{cache_validation_callback!r} ({type(cache_validation_callback).__name__}); "
+                "pass a function taking the stored result's metadata, e.g. "
+                "joblib.expires_after(days=1)"
             )
         if func is None:
             return functools.partial(
@@ -308,12 +349,15 @@ class Memory:
         if self._handle is None:
             return NotMemorizedFunc(func)
         handle = self._handle
-        opened = self._opened.get()
+        before = self._opened.pool
+        opened = self._opened.revived()
+        if opened is not before:  # opened anew (a removed cache laid out again, a fork)
+            self._siblings.clear()
         if mmap_mode is not _UNSET:
             mode = _check_mmap(mmap_mode, "cache(mmap_mode=...)")
             if mode != handle.mmap:
                 if mode not in self._siblings:
-                    sibling = _with_mmap(opened.cache, mode).create_pool(handle.pool, reuse=True)
+                    sibling = reopened(opened.cache, mode).create_pool(handle.pool, reuse=True)
                     self._siblings[mode] = sibling
                 opened = self._siblings[mode]
                 handle = PoolHandle.of(opened)
@@ -339,7 +383,7 @@ class Memory:
         """
         if self._handle is None:
             return
-        cache = self._opened.get().cache
+        cache = self._opened.revived().cache
         logger.info("clearing pool %s of cache %s", self._handle.pool, cache.url)
         if self._handle.pool in cache.pools():
             cache.remove_pool(self._handle.pool)
@@ -373,10 +417,13 @@ class Memory:
         if items_limit is not None and (isinstance(items_limit, bool) or items_limit < 0):
             raise ValueError(f"reduce_size(items_limit=...) got {items_limit!r}; use an int >= 0")
         if age_limit is not None and age_limit < datetime.timedelta(0):
-            raise ValueError(f"reduce_size(age_limit=...) got {age_limit!r}; it must be >= 0")
+            raise ValueError(  # worded as joblib's, which code may match
+                f"reduce_size(age_limit=...) got {age_limit!r}; age_limit has to be a "
+                "positive timedelta (or zero)"
+            )
         if self._handle is None or (limit is None and items_limit is None and age_limit is None):
             return None
-        pool = self._opened.get()
+        pool = self._opened.revived()
         store = pool.cache.store
         now = time.time()
         entries = sorted(

@@ -334,7 +334,9 @@ def test_async_functions_are_cached(memory: Memory) -> None:
 @pytest.mark.parametrize(
     ("options", "error", "names"),
     [
-        ({"compress": 3}, ConfigurationError, "compress"),
+        ({"compress": 10}, ConfigurationError, "compress"),
+        ({"compress": [1]}, ConfigurationError, "compress"),
+        ({"backend_options": {"compress": "lots"}}, ConfigurationError, "compress"),
         ({"backend": "s3"}, ConfigurationError, "s3://"),
         ({"backend_options": {"x": 1}}, ConfigurationError, "storage_options"),
         ({"mmap_mode": "r+"}, ConfigurationError, "'c'"),
@@ -363,14 +365,48 @@ def test_bad_arguments_name_the_problem(memory: Memory) -> None:
         Memory(42)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="do not fit"):
         memory.cache(scale).check_call_in_cache(nosuch=1)
-    joblib_dir = Path(memory.location).parent / "joblib-user"
-    (joblib_dir / "joblib").mkdir(parents=True)
-    with pytest.raises(recyclable.CacheLocationError, match="joblib-user/recyclable"):
-        Memory(joblib_dir)
+    a_file = Path(memory.location).parent / "a-file"
+    a_file.write_text("not a cache")
+    with pytest.raises(recyclable.CacheLocationError, match="a-file"):
+        Memory(a_file)
     with pytest.raises(recyclable.PoolNameError):
         Memory(memory.location, pool="../elsewhere")
     with pytest.raises(ConfigurationError, match="Cache"):
         Memory(Cache(memory.location), durable=True)
+
+
+def test_a_directory_holding_other_files_gets_a_folder_inside(tmp_path: Path) -> None:
+    """As joblib.Memory keeps a joblib/ folder, a busy directory gets recyclable/; its files stay.
+
+    The memory's location is still the directory given, and a second Memory
+    on it finds the same cache.
+    """
+    project = tmp_path / "project"
+    (project / "joblib").mkdir(parents=True)  # a joblib.Memory cache beside ours
+    (project / "notes.txt").write_text("mine")
+    first = Memory(project)
+    first.cache(scale)([1.0])
+    assert first.location == project
+    assert (project / "recyclable" / "VERSION").is_file()
+    assert sorted(p.name for p in project.iterdir()) == ["joblib", "notes.txt", "recyclable"]
+    assert (project / "notes.txt").read_text() == "mine"
+    again = Memory(project)
+    assert again.cache(scale)([1.0]) == [2.0]
+    assert calls == ["scale"]
+    assert again.pool is not None and again.pool.stats.loaded == 1
+
+
+def test_compress_is_accepted_and_results_stay_uncompressed(tmp_path: Path) -> None:
+    """compress= (joblib code passes it) is accepted in every joblib spelling, and ignored.
+
+    Results are stored as without it: a large array still loads memory-mapped.
+    """
+    for compress in (True, 3, "zlib", ("lz4", 3)):
+        memory = Memory(tmp_path / "cache", compress=compress, mmap_mode="r")
+        assert not memory.cache(big)(100_000).flags.writeable
+    backend = Memory(tmp_path / "cache", backend_options={"compress": 9, "mmap_mode": "r"})
+    assert backend.mmap_mode == "r"
+    assert calls == ["big"]
 
 
 def test_accepted_joblib_options(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recyclable import Memory, current_pool
+from recyclable import Memory, current_pool, recyclable
 
 calls: list[str] = []
 
@@ -193,3 +193,49 @@ def test_threads_share_the_memory_and_compute_once(memory: Memory) -> None:
         results = [first.result(), *(f.result() for f in others)]
     assert results == [(8, True)] * 3
     assert calls == ["slow"]
+
+
+class Recyclable:
+    """A class whose methods are @recyclable steps."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    @recyclable
+    def times(self, x: int) -> int:
+        calls.append(f"times{self.k}")
+        return self.k * x
+
+    @recyclable
+    @classmethod
+    def tripled(cls, x: int) -> int:
+        calls.append("tripled")
+        return 3 * x
+
+    @recyclable
+    @staticmethod
+    def quadrupled(x: int) -> int:
+        calls.append("quadrupled")
+        return 4 * x
+
+
+@pytest.mark.timeout(60)  # a regression here is a caller waiting on its own claim
+def test_recyclable_methods_through_a_memory(memory: Memory) -> None:
+    """memory.cache of an @recyclable method, through an instance or its class, of a class or
+    static method: right results keyed by the instance's state, loaded the second time.
+
+    The instance's own step is the action (the instance keyed by value); a
+    class or static method is cached as its plain function.
+    """
+    two = Recyclable(2)
+    assert memory.cache(two.times)(5) == 10 == memory.cache(two.times)(5)
+    assert memory.cache(Recyclable(3).times)(5) == 15
+    assert memory.cache(Recyclable.times)(Recyclable(2), 5) == 10
+    for step in (Recyclable.tripled, Recyclable(1).tripled):
+        assert memory.cache(step)(2) == 6
+    for step in (Recyclable.quadrupled, Recyclable(1).quadrupled):
+        assert memory.cache(step)(2) == 8
+    assert calls == ["times2", "times3", "tripled", "quadrupled"]
+    assert memory.cache(two.times).check_call_in_cache(5)
+    assert memory.cache(two.times).call(5)[0] == 10
+    assert calls[-1] == "times2", "call() runs the step"
