@@ -250,17 +250,33 @@ def shown_json(row: ShownRow) -> str:
     return _ROW % (action, arguments, size, seconds, created, inputs, key, plugin, values)
 
 
-def shown_cells(row: ShownRow) -> tuple[str, str, list[Any], bool, int, float, str]:
-    """``(key, action, arguments, digests, bytes, seconds, created)`` decoded, for the table.
+def shown_cells(
+    row: ShownRow,
+) -> tuple[str, str, list[Any] | None, str, bool, int, float, str]:
+    """``(key, action, arguments, text, digests, bytes, seconds, created)`` decoded, for the table.
 
     ``arguments`` are the entry's ``[name, value]`` pairs: the argument
     values its lineage keeps, or, for an entry without them (``digests``
-    true), the arguments' digests.
+    true), the arguments' digests.  For values whose text was spliced
+    (pairs of plain strings) ``arguments`` is None and ``text`` is already
+    ``name=value, ...``, cut to 60 characters as the table shows it.
     """
     _, created, action, key, _, arguments, size, seconds, values, _ = row
     digests = values == "[]"
-    pairs: list[Any] = json.loads(arguments if digests else values)
-    return key, _string(action), pairs, digests, size, float(seconds), _string(created)
+    text = ""
+    pairs: list[Any] | None = None
+    if not digests and _plain_pairs(values):
+        # [["a", "1"], ["b", "2"]] -> a=1, b=2
+        text = values[3:-3].replace('"], ["', ", ").replace('", "', "=")
+        if len(text) > 60:
+            text = text[:57] + "..."
+    else:
+        pairs = json.loads(arguments if digests else values)
+    return key, _string(action), pairs, text, digests, size, float(seconds), _string(created)
+
+
+# A spliced list of [name, value] pairs (json.dumps's separators), strings without " \\ , [ ].
+_plain_pairs = re.compile(rf"\[\[{_ITEM}, {_ITEM}\](?:, \[{_ITEM}, {_ITEM}\])*\]").fullmatch
 
 
 def _string(text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import gc
 from collections.abc import Sequence
 from pathlib import Path
@@ -222,16 +223,19 @@ def _show(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -
     if not rows:
         out.write(f"pool {options.pool} holds no entries\n")
         return EXIT_OK
+    # Sizes and compute times repeat from row to row: each is written once.
+    size_text = functools.cache(human_bytes)
+    seconds_text = functools.cache(human_seconds)
     cells = [
         (
             key[:12],
             action,
-            _arguments_text(arguments, digests=digests),
-            human_bytes(size),
-            human_seconds(seconds),
+            _arguments_text(arguments, digests=digests) if arguments is not None else text,
+            size_text(size),
+            seconds_text(seconds),
             created,
         )
-        for key, action, arguments, digests, size, seconds, created in map(shown_cells, rows)
+        for key, action, arguments, text, digests, size, seconds, created in map(shown_cells, rows)
     ]
     out.write(table(cells, ["KEY", "ACTION", "ARGUMENTS", "SIZE", "COMPUTE", "CREATED"]) + "\n")
     return EXIT_OK
