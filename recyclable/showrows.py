@@ -54,18 +54,15 @@ _PAIRS = rf"\[(?:\[{_ITEM}(?:,{_ITEM})*\](?:,\[{_ITEM}(?:,{_ITEM})*\])*)?\]"
 # A float as json.dumps writes one: a fraction or an exponent.
 _FLOAT = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)"
 
-# The load line of an entry without buffers, up to its compute time, and
-# what follows the key: its result inline or in one data file.
-_LOAD_START = '{"buffers":[],"compute_seconds":'
-# ... or of one with buffers (each a data file).
-_BUFFERS = re.compile(
-    r'\{"buffers":\[((?:\{"digest":"[0-9a-f]+","size":[0-9]+\},)*'
-    r'\{"digest":"[0-9a-f]+","size":[0-9]+\})\],"compute_seconds":'
+_BUFFER = r'\{"digest":"[0-9a-f]+","size":[0-9]+\}'
+# The load line up to its stream's second field: its buffers (each a data
+# file), compute time, key and stream (inline, or in a data file).
+_LOAD = re.compile(
+    rf'\{{"buffers":\[((?:{_BUFFER}(?:,{_BUFFER})*)?)\],'
+    rf'"compute_seconds":({_FLOAT}),"key":"([0-9a-f]+)",'
+    r'"stream":\{"digest":"([0-9a-f]+)","(inline|size)":'
 )
 _DIGESTS = re.compile(r'"digest":"([0-9a-f]+)"')
-_KEY = ',"key":"'
-_STREAM = '","stream":{"digest":"'
-_FLOAT_TEXT = re.compile(_FLOAT)
 # The description line's first two fields.
 _HEAD = re.compile(rf'\{{"action":({_STR}),"arguments":({_PAIRS}),')
 # The lineage and the plugin after it (keys are sorted).
@@ -152,55 +149,37 @@ def _located(
     ``,"name":`` with no ``{`` since the previous value: inside a string a
     quote is always escaped and a key of a nested object needs its ``{``,
     so such a match is a key of the line itself (as in
-    `recyclable.entryrows._shown_fields`).  str methods, not one pattern for
-    the whole line: a pattern walks every character of what it skips.
+    `recyclable.entryrows._shown_fields`).  Patterns match the short parts
+    and str methods skip the long ones (code, code parts): a pattern walks
+    every character of what it skips.
     """
-    blobs: set[str] | None = None
-    if text.startswith(_LOAD_START, start):
-        pos = start + len(_LOAD_START)
-    else:
-        buffers = _BUFFERS.match(text, start)
-        if buffers is None:
-            return None
-        blobs = set(_DIGESTS.findall(buffers[1]))
-        pos = buffers.end()
-    at = text.find(",", pos)
-    if _float_text(text, pos, at) is None:
+    found = _load(text, start)
+    if found is None:
         return None
-    seconds = text[pos:at]
-    # The key the entry is filed under (hex: no escape needed), then its stream.
-    if not (text.startswith(_KEY, at) and text.startswith(key, at + 8)):
-        return None
-    pos = at + 8 + len(key)
-    if not text.startswith(_STREAM, pos):
-        return None
-    pos += len(_STREAM)
-    at = text.find('"', pos)
-    if text.startswith('","size":', at):
-        if blobs is None:
-            size += blob_size(text[pos:at])
-        else:
-            blobs.add(text[pos:at])
-    elif not text.startswith('","inline":', at):
-        return None
-    if blobs is not None:
+    buffers, seconds, stored, digest, where = found.groups()
+    if stored != key:
+        return None  # filed under another key (hex: the key needs no escape)
+    if buffers:
+        blobs = set(_DIGESTS.findall(buffers))
+        if where == "size":
+            blobs.add(digest)
         size += sum(map(blob_size, blobs))
+    elif where == "size":
+        size += blob_size(digest)
+    at = found.end()
     first = _head(text, text.find("\n", at) + 1)
     if first is None:
         return None
     action, arguments = first.groups()
     pos = first.end() - 1
     at = text.find(',"created":"', pos)
-    if at < 0 or text.find("{", pos, at) >= 0:
+    if at < 0:
         return None
-    pos = at + 12
-    at = text.find('"', pos)
-    created = text[pos:at]
-    if "\\" in created or not created.isprintable():
-        return None
-    pos = at
-    at = text.find(',"lineage":', pos)
-    if at < 0 or text.find("{", pos, at) >= 0:
+    end = text.find('"', at + 12)
+    created = text[at + 12 : end]
+    at = text.find(',"lineage":', end)
+    # One look for a brace from the arguments to the lineage (the created time has none).
+    if at < 0 or text.find("{", pos, at) >= 0 or "\\" in created or not created.isprintable():
         return None
     rest = _lineage(text, at)
     if rest is None:
@@ -220,7 +199,7 @@ def _located(
     )
 
 
-_head, _lineage, _float_text = _HEAD.match, _LINEAGE.match, _FLOAT_TEXT.fullmatch
+_load, _head, _lineage = _LOAD.match, _HEAD.match, _LINEAGE.match
 
 
 def _decoded(key: str, data: bytes, blob_size: Callable[[str], int]) -> ShownRow | None:
