@@ -1,15 +1,16 @@
-"""The rows of ``recyclable cache show POOL``: only the fields shown, read from each manifest once.
+"""A pool's entries as rows of values: only the fields shown, read from each manifest once.
 
-A pool of 100,000 entries is listed in about the time it takes to read its
-manifests.  Parsing each manifest's description whole would cost as much
-again (its code parts, writer and library fields are not shown), and so
-would a record object per entry or encoding each row's JSON from Python
-values.  So each manifest's checksum is checked, then only the shown fields
-are located in its bytes and their JSON text is kept as it is, to be
-written out unchanged; anything unusual falls back to a full parse.
+Parsing each manifest's description whole costs as much as reading it (its
+code parts, writer and library fields are not shown), and so would a
+record object per entry.  So each manifest's checksum is checked, then only
+the shown fields are located in its text and decoded; anything unusual
+falls back to a full parse.
 
 A row is a tuple (see `Row`); `recyclable.maintenance.list_entries` turns
-rows into `EntrySummary` records for the library's callers.
+rows into `EntrySummary` records for the library's callers.  ``cache show``
+prints from `recyclable.showrows`, which does not decode the fields at all
+and falls back to `entry_row` for an entry of another shape; `row_json` is
+the text both give.
 """
 
 from __future__ import annotations
