@@ -14,10 +14,10 @@ rounds, in alternating order):
 * a hit with 100,000 entries vs one with 100 entries;
 * ``recyclable cache info`` and ``pools`` vs one ``os.scandir`` + stat pass over the
   files they size (entries and data files; for pools the markers too);
-* ``show`` vs reading every manifest once (opening, reading and closing each);
-  and, for scale, vs what the plain way of printing its rows costs on top of
-  that: the description line parsed by ``json.loads`` and each row encoded
-  by ``json.dumps``;
+* ``show`` (``--json``, and the table) vs reading every manifest once
+  (opening, reading and closing each); and, for scale, vs what the plain
+  way of printing its rows costs on top of that: the description line
+  parsed by ``json.loads`` and each row encoded by ``json.dumps``;
 * ``gc`` vs what it must read: every manifest once (every data file is old,
   so every reference matters), the pools' markers listed (they are the
   references) and every data file stat-ed (its age decides whether it may
@@ -163,10 +163,10 @@ def _read_pass(root: Path) -> int:
 
 
 def _tool(*argv: str) -> str:
-    """Run ``recyclable cache ARGV --json`` in this process; what it printed on stdout."""
+    """Run ``recyclable cache ARGV`` in this process; what it printed on stdout."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = cli_main(["cache", *argv, "--json"])
+        code = cli_main(["cache", *argv])
     if code != 0:
         raise RuntimeError(f"recyclable cache {' '.join(argv)} exited {code}")
     return out.getvalue()
@@ -258,6 +258,13 @@ def rows(smoke: bool, workdir: Path, row: Any, counted: Any) -> list[Any]:
             lambda: _read_pass(entries),
         ),
         (
+            "show (table)",
+            ("show", "scale", *where),
+            lambda d: d == large + 2,  # the header, its rule and a line per entry
+            "reading every manifest once",
+            lambda: _read_pass(entries),
+        ),
+        (
             "show",
             ("show", "scale", *where),
             lambda d: len(d) == large,
@@ -283,12 +290,14 @@ def rows(smoke: bool, workdir: Path, row: Any, counted: Any) -> list[Any]:
         # The second `show` row puts the first in scale: it is a reference, not a floor.
         plain = floor_name.startswith("read + json")
         printed: list[str] = []
+        as_table = name.endswith("(table)")
+        command: tuple[str, ...] = argv if as_table else (*argv, "--json")
         ours_time, floor_time = _paired(
-            lambda a=argv, p=printed: p.append(_tool(*a)), floor, rounds
+            lambda a=command, p=printed: p.append(_tool(*a)), floor, rounds
         )
         # Checked after the rounds, so parsing the JSON is not counted as the tool's time.
         for text in printed:
-            if not check(json.loads(text)):
+            if not check(text.count("\n") if as_table else json.loads(text)):
                 raise RuntimeError(f"recyclable cache {' '.join(argv)} printed {text[:300]}")
         found.append(
             row(

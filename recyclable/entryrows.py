@@ -1,15 +1,16 @@
-"""The rows of ``recyclable cache show POOL``: only the fields shown, read from each manifest once.
+"""A pool's entries as rows of values: only the fields shown, read from each manifest once.
 
-A pool of 100,000 entries is listed in about the time it takes to read its
-manifests.  Parsing each manifest's description whole would cost as much
-again (its code parts, writer and library fields are not shown), and so
-would a record object per entry or encoding each row's JSON from Python
-values.  So each manifest's checksum is checked, then only the shown fields
-are located in its bytes and their JSON text is kept as it is, to be
-written out unchanged; anything unusual falls back to a full parse.
+Parsing each manifest's description whole costs as much as reading it (its
+code parts, writer and library fields are not shown), and so would a
+record object per entry.  So each manifest's checksum is checked, then only
+the shown fields are located in its text and decoded; anything unusual
+falls back to a full parse.
 
 A row is a tuple (see `Row`); `recyclable.maintenance.list_entries` turns
-rows into `EntrySummary` records for the library's callers.
+rows into `EntrySummary` records for the library's callers.  ``cache show``
+prints from `recyclable.showrows`, which does not decode the fields at all
+and falls back to `entry_row` for an entry of another shape; `row_json` is
+the text both give.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import xxhash
 
 from recyclable.scan import TICK, ProgressHook, blobs_of, manifest_fields, read_manifests
 
-__all__ = ["Row", "entry_rows", "row_json"]
+__all__ = ["Row", "entry_row", "entry_rows", "row_json"]
 
 #: ``(created, action, key, plugin, arguments, bytes, compute_seconds, values, inputs)``
 #: of one entry: ``arguments`` the ``[name, digest]`` pairs of its key,
@@ -78,38 +79,43 @@ def entry_rows(
     """
     rows: list[Row] = []
     append = rows.append
-    hexdigest = xxhash.xxh3_128_hexdigest
-    magic = len(_MAGIC)
-    start = len(_LOAD_START)
     for done, (key, data) in enumerate(read_manifests(entries, keys), 1):
         if progress is not None and done & TICK == 1:
             progress("reading entries", done, len(keys))
-        header, _, payload = data.partition(b"\n")
-        if not header.startswith(_MAGIC):
-            continue  # not a manifest this version reads
-        if header[magic:].partition(b" ")[0] != hexdigest(payload).encode():
-            continue  # torn or edited
-        load, _, meta = payload.partition(b"\n")
-        row = None
-        if load.startswith(_LOAD_START) and _INLINE in load and payload.isascii():
-            # No data files: the load line gives only the compute time.
-            try:
-                seconds = _scan(load.decode(), start)[0]
-                fields = _shown_fields(meta.decode())
-            except (StopIteration, ValueError):
-                fields = None
-            if fields is not None and isinstance(seconds, (int, float)):
-                row = _row(key, len(data), float(seconds), fields)
-        if row is None:
-            row = _full_row(key, data, blob_size)
-            if row is None:
-                continue
-        append(row)
+        row = entry_row(key, data, blob_size)
+        if row is not None:
+            append(row)
     # One str per row to compare: created times repeat (a pool fills
     # hundreds of entries a second), and comparing tuples then compares
     # three strings each time.
     rows.sort(key=_order)
     return rows
+
+
+def entry_row(key: str, data: bytes, blob_size: Callable[[str], int]) -> Row | None:
+    """The row of one entry from its manifest's bytes; None when it is damaged.
+
+    The shown fields are located in the description line when it has the
+    writer's usual shape (see `_shown_fields`), else the manifest is parsed whole.
+    """
+    header, _, payload = data.partition(b"\n")
+    if not header.startswith(_MAGIC):
+        return None  # not a manifest this version reads
+    if header[len(_MAGIC) :].partition(b" ")[0] != xxhash.xxh3_128_hexdigest(payload).encode():
+        return None  # torn or edited
+    load, _, meta = payload.partition(b"\n")
+    if load.startswith(_LOAD_START) and _INLINE in load and payload.isascii():
+        # No data files: the load line gives only the compute time.
+        try:
+            seconds = _scan(load.decode(), len(_LOAD_START))[0]
+            fields = _shown_fields(meta.decode())
+        except (StopIteration, ValueError):
+            fields = None
+        if fields is not None and isinstance(seconds, (int, float)):
+            row = _row(key, len(data), float(seconds), fields)
+            if row is not None:
+                return row
+    return _full_row(key, data, blob_size)
 
 
 def _order(row: Row) -> str:

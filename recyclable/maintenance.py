@@ -32,6 +32,7 @@ from recyclable.scan import (
     sharded_names,
     sharded_totals,
 )
+from recyclable.showrows import ShownRow, shown_rows
 
 __all__ = [
     "BudgetReport",
@@ -43,6 +44,7 @@ __all__ = [
     "explain_call",
     "list_entries",
     "pool_rows",
+    "pool_shown_rows",
     "remove_pool",
     "summarize_cache",
     "summarize_pools",
@@ -268,6 +270,24 @@ def pool_rows(cache: Cache, pool: str, *, progress: ProgressHook | None = None) 
     store = cache.local_store
     keys = sharded_names(f"{store.pools}/{opened.name}")
     return entry_rows(str(store.entries), keys, BlobSizes(str(store.objects)), progress=progress)
+
+
+def pool_shown_rows(
+    cache: Cache, pool: str, *, progress: ProgressHook | None = None
+) -> list[ShownRow]:
+    """The entries a pool holds as the text ``recyclable cache show`` prints, oldest first.
+
+    The fields of `pool_rows`, each as its JSON text (see `recyclable.showrows`).
+
+    Raises:
+        PoolNameError: the name is not valid.
+        PoolNotFoundError: no such pool.
+
+    """
+    opened = cache.pool(pool)
+    store = cache.local_store
+    keys = sharded_names(f"{store.pools}/{opened.name}")
+    return shown_rows(str(store.entries), keys, BlobSizes(str(store.objects)), progress=progress)
 
 
 def collect_garbage(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import gc
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +26,6 @@ from recyclable.cli.console import (
 from recyclable.cli.invocation import ArgumentParser, default_pool_name, parse_invocation
 from recyclable.cli.run import open_cache
 from recyclable.cli.toolprogress import ToolProgress
-from recyclable.entryrows import row_json
 from recyclable.errors import (
     CacheIOError,
     FingerprintError,
@@ -35,6 +35,7 @@ from recyclable.errors import (
 )
 from recyclable.maintenance import format_time
 from recyclable.runtable import human_bytes, human_seconds
+from recyclable.showrows import shown_cells, shown_json
 
 
 def build_parser() -> ArgumentParser:
@@ -206,28 +207,31 @@ def _show(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -
 
         return show_provenance(cache, options.pool, as_json=options.json, out=out)
     try:
-        rows = maintenance.pool_rows(cache, options.pool, progress=options.hook)
+        rows = maintenance.pool_shown_rows(cache, options.pool, progress=options.hook)
     except PoolNameError as exc:
         raise UsageError(str(exc)) from None
     except PoolNotFoundError:
         raise UsageError(_no_such_pool(cache, options.pool)) from None
     if options.json:
         # The fields of `maintenance.EntrySummary`, each row's JSON joined and written once.
-        out.write("[\n  " + ",\n  ".join(map(row_json, rows)) + "\n]\n" if rows else "[]\n")
+        out.write("[\n  " + ",\n  ".join(map(shown_json, rows)) + "\n]\n" if rows else "[]\n")
         return EXIT_OK
     if not rows:
         out.write(f"pool {options.pool} holds no entries\n")
         return EXIT_OK
+    # Sizes and compute times repeat from row to row: each is written once.
+    size_text = functools.cache(human_bytes)
+    seconds_text = functools.cache(human_seconds)
     cells = [
         (
             key[:12],
             action,
-            _arguments_text(values or arguments, digests=not values),
-            human_bytes(size),
-            human_seconds(float(seconds)),
+            _arguments_text(arguments, digests=digests) if arguments is not None else text,
+            size_text(size),
+            seconds_text(seconds),
             created,
         )
-        for created, action, key, _, arguments, size, seconds, values, _ in rows
+        for key, action, arguments, text, digests, size, seconds, created in map(shown_cells, rows)
     ]
     out.write(table(cells, ["KEY", "ACTION", "ARGUMENTS", "SIZE", "COMPUTE", "CREATED"]) + "\n")
     return EXIT_OK

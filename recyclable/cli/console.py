@@ -82,13 +82,14 @@ parse_duration.__name__ = "duration (e.g. 90s, 30m, 12h, 7d)"
 
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
     """Left-aligned columns, numbers right-aligned, under a header row."""
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-    numeric = [
-        bool(rows) and all(_NUMERIC.match(row[i]) for row in rows) for i in range(len(headers))
+    # Column by column, in C (tables of 100,000 entries are printed); a
+    # column's distinct cells decide whether it is numeric.
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in headers]
+    widths = [
+        max(len(h), max(map(len, column), default=0))
+        for h, column in zip(headers, columns, strict=True)
     ]
+    numeric = [bool(column) and all(map(_NUMERIC.match, set(column))) for column in columns]
     # One format string for every row: tables of 100,000 entries are printed.
     layout = "  ".join(
         f"{{:{'>' if right else '<'}{width}}}" for right, width in zip(numeric, widths, strict=True)

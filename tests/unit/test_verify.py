@@ -107,3 +107,39 @@ def test_verify_quarantines_damaged_inline_entries(cache: Cache) -> None:
         for n in range(5):
             assert small(n) == n + 1
     assert (pool.stats.loaded, pool.stats.computed - computed) == (2, 3)
+
+
+@recyclable
+def payload(n: int) -> bytes:
+    return bytes([n]) * 50_000
+
+
+def test_verify_reads_each_data_file_to_its_true_end(cache: Cache) -> None:
+    """A data file one byte short, one byte long or of the right size but altered is damaged."""
+    with cache.create_pool("p") as pool:
+        for n in range(4):
+            payload(n)
+    blobs = sorted((cache.path / "objects").glob("??/*"))  # type: ignore[operator]
+    assert len(blobs) == 4
+    short, long, altered, sound = blobs
+    short.write_bytes(short.read_bytes()[:-1])
+    long.write_bytes(long.read_bytes() + b"\0")
+    data = bytearray(altered.read_bytes())
+    data[len(data) // 2] ^= 1
+    altered.write_bytes(bytes(data))
+    report = cache.verify()
+    reasons = sorted(reason for _, reason in report.damaged)
+    assert report.entries == 4 and report.blobs == 4
+    size = sound.stat().st_size
+    assert reasons == sorted(
+        [
+            f"blob {short.name} has {size - 1} bytes, expected {size}",
+            f"blob {long.name} has {size + 1} bytes, expected {size}",
+            f"blob {altered.name} fails its checksum",
+        ]
+    )
+    # The sound one is still there and loads; the other three are recomputed.
+    computed = pool.stats.computed
+    with pool:
+        assert [payload(n) for n in range(4)] == [bytes([n]) * 50_000 for n in range(4)]
+    assert (pool.stats.loaded, pool.stats.computed - computed) == (1, 3)
