@@ -14,8 +14,9 @@ own output would depend on something other than the value:
   the builtin ``hash()`` (which is salted per process for strings).
 * numpy arrays → dtype, shape and a digest of the C-order bytes, computed
   from the array's own buffer without a copy when it is C-contiguous, and
-  the order of the axes in memory when it is not C's (numpy reduces in
-  memory order: a Fortran-ordered array can sum to another float).
+  the order of the axes when it is Fortran-contiguous (numpy reduces in
+  memory order: a Fortran-ordered array can sum to another float; a strided
+  view is keyed as the C-ordered copy pickling, and so a re-run, gives).
 * functions and classes of user code → their code identity (see
   `recyclable.codeid`: their code and everything it reaches, closures included);
   other classes → module and qualified name, local classes too (a script's

@@ -240,19 +240,21 @@ def _ndarray_handler(arr: Any) -> Any:
 
 
 def _memory_order(arr: Any) -> tuple[int, ...] | None:
-    """The axes from slowest to fastest in memory, when that is not C order; else None.
+    """The axes from slowest to fastest in memory for a Fortran-ordered array; else None.
 
     numpy's reductions walk an array in memory order, so ``a.sum()`` of a
     Fortran-ordered array and of its C-ordered copy can round differently:
-    equal bytes in C order are not one value to a step.  (Not in the state
-    check of a stored result: a strided view comes back C-ordered, and the
-    miss returns that decoded copy too.)
+    equal bytes in C order are not one value to a step.  Only a contiguous
+    Fortran layout counts: pickling keeps it, so a re-run loads the same
+    layout the first run handed on.  A strided view is pickled as its
+    C-ordered copy, so it is keyed as that copy: keyed by its own layout, the
+    step it feeds would miss on every re-run, where it is given the copy.
+    (Not in the state check of a stored result either.)
     """
-    if arr.ndim < 2 or arr.flags.c_contiguous:
+    flags = arr.flags
+    if arr.ndim < 2 or flags.c_contiguous or not flags.f_contiguous:
         return None
-    axes = [axis for axis, size in enumerate(arr.shape) if size > 1]
-    order = sorted(axes, key=lambda axis: -abs(arr.strides[axis]))
-    return None if order == axes else tuple(order)
+    return tuple(axis for axis, size in reversed(list(enumerate(arr.shape))) if size > 1)
 
 
 def _library_handler(cls: type) -> _Handler | None:

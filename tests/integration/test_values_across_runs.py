@@ -390,3 +390,40 @@ def test_values_keyed_by_layout_and_left_out_state_hit_in_a_new_process(tmp_path
     assert first == {"out": plain, "loaded": 0}
     again = _report(_python(script, cache, "on", cwd=tmp_path))
     assert again == {"out": plain, "loaded": 6}
+
+
+def test_layouts_a_step_hands_on_are_loaded_alike_on_a_rerun(tmp_path: Path) -> None:
+    """Arrays of every layout a step returns (Fortran-ordered, transposed, strided views; small
+    results kept inline and large ones in data files) feed the next step with the same key on
+    the re-run: the re-run loads every call, and each gives the plain pipeline's result."""
+    script = _script(
+        tmp_path,
+        """
+        @recyclable
+        def make(n):
+            a = np.arange(n * 7, dtype=np.float64).reshape(n, 7)
+            return {
+                "transposed": a.T,
+                "fortran": np.asfortranarray(a),
+                "strided": a[:, ::2].T,
+                "small fortran": np.asfortranarray(a[:3]),
+            }
+
+        @recyclable
+        def use(arr):
+            return [float(arr.sum()), list(arr.shape)]
+
+        def main():
+            out = []
+            for n in (10, 20_000):
+                made = make(n)
+                out.extend(use(made[name]) for name in sorted(made))
+            return out
+        """,
+    )
+    cache = str(tmp_path / "cache")
+    plain = _report(_python(script, cache, "off", cwd=tmp_path))["out"]
+    first = _report(_python(script, cache, "on", cwd=tmp_path))
+    assert first["out"] == plain
+    again = _report(_python(script, cache, "on", cwd=tmp_path))
+    assert again == {"out": plain, "loaded": 10}

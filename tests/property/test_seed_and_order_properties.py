@@ -26,12 +26,12 @@ SEEDS = ("0", "12345", "4294967295")
 class _ExactArrays(pickle.Pickler):
     """Pickles arrays as (shape, dtype, bytes, order): numpy's own pickling of a
     non-contiguous array drops a non-native byte order, which would hand the
-    child another value.  An array whose axes lie in memory in Fortran order
-    goes as a Fortran-ordered one, since that order is part of its digest."""
+    child another value.  A Fortran-contiguous array goes as a Fortran-ordered
+    one, since that order is part of its digest."""
 
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) is np.ndarray and not obj.dtype.hasobject:
-            order = "F" if obj.ndim == 2 and abs(obj.strides[0]) < abs(obj.strides[1]) else "C"
+            order = "F" if obj.flags.f_contiguous and not obj.flags.c_contiguous else "C"
             return np.ndarray, (obj.shape, obj.dtype, obj.tobytes(order=order), 0, None, order)
         return NotImplemented
 
