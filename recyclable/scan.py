@@ -24,6 +24,7 @@ import xxhash
 from recyclable.manifest import ManifestError, load_manifest
 
 __all__ = [
+    "FIRST_READ",
     "TICK",
     "BlobSizes",
     "CacheScan",
@@ -35,6 +36,7 @@ __all__ = [
     "manifest_fields",
     "read_file",
     "read_manifests",
+    "read_rest",
     "referenced_blobs",
     "scan_cache",
     "sharded_names",
@@ -141,20 +143,28 @@ def read_file(path: str) -> bytes | None:
     except FileNotFoundError:
         return None
     try:
-        data = os.read(fd, 1 << 16)
-        if len(data) < 1 << 16:
-            # A short read of a regular file is its end: no second read needed.
-            return data
-        chunks = [data]
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_rest(fd, os.read(fd, FIRST_READ))
     finally:
         os.close(fd)
 
 
-# The first read of a manifest; a short read is its end.
-_WHOLE = 1 << 16
+#: The first read of a manifest; a short read is its end.
+FIRST_READ = 1 << 16
+
+
+def read_rest(fd: int, first: bytes) -> bytes:
+    """The whole file open at ``fd`` whose first `FIRST_READ` bytes read gave ``first``.
+
+    A short first read of a regular file is its end, so most manifests need
+    no second read; the loops that inline the open and first read for speed
+    call this for the rest.
+    """
+    if len(first) < FIRST_READ:
+        return first
+    chunks = [first]
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def read_manifests(entries: str, keys: Iterable[str]) -> Iterator[tuple[str, bytes]]:
@@ -171,12 +181,9 @@ def read_manifests(entries: str, keys: Iterable[str]) -> Iterator[tuple[str, byt
         except FileNotFoundError:
             continue  # removed since it was listed
         try:
-            data = read(fd, _WHOLE)
-            if len(data) == _WHOLE:
-                chunks = [data]
-                while chunk := read(fd, 1 << 20):
-                    chunks.append(chunk)
-                data = b"".join(chunks)
+            data = read(fd, FIRST_READ)
+            if len(data) == FIRST_READ:
+                data = read_rest(fd, data)
         finally:
             close(fd)
         yield key, data
@@ -253,7 +260,7 @@ def referenced_blobs(
     live: set[str] = set()
     # `read_manifests` inlined: at 100,000 manifests a generator's frame per
     # item is a tenth of the pass.
-    open_, read, close, flags, whole = os.open, os.read, os.close, os.O_RDONLY, _WHOLE
+    open_, read, close, flags, whole = os.open, os.read, os.close, os.O_RDONLY, FIRST_READ
     done = 0
     for key in keys:
         try:
@@ -309,10 +316,10 @@ def entry_sizes(
         except FileNotFoundError:
             continue  # removed since it was listed
         try:
-            data = read(fd, _WHOLE)
+            data = read(fd, FIRST_READ)
         finally:
             close(fd)
-        if len(data) == _WHOLE:
+        if len(data) == FIRST_READ:
             data = read_file(f"{entries}/{key[:2]}/{key}.json") or b""
         done += 1
         if progress is not None and done & TICK == 1:

@@ -33,7 +33,7 @@ from typing import Any
 import xxhash
 
 from recyclable.entryrows import _esc, _float, _list, entry_row
-from recyclable.scan import TICK, ProgressHook
+from recyclable.scan import FIRST_READ, TICK, ProgressHook, read_rest
 
 __all__ = ["ShownRow", "shown_cells", "shown_json", "shown_rows"]
 
@@ -109,12 +109,9 @@ def shown_rows(
         except FileNotFoundError:
             continue  # removed since it was listed
         try:
-            data = read(fd, 1 << 16)
-            if len(data) == 1 << 16:
-                chunks = [data]
-                while chunk := read(fd, 1 << 20):
-                    chunks.append(chunk)
-                data = b"".join(chunks)
+            data = read(fd, FIRST_READ)
+            if len(data) == FIRST_READ:
+                data = read_rest(fd, data)
         finally:
             close(fd)
         done += 1
