@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 
+import crash_hook
 import numpy as np
 
 from recyclable import Cache, recyclable
@@ -15,22 +14,29 @@ SHARED = np.arange(1 << 17, dtype=np.int64)
 
 
 @recyclable
-def shared_and_big(big_bytes: int) -> dict[str, np.ndarray]:
-    """A result holding the shared buffer and then a buffer too large for the disk."""
-    return {"a": SHARED, "big": np.ones(big_bytes, dtype=np.uint8)}
+def shared_medium_and_big(big_bytes: int) -> dict[str, np.ndarray]:
+    """The shared buffer, a medium one that fits, then one too large for the disk.
+
+    The medium buffer's write is where a test holds the writer (its
+    ``mid-blob`` point, the second of the store), after the shared blob is
+    published and before the large one fails.
+    """
+    return {
+        "a": SHARED,
+        "b": np.full(1 << 17, 7, dtype=np.int64),
+        "big": np.ones(big_bytes, dtype=np.uint8),
+    }
 
 
 @recyclable
 def shared_only(blob: str) -> dict[str, np.ndarray]:
-    """A result holding only the shared buffer; computed once its blob is on disk."""
-    deadline = time.monotonic() + 60
-    while not os.path.exists(blob) and time.monotonic() < deadline:
-        pass  # a tight loop: publish while the other writer is still writing its big buffer
+    """A result holding only the shared buffer."""
     return {"a": SHARED}
 
 
 def main() -> None:
     """``python fault_actions.py CACHE POOL FUNC ARG``: run one step in a pool."""
+    crash_hook.install_from_environment()
     cache_dir, pool, func, arg = sys.argv[1:5]
     value = int(arg) if arg.isdigit() else arg
     with Cache(cache_dir).create_pool(pool, reuse=True):
