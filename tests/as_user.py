@@ -24,10 +24,17 @@ def _preload() -> None:
     import pipeline_actions  # noqa: F401
 
     import recyclable
+    from recyclable.handlers import _LIBRARIES
 
+    # A library's handler is imported only once the library is (see
+    # recyclable.handlers): the run never needs those of libraries it does
+    # not import, and importing them (torch, scikit-bio) took seconds per child.
+    unused = {name for library, name in _LIBRARIES.items() if library not in sys.modules}
     for module in pkgutil.walk_packages(recyclable.__path__, "recyclable."):
         if module.name.endswith("__main__"):
             continue  # importing it would run the command
+        if module.name in unused:
+            continue
         with contextlib.suppress(ImportError):
             importlib.import_module(module.name)
     importlib.metadata.entry_points(group="recyclable.plugins")
