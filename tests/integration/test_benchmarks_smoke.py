@@ -32,6 +32,7 @@ def test_benchmark_suite_runs_in_smoke_mode() -> None:
         "miss end to end, files kept, mutation check on",
         "miss end to end, files kept, mutation check off",
         "miss end to end, pages reused",
+        "miss end to end, files kept, fed by the previous step's stored result",
         "miss of f(int) end to end",
         "hit, trivial f(int) vs the floor",
         "2 processes hitting one pool",
