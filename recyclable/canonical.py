@@ -94,6 +94,8 @@ _UNION = _tag("_canonical_union")
 _PATH = _tag("_canonical_path")
 _MAPPING_PROXY = _tag("_canonical_mappingproxy")
 _MEMORYVIEW = _tag("_canonical_memoryview")
+_USER_TYPE = _tag("_canonical_user_type")
+_WEAK = _tag("_canonical_weak")
 
 
 class _Canonical:

@@ -448,8 +448,9 @@ class Walker:
         # An attribute added later (a method that now shadows a base's) is a change too.
         self.class_dicts.append(members)
         path = name.partition(" ")[2]
+        private = _library_privates(cls)
         for attr, value in members.items():
-            if attr in CLASS_SKIP:
+            if attr in CLASS_SKIP or attr.startswith(private):
                 continue
             self._guard(members, attr, value)
             refs.append(f"{attr}=" + self._member(value, f"{path}.{attr}"))
@@ -486,6 +487,21 @@ class Walker:
 # Module dunders that make attributes behave (PEP 562): kept when a whole module
 # is walked, unlike its import attributes, docstring and builtins.
 _MODULE_HOOKS = frozenset({"__getattr__", "__dir__"})
+
+
+def _library_privates(cls: type) -> tuple[str, ...]:
+    """Prefixes of the private names library bases keep on a user subclass.
+
+    ``_GrammaredSequence__validation_mask``: a library's code stores its own
+    caches under names mangled for its class, on whichever subclass it meets
+    (filled on first use, so keying them would change a key by reading a value).
+    """
+    return tuple(
+        f"_{base.__name__.lstrip('_')}__"
+        for base in cls.__mro__[1:]
+        if base is not object and not is_user_code(base)
+    )
+
 
 _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), type(Ellipsis)})
 
