@@ -47,7 +47,8 @@ from recyclable.coderesolve import names_read, resolve_chain, resolve_import
 from recyclable.codetext import text_parts, text_reads
 from recyclable.distinfo import Origin, extension_digest, module_origin, python_identity
 from recyclable.errors import FingerprintError
-from recyclable.valuememo import first_digest, remember_digest
+from recyclable.valuememo import first_digest, is_state, mark_state, remember_digest
+from recyclable.valuewatch import is_frozen
 
 __all__ = ["Walker"]
 
@@ -71,6 +72,8 @@ class Walker:
         self.class_dicts: list[Mapping[Any, Any]] = []
         self.cells: list[tuple[types.CellType, Any]] = []
         self.values: dict[tuple[str, int], str] = {}
+        self.watched: list[Any] = []  # mutable values keyed (`recyclable.valuewatch`)
+        self.unwatched: set[int] = set()  # ids of values reached code changes in place
         self.written: dict[int, set[str]] = {}
         self.texts: list[Any] = []  # reached user functions and classes, for `codetext`
         self.text_reads: set[str] = set()
@@ -157,6 +160,17 @@ class Walker:
     def _guard_absent(self, namespace: Mapping[str, Any], name: str) -> None:
         self.absent[(id(namespace), name)] = (namespace, name)
         self.keep.append(namespace)
+
+    def unwatch(self, value: Any) -> None:
+        """Reached code changes ``value`` in place: it is its own state, not watched."""
+        self.unwatched.add(id(value))
+        self.keep.append(value)
+        mark_state(value)  # and for steps walked later that only read it
+
+    def watched_values(self) -> list[Any]:
+        """The mutable values keyed that no reached code changes in place."""
+        unwatched = self.unwatched
+        return [v for v in self.watched if id(v) not in unwatched and not is_state(v)]
 
     # --- classifying what a name refers to ---------------------------------------------
 
@@ -310,13 +324,17 @@ class Walker:
                 self.reach(cls, qualified_name(cls))
             else:
                 self._dependency(origin_of(cls))
+        # A mutable value only read is taken as it is now (and watched: changed in
+        # place between calls, it is a new key); one that reached code changes
+        # itself keeps the digest it had when first needed, as a global it assigns.
+        watch = not is_frozen(obj) and id(obj) not in self.unwatched and not is_state(obj)
         try:
-            digest = first_digest(obj)
+            digest = None if watch else first_digest(obj)
             if digest is None:
                 reached = self.reached
                 digest = digest_value(obj)
                 # No code inside: the digest holds for the rest of the process.
-                if self.reached == reached:
+                if self.reached == reached and not watch:
                     remember_digest(obj, digest)
         except FingerprintError as exc:
             name = self._new_part("unkeyed", path)
@@ -327,6 +345,8 @@ class Walker:
         else:
             name = self._new_part(kind, path)
             self.parts[name] = digest
+            if watch:
+                self.watched.append(obj)
         self.values[(path, id(obj))] = name
         return name
 
@@ -360,6 +380,8 @@ class Walker:
                 refs.append(f"cell {var}=empty")
                 continue
             self.cells.append((cell, value))
+            if ("<cell>", var) in info.changes:
+                self.unwatch(value)  # runs.append(x): the step's own state
             refs.append(
                 f"cell {var}=" + self.reach_member(value, name.partition(" ")[2], var, "closure")
             )
