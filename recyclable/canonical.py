@@ -96,6 +96,7 @@ _MAPPING_PROXY = _tag("_canonical_mappingproxy")
 _MEMORYVIEW = _tag("_canonical_memoryview")
 _USER_TYPE = _tag("_canonical_user_type")
 _WEAK = _tag("_canonical_weak")
+_METHOD_WRAPPER = _tag("_canonical_method_wrapper")
 
 
 class _Canonical:

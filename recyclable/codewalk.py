@@ -339,7 +339,15 @@ class Walker:
         except FingerprintError as exc:
             name = self._new_part("unkeyed", path)
             reason = exc.reason
-            self.parts[name] = xxhash.xxh3_128_digest(qualified_name(cls).encode())
+            # Its state is left out, but not the user code it holds (the
+            # generator function of a contextlib.contextmanager decorator).
+            held = [
+                f"{attr}=" + self.reach(value, f"{path}.{attr}")
+                for attr, value in _attributes(obj)
+                if user_code_value(value)
+            ]
+            text = "\x00".join([qualified_name(cls), *held])
+            self.parts[name] = xxhash.xxh3_128_digest(text.encode())
             self.unkeyed.append((name, f"{cls.__qualname__}: {reason}"))
             logger.debug("%s is left out of the code key: %s (%s)", path, cls.__qualname__, reason)
         else:
@@ -509,6 +517,15 @@ class Walker:
 # Module dunders that make attributes behave (PEP 562): kept when a whole module
 # is walked, unlike its import attributes, docstring and builtins.
 _MODULE_HOOKS = frozenset({"__getattr__", "__dir__"})
+
+
+def _attributes(obj: Any) -> list[tuple[str, Any]]:
+    """An object's own attributes, in order (none when it has no ``__dict__``)."""
+    try:
+        attributes = object.__getattribute__(obj, "__dict__")
+    except Exception:  # noqa: BLE001 - no __dict__, or a proxy refusing it
+        return []
+    return list(attributes.items()) if isinstance(attributes, dict) else []
 
 
 def _library_privates(cls: type) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ from recyclable.canonical import (
     _MAPPING_PROXY,
     _MARKERS,
     _MEMORYVIEW,
+    _METHOD_WRAPPER,
     _NDARRAY,
     _OBJECT_NDARRAY,
     _PATH,
@@ -127,6 +128,8 @@ def _find_handler(cls: type) -> _Handler | None:
         return _memoryview_handler
     if issubclass(cls, _WEAK_TYPES):
         return _weak_handler
+    if cls is staticmethod or cls is classmethod:
+        return _method_wrapper_handler
     if library is not None:
         return library
     numpy = sys.modules.get("numpy")
@@ -227,6 +230,11 @@ def _weak_handler(obj: Any) -> Any:
     else:
         held = dict(obj.items())
     return (_WEAK, (_type_name(obj), _canon(held)))
+
+
+def _method_wrapper_handler(wrapper: Any) -> Any:
+    """A staticmethod or classmethod object (``{"a": staticmethod(f)}``): its function."""
+    return (_METHOD_WRAPPER, (type(wrapper).__name__, wrapper.__func__))
 
 
 def _memoryview_handler(view: memoryview) -> Any:

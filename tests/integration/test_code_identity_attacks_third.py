@@ -8,8 +8,9 @@ again and give what the plain, undecorated call gives now.  The cases are
 what a scientist's pipeline passes around: helpers handed to a step as
 arguments, instances of user classes (plain, subclassing a library's type,
 keyed through ``__recyclable_fingerprint__`` or a registered function),
-methods inherited across modules, registries held weakly, and a config dict
-a driver changes between two calls of one run.
+methods inherited across modules, registries held weakly, code replaced by
+the driver, a contextmanager used as a decorator, and a config dict a driver
+changes between two calls of one run.
 """
 
 from __future__ import annotations
@@ -403,6 +404,83 @@ CASES: dict[str, BatchCase] = {
         },
         [("h.py", "return 2", "return 3")],
     ),
+    "a helper module's function replaced by the driver": BatchCase(
+        {
+            "h.py": HELPER,
+            "main.py": """
+            from recyclable import recyclable
+            from PKG import h
+
+            h.helper = lambda x: x + 5
+
+            @recyclable
+            def step(x):
+                return h.helper(x)
+
+            STEPS = [(step, step.__wrapped__, (4,))]
+            """,
+        },
+        [("main.py", "x + 5", "x + 6")],
+    ),
+    "a method replaced on its class by the driver": BatchCase(
+        {
+            "h.py": f"class H:\n{SCALE}",
+            "main.py": """
+            from recyclable import recyclable
+            from PKG.h import H
+
+            H.scale = lambda self: 5
+
+            @recyclable
+            def step(x):
+                return H().scale() * x
+
+            STEPS = [(step, step.__wrapped__, (4,))]
+            """,
+        },
+        [("main.py", "lambda self: 5", "lambda self: 6")],
+    ),
+    "a staticmethod object in a class-level table": BatchCase(
+        {
+            "h.py": "def f(x):\n    return x + 1\n\nclass C:\n    OPS = {'a': staticmethod(f)}\n",
+            **_main("from PKG.h import C", "C.OPS['a'].__func__(x)"),
+        },
+        [("h.py", "x + 1", "x + 2")],
+    ),
+    "an instance's __getattr__ and a class made by type()": BatchCase(
+        {
+            "h.py": "class Cfg:\n    def __getattr__(self, name):\n        return 2\n\n"
+            "CFG = Cfg()\n\ndef scale(self):\n    return 3\n\n"
+            "C = type('C', (), {'scale': scale})\n",
+            **_main("from PKG.h import CFG, C", "CFG.k * x + C().scale()"),
+        },
+        [("h.py", "return 2", "return 4"), ("h.py", "return 3", "return 5")],
+    ),
+    "a dataclass __post_init__ inherited from a base in another module": BatchCase(
+        {
+            "base.py": "from dataclasses import dataclass\n\n@dataclass\nclass B:\n"
+            "    k: int = 1\n\n    def __post_init__(self):\n        self.k = self.k * 2\n",
+            "sub.py": "from dataclasses import dataclass\nfrom PKG.base import B\n\n"
+            "@dataclass\nclass S(B):\n    j: int = 1\n",
+            **_main("from PKG.sub import S", "S().k * x"),
+        },
+        [("base.py", "self.k * 2", "self.k * 3")],
+    ),
+    "a callable instance as a helper's default": BatchCase(
+        {
+            "h.py": "class Mul:\n    def __call__(self, x):\n        return x * 2\n\n"
+            "def helper(x, op=Mul()):\n    return op(x)\n",
+            **_main("from PKG.h import helper", "helper(x)"),
+        },
+        [("h.py", "x * 2", "x * 3")],
+    ),
+    "a generator function as an argument": BatchCase(
+        {
+            "h.py": "def gen(x):\n    yield x + 1\n",
+            **_main("from PKG.h import gen", "list(g(x))[0]", args="(gen, 4)", params="g, x"),
+        },
+        [("h.py", "x + 1", "x + 2")],
+    ),
     # --- decorators around the step ---------------------------------------------------
     "a functools.wraps decorator below @recyclable, from another module": BatchCase(
         {
@@ -456,6 +534,24 @@ CASES: dict[str, BatchCase] = {
             """,
         },
         [("d.py", "* 10", "* 20")],
+    ),
+    "a contextlib.contextmanager decorator below @recyclable, from another module": BatchCase(
+        {
+            "d.py": "import contextlib\n\nSTATE = {'k': 1}\n\n@contextlib.contextmanager\n"
+            "def scaled():\n    STATE['k'] = 2\n    yield\n    STATE['k'] = 1\n",
+            "main.py": """
+            from recyclable import recyclable
+            from PKG.d import scaled, STATE
+
+            @recyclable
+            @scaled()
+            def step(x):
+                return x * STATE['k']
+
+            STEPS = [(step, step.__wrapped__, (4,))]
+            """,
+        },
+        [("d.py", "STATE['k'] = 2", "STATE['k'] = 3")],
     ),
     "a decorator above @recyclable": BatchCase(
         {
