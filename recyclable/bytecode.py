@@ -34,6 +34,7 @@ _LOAD_NAME = _OP["LOAD_NAME"]
 _LOAD_ATTR = _OP["LOAD_ATTR"]
 _LOAD_METHOD = _OP.get("LOAD_METHOD", -1)
 _LOAD_DEREF = _OP["LOAD_DEREF"]
+_STORE_CELL = frozenset({_OP["STORE_DEREF"], _OP["DELETE_DEREF"]})
 _STORE_GLOBAL = _OP["STORE_GLOBAL"]
 _DELETE_GLOBAL = _OP["DELETE_GLOBAL"]
 _STORE_NAME = _OP["STORE_NAME"]
@@ -91,6 +92,7 @@ class CodeInfo:
             (``RUNS.append(x)``, ``config.CACHE[k] = v``, ``STATE.n = 1``; a closure
             variable as ``("<cell>", name)``), as far as one expression shows it:
             such a value is the step's own state.
+        cell_stores: free variables the code assigns (``nonlocal calls; calls += 1``).
 
     """
 
@@ -101,6 +103,7 @@ class CodeInfo:
     strings: tuple[str, ...] = ()
     attributes: tuple[str, ...] = ()
     changes: frozenset[tuple[str, ...]] = frozenset()
+    cell_stores: frozenset[str] = frozenset()
 
 
 # Keyed by id with the code object held, so an id is never reused while cached.
@@ -129,6 +132,7 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
     attributes: dict[str, None] = {}
     chain: list[str] | None = None
     changes: set[tuple[str, ...]] = set()
+    cell_stores: set[str] = set()
     # Chains just loaded, until the expression that might change them in place ends.
     pending: list[tuple[str, ...]] = []
     recent: list[object] = []
@@ -188,6 +192,10 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
             pending = []
         if op in (_STORE_GLOBAL, _DELETE_GLOBAL):
             stores.add(names[arg])
+        elif op in _STORE_CELL:
+            cell = _cell_name(code, arg)
+            if cell in code.co_freevars:
+                cell_stores.add(cell)
         elif op == _IMPORT_NAME:
             level = recent[0] if len(recent) == 2 and isinstance(recent[0], int) else 0
             imports.append((names[arg], level, []))
@@ -217,6 +225,7 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
             chains.setdefault(sub_chain, None)
         stores |= sub.stores
         changes |= sub.changes
+        cell_stores |= sub.cell_stores
     found = [(name, level, tuple(attrs)) for name, level, attrs in imports]
     for sub in nested:
         found.extend(sub.imports)
@@ -232,6 +241,7 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
         tuple(strings),
         tuple(attributes),
         frozenset(changes),
+        frozenset(cell_stores),
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import xxhash
 
-from recyclable.bytecode import code_info
+from recyclable.bytecode import code_info, const_digest
 from recyclable.codekinds import (
     CLASS_SKIP,
     ENVIRONMENT_REASON,
@@ -387,6 +387,15 @@ class Walker:
             except ValueError:  # not assigned yet (a function defined further down)
                 refs.append(f"cell {var}=empty")
                 continue
+            if var in info.cell_stores:
+                # ``nonlocal calls; calls += 1``: the step's own state, as a global
+                # it assigns (not revalidated: a counter would make every call a
+                # miss), a number or string keyed by its value when first needed.
+                state = f"state {name.partition(' ')[2]} `{var}`"
+                if type(value) in _STATE_TYPES and state not in self.parts:
+                    self.parts[state] = const_digest(value)
+                refs.append(f"cell {var}=" + self._fixed(state, "written by the step"))
+                continue
             self.cells.append((cell, value))
             if ("<cell>", var) in info.changes:
                 self.unwatch(value)  # runs.append(x): the step's own state
@@ -517,6 +526,10 @@ class Walker:
 # Module dunders that make attributes behave (PEP 562): kept when a whole module
 # is walked, unlike its import attributes, docstring and builtins.
 _MODULE_HOOKS = frozenset({"__getattr__", "__dir__"})
+
+
+# The values a written cell is keyed by (as `recyclable.coderesolve` keys written globals).
+_STATE_TYPES = frozenset({int, float, complex, str, bytes, bool})
 
 
 def _attributes(obj: Any) -> list[tuple[str, Any]]:

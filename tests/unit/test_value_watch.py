@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from recyclable import Cache
+from recyclable import Cache, recyclable
 
 CONFIG = """
 from recyclable import recyclable
@@ -142,3 +142,20 @@ def test_a_table_changed_by_the_driver_after_the_step_filled_it(cache: Cache, mo
         mod.TABLE["b"] = 2
         assert counted(1) == 3
         assert (pool.stats.loaded, pool.stats.computed) == (0, 2)
+
+
+def test_a_nonlocal_counter_the_step_bumps_keeps_its_key(cache: Cache) -> None:
+    """``nonlocal calls; calls += 1`` rebinds a closure cell on every call: the step's own
+    state, so the same call loads (it was a miss every time), and another call computes."""
+    calls = 0
+
+    @recyclable
+    def double(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        return x * 2
+
+    with cache.create_pool("p") as pool:
+        assert [double(1), double(1), double(2), double(1)] == [2, 2, 4, 2]
+        assert (pool.stats.loaded, pool.stats.computed) == (2, 2)
+    assert calls == 2
