@@ -60,6 +60,7 @@ from recyclable.codenames import is_user_code, module_display_name, qualified_na
 from recyclable.codenames import origin_of as _origin_of
 from recyclable.codewalk import Walker
 from recyclable.dictversion import DictVersions, backing_dict, tag_value, versions_available
+from recyclable.fingerprint import digest_value
 from recyclable.valuewatch import ValueWatch
 
 __all__ = [
@@ -354,8 +355,6 @@ def shallow_digest(value: Any) -> bytes:
     a value holds is guarded by the identity's own checks, and walking it
     from here would recurse when a class's attribute holds its own instance.
     """
-    from recyclable.fingerprint import digest_value
-
     previous = getattr(_state, "walker", None)
     _state.walker = _BY_IDENTITY
     try:

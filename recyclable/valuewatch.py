@@ -20,7 +20,7 @@ process that replays the same calls.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from recyclable.dictversion import DictVersions, versions_available
@@ -102,12 +102,19 @@ def _snapshot(values: Iterable[Any]) -> tuple[tuple[Any, bytes | None], ...]:
 
 
 def _digest(value: Any) -> bytes | None:
-    from recyclable.codeid import shallow_digest
+    global _shallow_digest  # noqa: PLW0603 - imported once, at first use (codeid imports us)
+    digest = _shallow_digest
+    if digest is None:
+        from recyclable.codeid import shallow_digest
 
+        digest = _shallow_digest = shallow_digest
     try:
-        return shallow_digest(value)
+        return digest(value)
     except Exception:  # noqa: BLE001 - changed size while read (another thread): unknown
         return None
+
+
+_shallow_digest: Callable[[Any], bytes] | None = None
 
 
 def _same(pairs: Sequence[tuple[Any, bytes | None]]) -> bool:
