@@ -33,6 +33,8 @@ _LOAD_GLOBAL = _OP["LOAD_GLOBAL"]
 _LOAD_NAME = _OP["LOAD_NAME"]
 _LOAD_ATTR = _OP["LOAD_ATTR"]
 _LOAD_METHOD = _OP.get("LOAD_METHOD", -1)
+_LOAD_DEREF = _OP["LOAD_DEREF"]
+_STORE_CELL = frozenset({_OP["STORE_DEREF"], _OP["DELETE_DEREF"]})
 _STORE_GLOBAL = _OP["STORE_GLOBAL"]
 _DELETE_GLOBAL = _OP["DELETE_GLOBAL"]
 _STORE_NAME = _OP["STORE_NAME"]
@@ -40,6 +42,31 @@ _IMPORT_NAME = _OP["IMPORT_NAME"]
 _IMPORT_FROM = _OP["IMPORT_FROM"]
 _CACHE = _OP.get("CACHE", -1)
 _EXTENDED_ARG = dis.EXTENDED_ARG
+# Methods that change their object in place (lists, dicts, sets, deques, arrays).
+_MUTATORS = frozenset(
+    {
+        "append", "extend", "insert", "pop", "popitem", "remove", "clear", "update",
+        "setdefault", "add", "discard", "sort", "reverse", "appendleft", "extendleft",
+        "popleft", "rotate", "__setitem__", "__delitem__", "fill", "resize", "put",
+    }
+)  # fmt: skip
+# What writes into the object below it on the stack.
+_CHANGE_IN_PLACE = frozenset(
+    _OP[name]
+    for name in ("STORE_SUBSCR", "DELETE_SUBSCR", "STORE_ATTR", "DELETE_ATTR", "STORE_SLICE")
+    if name in _OP
+)
+# What may come between loading an object and writing into it in one expression
+# (``CACHE[key] = v``, ``COUNTS[k] += 1``, ``TABLE[a][b] = v``).
+_WITHIN_EXPRESSION = frozenset(
+    _OP[name]
+    for name in (
+        "LOAD_CONST", "LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE", "BINARY_SUBSCR", "COPY",
+        "SWAP", "BINARY_OP", "BUILD_TUPLE", "DUP_TOP", "DUP_TOP_TWO", "ROT_TWO", "ROT_THREE",
+        "INPLACE_ADD", "BINARY_ADD", "BUILD_SLICE", "BINARY_SLICE",
+    )
+    if name in _OP
+)  # fmt: skip
 _HASCONST = frozenset(dis.hasconst)
 # 3.11 packs a push-NULL bit into LOAD_GLOBAL's argument, 3.12 a method bit into LOAD_ATTR's.
 _GLOBAL_SHIFT = 1 if sys.version_info >= (3, 11) else 0
@@ -61,6 +88,11 @@ class CodeInfo:
             ``importlib.import_module("pkg.util")``) is one of them.
         attributes: every attribute name the code reads, in first-use order,
             wherever the object comes from (``sys.modules[__name__].helper``).
+        changes: chains of names whose object the code changes in place
+            (``RUNS.append(x)``, ``config.CACHE[k] = v``, ``STATE.n = 1``; a closure
+            variable as ``("<cell>", name)``), as far as one expression shows it:
+            such a value is the step's own state.
+        cell_stores: free variables the code assigns (``nonlocal calls; calls += 1``).
 
     """
 
@@ -70,6 +102,8 @@ class CodeInfo:
     imports: tuple[tuple[str, int, tuple[str, ...]], ...]
     strings: tuple[str, ...] = ()
     attributes: tuple[str, ...] = ()
+    changes: frozenset[tuple[str, ...]] = frozenset()
+    cell_stores: frozenset[str] = frozenset()
 
 
 # Keyed by id with the code object held, so an id is never reused while cached.
@@ -97,6 +131,10 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
     strings: dict[str, None] = {}
     attributes: dict[str, None] = {}
     chain: list[str] | None = None
+    changes: set[tuple[str, ...]] = set()
+    cell_stores: set[str] = set()
+    # Chains just loaded, until the expression that might change them in place ends.
+    pending: list[tuple[str, ...]] = []
     recent: list[object] = []
     raw = code.co_code
     ext = 0
@@ -128,19 +166,36 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
         if op in (_LOAD_GLOBAL, _LOAD_NAME):
             if chain is not None:
                 chains[tuple(chain)] = None
+                pending.append(tuple(chain))
             chain = [names[arg >> _GLOBAL_SHIFT if op == _LOAD_GLOBAL else arg]]
             continue
+        if op == _LOAD_DEREF:
+            pending.append(("<cell>", _cell_name(code, arg)))  # a closure's value
         if op in (_LOAD_ATTR, _LOAD_METHOD):
             attribute = names[arg >> _ATTR_SHIFT if op == _LOAD_ATTR else arg]
             attributes[attribute] = None
             if chain is not None:
+                if attribute in _MUTATORS:
+                    changes.add(tuple(chain))  # RUNS.append: RUNS changes
                 chain.append(attribute)
                 continue
+            if attribute in _MUTATORS and pending:
+                changes.update(pending)  # RUNS[k].append: RUNS changes
         if chain is not None:
             chains[tuple(chain)] = None
+            pending.append(tuple(chain))
             chain = None
+        if op in _CHANGE_IN_PLACE:
+            changes.update(pending)  # CACHE[k] = v, del CACHE[k], STATE.n = 1
+            pending = []
+        elif op not in _WITHIN_EXPRESSION:
+            pending = []
         if op in (_STORE_GLOBAL, _DELETE_GLOBAL):
             stores.add(names[arg])
+        elif op in _STORE_CELL:
+            cell = _cell_name(code, arg)
+            if cell in code.co_freevars:
+                cell_stores.add(cell)
         elif op == _IMPORT_NAME:
             level = recent[0] if len(recent) == 2 and isinstance(recent[0], int) else 0
             imports.append((names[arg], level, []))
@@ -169,6 +224,8 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
         for sub_chain in sub.chains:
             chains.setdefault(sub_chain, None)
         stores |= sub.stores
+        changes |= sub.changes
+        cell_stores |= sub.cell_stores
     found = [(name, level, tuple(attrs)) for name, level, attrs in imports]
     for sub in nested:
         found.extend(sub.imports)
@@ -183,7 +240,18 @@ def _scan(code: types.CodeType) -> CodeInfo:  # noqa: PLR0915 - one pass, one fr
         tuple(found),
         tuple(strings),
         tuple(attributes),
+        frozenset(changes),
+        frozenset(cell_stores),
     )
+
+
+def _cell_name(code: types.CodeType, arg: int) -> str:
+    """The name of the cell or free variable a LOAD_DEREF reads."""
+    by_oparg = getattr(code, "_varname_from_oparg", None)  # 3.11+: an index into all locals
+    if by_oparg is not None:
+        return str(by_oparg(arg))
+    cells = code.co_cellvars + code.co_freevars
+    return cells[arg] if arg < len(cells) else ""
 
 
 def _strings_in(const: tuple[object, ...] | frozenset[object], found: dict[str, None]) -> None:

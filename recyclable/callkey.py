@@ -20,6 +20,7 @@ from typing import Any
 
 import xxhash
 
+from recyclable import valuewatch
 from recyclable.codeid import CodeIdentity, combine, identify
 from recyclable.entrypoint import main_module_name
 from recyclable.errors import FingerprintError
@@ -35,6 +36,7 @@ from recyclable.fingerprint import (
     unordered_digest,
 )
 from recyclable.sharing import Shared, shared_objects, shared_part
+from recyclable.valuewatch import ValueWatch
 
 __all__ = ["ActionSpec", "CallKey"]
 
@@ -65,6 +67,7 @@ class CallKey:
         "key",
         "plugin",
         "shared",
+        "watches",
     )
 
     def __init__(
@@ -90,6 +93,7 @@ class CallKey:
         self.action = action
         self.code = code
         self.digests = digests
+        self.watches: tuple[ValueWatch, ...] = ()
 
     def __repr__(self) -> str:
         return f"CallKey({self.action!r}, key={self.key!r})"
@@ -333,13 +337,24 @@ class ActionSpec:
         """
         return _file_argument(value) if name in self.files else digest_value(value)
 
-    def key_for(self, bound: Mapping[str, Any]) -> CallKey:  # noqa: PLR0915 - one frame per call
+    def key_for(self, bound: Mapping[str, Any]) -> CallKey:
         """The CallKey for already-bound arguments.
 
         Raises:
             FingerprintError: an argument cannot be fingerprinted; the message names it.
 
         """
+        # The mutable values the key checked: after a computed call they take
+        # what the step left in them (`recyclable.valuewatch`).
+        outer = valuewatch.start()
+        try:
+            callkey = self._key_for(bound)
+        finally:
+            watches = valuewatch.stop(outer)
+        callkey.watches = watches
+        return callkey
+
+    def _key_for(self, bound: Mapping[str, Any]) -> CallKey:  # noqa: PLR0915 - one frame per call
         prefix = self._prefix
         identity = self._identity
         if prefix is not None and identity is not None and not identity.valid():

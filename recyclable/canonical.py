@@ -94,6 +94,9 @@ _UNION = _tag("_canonical_union")
 _PATH = _tag("_canonical_path")
 _MAPPING_PROXY = _tag("_canonical_mappingproxy")
 _MEMORYVIEW = _tag("_canonical_memoryview")
+_USER_TYPE = _tag("_canonical_user_type")
+_WEAK = _tag("_canonical_weak")
+_METHOD_WRAPPER = _tag("_canonical_method_wrapper")
 
 
 class _Canonical:

@@ -24,7 +24,7 @@ _LABELS = {
     "value": "value",
     "dependency": "installed",
     "extension": "compiled extension module",
-    "state": "global written by the step",
+    "state": "state written by the step:",
     "unkeyed": "value left out of the key",
 }
 

@@ -34,9 +34,10 @@ by module and qualified name (a script run as ``python pipeline.py`` is named
 The identity is cached and revalidated on every call by identity of what was
 resolved: each function's ``__code__``, defaults and closure contents, and each
 namespace entry that was read (only once the namespace's dict version tag
-changed, where it can be read: `recyclable.dictversion`).  Mutating a reached
-list or dict in place is not seen until the next process (values count as
-they are when first needed).
+changed, where it can be read: `recyclable.dictversion`).  Values count as
+they are when first needed; a reached list, dict or instance changed in place
+between two calls is a new key, what a step does to it while it computes is
+not (`recyclable.valuewatch`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ from recyclable.codenames import is_user_code, module_display_name, qualified_na
 from recyclable.codenames import origin_of as _origin_of
 from recyclable.codewalk import Walker
 from recyclable.dictversion import DictVersions, backing_dict, tag_value, versions_available
+from recyclable.fingerprint import digest_value
+from recyclable.valuewatch import ValueWatch
 
 __all__ = [
     "CodeIdentity",
@@ -88,6 +91,7 @@ class CodeIdentity:
         "_seen",
         "_versioned",
         "_versions",
+        "_watch",
         "digest",
         "parts",
         "unkeyed",
@@ -102,8 +106,13 @@ class CodeIdentity:
         functions: tuple[tuple[Any, ...], tuple[Any, ...]],
         classes: tuple[tuple[Any, ...], tuple[int, ...]] = ((), ()),
         seen: int = -1,
+        watched: Iterable[Any] = (),
     ) -> None:
         self.parts = parts
+        # Mutable values keyed (config dicts, lists, instances): changed in
+        # place between calls, they make a new key (`recyclable.valuewatch`).
+        values = tuple(watched)
+        self._watch = ValueWatch(values) if values else None
         # Functions reached and their (__code__, __defaults__, __kwdefaults__),
         # checked again only when such an attribute was assigned in the process
         # since ``seen`` (an audit hook counts assignments).
@@ -166,7 +175,10 @@ class CodeIdentity:
                         return False
                     versions.seen = tags
             always = self._always
-            return always is None or always.hold()
+            if always is not None and not always.hold():
+                return False
+            watch = self._watch
+            return watch is None or watch.hold()
         except (KeyError, ValueError, AttributeError, TypeError):
             return False
 
@@ -268,7 +280,9 @@ def identify(target: Any, *, bound_defaults: bool = False) -> CodeIdentity:
     finally:
         _state.walker = previous
     parts, unkeyed, groups, absent, functions, classes = walker.identity()
-    return CodeIdentity(parts, unkeyed, groups, absent, functions, classes, seen)
+    return CodeIdentity(
+        parts, unkeyed, groups, absent, functions, classes, seen, walker.watched_values()
+    )
 
 
 logger = logging.getLogger("recyclable")
@@ -325,6 +339,31 @@ def value_reference(obj: Any) -> str:
     with contextlib.suppress(TypeError):  # not weakly referable: computed again next time
         _value_identities[obj] = (name, found)
     return name
+
+
+class _ByIdentity:
+    """Stands in for a walker: a function or class in a value is named, never walked."""
+
+    def reach(self, obj: Any, name: str) -> str:
+        return f"{name} {id(obj)}"
+
+
+def shallow_digest(value: Any) -> bytes:
+    """A value's digest in this process, with the code inside it by identity, not content.
+
+    What `recyclable.valuewatch` compares to tell an in-place change: the code
+    a value holds is guarded by the identity's own checks, and walking it
+    from here would recurse when a class's attribute holds its own instance.
+    """
+    previous = getattr(_state, "walker", None)
+    _state.walker = _BY_IDENTITY
+    try:
+        return digest_value(value)
+    finally:
+        _state.walker = previous
+
+
+_BY_IDENTITY = _ByIdentity()
 
 
 def _root_path(target: Any) -> str:

@@ -171,6 +171,7 @@ def resolve_chain(
         return walker.reach(value, f"builtins.{first}")
     walker._guard(namespace, first, value)
     path = f"{module}.{first}"
+    used = 1  # how much of the chain names modules, then the value itself
     for attr in attrs[1:]:
         if not isinstance(value, types.ModuleType) or module_origin(value.__name__).kind != "user":
             if value is os and is_environment(getattr(os, attr, None)):
@@ -195,6 +196,9 @@ def resolve_chain(
             walker._guard(members, attr, found)
         path = f"{module_display_name(value.__name__)}.{attr}"
         value = found
+        used += 1
+    if info.changes and any(change[:used] == attrs[:used] for change in info.changes):
+        walker.unwatch(value)  # the step's own state (RUNS.append), as a global it assigns
     return walker.reach(value, path)
 
 

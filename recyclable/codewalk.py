@@ -21,7 +21,7 @@ from typing import Any
 
 import xxhash
 
-from recyclable.bytecode import code_info
+from recyclable.bytecode import code_info, const_digest
 from recyclable.codekinds import (
     CLASS_SKIP,
     ENVIRONMENT_REASON,
@@ -47,7 +47,8 @@ from recyclable.coderesolve import names_read, resolve_chain, resolve_import
 from recyclable.codetext import text_parts, text_reads
 from recyclable.distinfo import Origin, extension_digest, module_origin, python_identity
 from recyclable.errors import FingerprintError
-from recyclable.valuememo import first_digest, remember_digest
+from recyclable.valuememo import first_digest, is_state, mark_state, remember_digest
+from recyclable.valuewatch import is_frozen
 
 __all__ = ["Walker"]
 
@@ -71,6 +72,8 @@ class Walker:
         self.class_dicts: list[Mapping[Any, Any]] = []
         self.cells: list[tuple[types.CellType, Any]] = []
         self.values: dict[tuple[str, int], str] = {}
+        self.watched: list[Any] = []  # mutable values keyed (`recyclable.valuewatch`)
+        self.unwatched: set[int] = set()  # ids of values reached code changes in place
         self.written: dict[int, set[str]] = {}
         self.texts: list[Any] = []  # reached user functions and classes, for `codetext`
         self.text_reads: set[str] = set()
@@ -157,6 +160,17 @@ class Walker:
     def _guard_absent(self, namespace: Mapping[str, Any], name: str) -> None:
         self.absent[(id(namespace), name)] = (namespace, name)
         self.keep.append(namespace)
+
+    def unwatch(self, value: Any) -> None:
+        """Reached code changes ``value`` in place: it is its own state, not watched."""
+        self.unwatched.add(id(value))
+        self.keep.append(value)
+        mark_state(value)  # and for steps walked later that only read it
+
+    def watched_values(self) -> list[Any]:
+        """The mutable values keyed that no reached code changes in place."""
+        unwatched = self.unwatched
+        return [v for v in self.watched if id(v) not in unwatched and not is_state(v)]
 
     # --- classifying what a name refers to ---------------------------------------------
 
@@ -310,23 +324,37 @@ class Walker:
                 self.reach(cls, qualified_name(cls))
             else:
                 self._dependency(origin_of(cls))
+        # A mutable value only read is taken as it is now (and watched: changed in
+        # place between calls, it is a new key); one that reached code changes
+        # itself keeps the digest it had when first needed, as a global it assigns.
+        watch = not is_frozen(obj) and id(obj) not in self.unwatched and not is_state(obj)
         try:
-            digest = first_digest(obj)
+            digest = None if watch else first_digest(obj)
             if digest is None:
                 reached = self.reached
                 digest = digest_value(obj)
                 # No code inside: the digest holds for the rest of the process.
-                if self.reached == reached:
+                if self.reached == reached and not watch:
                     remember_digest(obj, digest)
         except FingerprintError as exc:
             name = self._new_part("unkeyed", path)
             reason = exc.reason
-            self.parts[name] = xxhash.xxh3_128_digest(qualified_name(cls).encode())
+            # Its state is left out, but not the user code it holds (the
+            # generator function of a contextlib.contextmanager decorator).
+            held = [
+                f"{attr}=" + self.reach(value, f"{path}.{attr}")
+                for attr, value in _attributes(obj)
+                if user_code_value(value)
+            ]
+            text = "\x00".join([qualified_name(cls), *held])
+            self.parts[name] = xxhash.xxh3_128_digest(text.encode())
             self.unkeyed.append((name, f"{cls.__qualname__}: {reason}"))
             logger.debug("%s is left out of the code key: %s (%s)", path, cls.__qualname__, reason)
         else:
             name = self._new_part(kind, path)
             self.parts[name] = digest
+            if watch:
+                self.watched.append(obj)
         self.values[(path, id(obj))] = name
         return name
 
@@ -359,7 +387,18 @@ class Walker:
             except ValueError:  # not assigned yet (a function defined further down)
                 refs.append(f"cell {var}=empty")
                 continue
+            if var in info.cell_stores:
+                # ``nonlocal calls; calls += 1``: the step's own state, as a global
+                # it assigns (not revalidated: a counter would make every call a
+                # miss), a number or string keyed by its value when first needed.
+                state = f"state {name.partition(' ')[2]} `{var}`"
+                if type(value) in _STATE_TYPES and state not in self.parts:
+                    self.parts[state] = const_digest(value)
+                refs.append(f"cell {var}=" + self._fixed(state, "written by the step"))
+                continue
             self.cells.append((cell, value))
+            if ("<cell>", var) in info.changes:
+                self.unwatch(value)  # runs.append(x): the step's own state
             refs.append(
                 f"cell {var}=" + self.reach_member(value, name.partition(" ")[2], var, "closure")
             )
@@ -448,8 +487,9 @@ class Walker:
         # An attribute added later (a method that now shadows a base's) is a change too.
         self.class_dicts.append(members)
         path = name.partition(" ")[2]
+        private = _library_privates(cls)
         for attr, value in members.items():
-            if attr in CLASS_SKIP:
+            if attr in CLASS_SKIP or attr.startswith(private):
                 continue
             self._guard(members, attr, value)
             refs.append(f"{attr}=" + self._member(value, f"{path}.{attr}"))
@@ -486,6 +526,34 @@ class Walker:
 # Module dunders that make attributes behave (PEP 562): kept when a whole module
 # is walked, unlike its import attributes, docstring and builtins.
 _MODULE_HOOKS = frozenset({"__getattr__", "__dir__"})
+
+
+# The values a written cell is keyed by (as `recyclable.coderesolve` keys written globals).
+_STATE_TYPES = frozenset({int, float, complex, str, bytes, bool})
+
+
+def _attributes(obj: Any) -> list[tuple[str, Any]]:
+    """An object's own attributes, in order (none when it has no ``__dict__``)."""
+    try:
+        attributes = object.__getattribute__(obj, "__dict__")
+    except Exception:  # noqa: BLE001 - no __dict__, or a proxy refusing it
+        return []
+    return list(attributes.items()) if isinstance(attributes, dict) else []
+
+
+def _library_privates(cls: type) -> tuple[str, ...]:
+    """Prefixes of the private names library bases keep on a user subclass.
+
+    ``_GrammaredSequence__validation_mask``: a library's code stores its own
+    caches under names mangled for its class, on whichever subclass it meets
+    (filled on first use, so keying them would change a key by reading a value).
+    """
+    return tuple(
+        f"_{base.__name__.lstrip('_')}__"
+        for base in cls.__mro__[1:]
+        if base is not object and not is_user_code(base)
+    )
+
 
 _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), type(Ellipsis)})
 

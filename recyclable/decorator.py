@@ -37,7 +37,7 @@ from typing import Any, TypeVar, overload
 
 import wrapt
 
-from recyclable import _context, _env, mutation
+from recyclable import _context, _env, mutation, valuewatch
 from recyclable._context import active_pool
 from recyclable.callkey import ActionSpec, CallKey
 from recyclable.pool import Pool
@@ -124,7 +124,10 @@ def _recycled_call(
         try:
             _log_miss(pool, callkey, step.depth)
             start = time.perf_counter()
-            result = wrapped(*args, **kwargs)
+            try:
+                result = wrapped(*args, **kwargs)
+            finally:
+                valuewatch.refresh(callkey.watches)  # what the step did to values it read
             seconds = time.perf_counter() - start
             steps.returned(step, result, seconds)
             result = _keep(spec, pool, callkey, result, seconds)
@@ -178,7 +181,10 @@ async def _call_async(
         try:
             _log_miss(pool, callkey, step.depth)
             start = time.perf_counter()
-            result = await wrapped(*args, **kwargs)
+            try:
+                result = await wrapped(*args, **kwargs)
+            finally:
+                valuewatch.refresh(callkey.watches)
             seconds = time.perf_counter() - start
             steps.returned(step, result, seconds)
             result = _keep(spec, pool, callkey, result, seconds)

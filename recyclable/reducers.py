@@ -18,6 +18,7 @@ import os
 import pickle
 import sys
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,11 +33,14 @@ from recyclable.canonical import (
     _MAPPING_PROXY,
     _MARKERS,
     _MEMORYVIEW,
+    _METHOD_WRAPPER,
     _NDARRAY,
     _OBJECT_NDARRAY,
     _PATH,
     _REGISTERED,
     _UNION,
+    _USER_TYPE,
+    _WEAK,
     _canon,
     _Canonical,
     _canonical_items,
@@ -63,8 +67,33 @@ def _handler_for(cls: type) -> _Handler | None:
         return _handler_cache[cls]
     except KeyError:
         handler = _find_handler(cls)
+        if handler is not None and (
+            getattr(handler, "standin", False) or getattr(handler, "keys_whole", False)
+        ):
+            handler = _with_user_class(cls, handler)
         _handler_cache[cls] = handler
         return handler
+
+
+def _with_user_class(cls: type, handler: _Handler) -> _Handler:
+    """A stand-in handler of a user class: the class's code counts beside the stand-in.
+
+    A library's handler (a user subclass of ``pd.Series``), a registered
+    function or ``__recyclable_fingerprint__`` say what an instance holds, not
+    what its methods do: a step calling ``s.scale()`` gives another result
+    once ``scale`` is edited, so a user class is keyed by its code identity
+    too, as an object reduced through its state is.
+    """
+    from recyclable.codeid import is_user_code
+
+    if not is_user_code(cls):
+        return handler
+
+    def keyed(obj: Any) -> Any:
+        return (_USER_TYPE, (type(obj), _Canonical(*handler(obj))))
+
+    keyed.keys_whole = getattr(handler, "keys_whole", False)  # type: ignore[attr-defined]
+    return keyed
 
 
 def _find_handler(cls: type) -> _Handler | None:
@@ -97,6 +126,10 @@ def _find_handler(cls: type) -> _Handler | None:
         return _mapping_proxy_handler
     if cls is memoryview:
         return _memoryview_handler
+    if issubclass(cls, _WEAK_TYPES):
+        return _weak_handler
+    if cls is staticmethod or cls is classmethod:
+        return _method_wrapper_handler
     if library is not None:
         return library
     numpy = sys.modules.get("numpy")
@@ -135,6 +168,7 @@ def _registered_handler(cls: type, func: FingerprintFunc) -> _Handler:
     def handler(obj: Any) -> Any:
         return (_REGISTERED, (name, _canon(func(obj))))
 
+    handler.standin = True  # type: ignore[attr-defined]
     return handler
 
 
@@ -180,6 +214,29 @@ def _mapping_proxy_handler(proxy: Any) -> Any:
     return (_MAPPING_PROXY, (_canon(dict(proxy)),))
 
 
+# Weak references and containers (registries of instances or subclasses): by what
+# they hold now.  Pickle refuses them; a step reading ``ref()`` or ``reg["a"]``
+# gets those objects, so they count as the objects (a referent gone since is a
+# miss, never a wrong hit).
+_WEAK_TYPES = (weakref.ref, weakref.WeakValueDictionary, weakref.WeakKeyDictionary, weakref.WeakSet)
+
+
+def _weak_handler(obj: Any) -> Any:
+    """A weak reference by its referent; a weak container by its live items, in order."""
+    if isinstance(obj, weakref.ref):
+        held: Any = obj()  # a WeakMethod gives its bound method back
+    elif isinstance(obj, weakref.WeakSet):
+        held = set(obj)
+    else:
+        held = dict(obj.items())
+    return (_WEAK, (_type_name(obj), _canon(held)))
+
+
+def _method_wrapper_handler(wrapper: Any) -> Any:
+    """A staticmethod or classmethod object (``{"a": staticmethod(f)}``): its function."""
+    return (_METHOD_WRAPPER, (type(wrapper).__name__, wrapper.__func__))
+
+
 def _memoryview_handler(view: memoryview) -> Any:
     """A memoryview (plain pickle refuses it): format, shape, writability and C-order bytes."""
     return (_MEMORYVIEW, (view.format, view.itemsize, view.shape, view.readonly, view.tobytes()))
@@ -213,6 +270,9 @@ def path_digest(path: Any) -> bytes:
 
 def _protocol_handler(obj: Any) -> Any:
     return (_REGISTERED, (_qualified(type(obj)), _canon(obj.__recyclable_fingerprint__())))
+
+
+_protocol_handler.standin = True  # type: ignore[attr-defined]
 
 
 def _function_handler(func: Any) -> Any:
@@ -264,6 +324,11 @@ def _library_handler(cls: type) -> _Handler | None:
 
 
 def _reduce_handler(obj: Any) -> Any:
+    own = _own_reduction(type(obj))
+    # Read before reducing: reading ``__dict__`` creates it where it is made
+    # lazily (exceptions, ``functools.partial``), and their reductions carry
+    # it once it exists, so reading it after would change the next digest.
+    attributes = getattr(obj, "__dict__", None) if own else None
     try:
         # As pickle does: a reducer registered with copyreg comes first.
         reducer = copyreg.dispatch_table.get(type(obj))
@@ -273,15 +338,13 @@ def _reduce_handler(obj: Any) -> Any:
     if isinstance(reduced, str):
         return _global_reference(obj, reduced)  # a module-level singleton, ufunc, ...
     parts = list(reduced)
-    if _own_reduction(type(obj)):
-        attributes = getattr(obj, "__dict__", None)
-        if isinstance(attributes, dict) and attributes:
-            while len(parts) < 3:
-                parts.append(None)
-            if _local.state.deep:
-                parts[2] = (parts[2], attributes)
-            elif not _all_in_state(attributes, parts[2]):
-                parts[2] = (parts[2], _left_out_digest(attributes))
+    if own and isinstance(attributes, dict) and attributes:
+        while len(parts) < 3:
+            parts.append(None)
+        if _local.state.deep:
+            parts[2] = (parts[2], attributes)
+        elif not _all_in_state(attributes, parts[2]):
+            parts[2] = (parts[2], _left_out_digest(attributes))
     if len(parts) > 1:
         parts[1] = _canon(parts[1])
     if len(parts) > 2:

@@ -9,10 +9,15 @@ again must load.
 
 from __future__ import annotations
 
+import array
+import collections
 import datetime
 import decimal
+import enum
 import math
-from pathlib import Path
+import re
+import zoneinfo
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -52,6 +57,15 @@ class Liar:
         return True
 
     __hash__ = object.__hash__
+
+
+class Level(enum.IntEnum):
+    """An IntEnum member equals its int, but its repr and type differ."""
+
+    LOW = 1
+
+
+_NOON = datetime.datetime(2020, 1, 1, 12, tzinfo=zoneinfo.ZoneInfo("UTC"))
 
 
 def _observe(value: Any) -> str:
@@ -107,6 +121,34 @@ PAIRS: dict[str, tuple[Any, Any]] = {
     "__getstate__ leaving an attribute out": (Kept(1, 2), Kept(1, 3)),
     "__reduce__ losing an attribute": (Rebuilt(1, 2), Rebuilt(1, 3)),
     "__eq__ that lies": (Liar(1), Liar(2)),
+    "IntEnum member and int": (Level.LOW, 1),
+    "OrderedDict and dict": (collections.OrderedDict(a=1), {"a": 1}),
+    "defaultdict factories": (
+        collections.defaultdict(int, a=1),
+        collections.defaultdict(list, a=1),
+    ),
+    "deque maxlen": (collections.deque([1], maxlen=3), collections.deque([1])),
+    "array typecodes": (array.array("i", [1]), array.array("l", [1])),
+    "Decimal 0 and -0": (decimal.Decimal("0"), decimal.Decimal("-0")),
+    "complex 0j and -0j": (complex(0, 0.0), complex(0, -0.0)),
+    "datetime fold": (datetime.datetime(2020, 1, 1, fold=0), datetime.datetime(2020, 1, 1, fold=1)),
+    "equal instants in two time zones": (
+        _NOON,
+        _NOON.astimezone(zoneinfo.ZoneInfo("Europe/Paris")),
+    ),
+    "regex flags": (re.compile("a"), re.compile("a", re.IGNORECASE)),
+    "posix and windows pure paths": (PurePosixPath("a/b"), PureWindowsPath("a/b")),
+    "array byte order": (np.array([1.0], dtype=">f8"), np.array([1.0], dtype="<f8")),
+    "datetime64 units": (np.datetime64(1, "s"), np.datetime64(1, "ms")),
+    "0-d array and numpy scalar": (np.array(1.0), np.float64(1.0)),
+    "pandas nullable and numpy dtypes": (
+        pd.Series([1, 2], dtype="Int64"),
+        pd.Series([1, 2], dtype="int64"),
+    ),
+    "pandas equal instants in two time zones": (
+        pd.Series(pd.to_datetime(["2020-01-01"]).tz_localize("UTC")),
+        pd.Series(pd.to_datetime(["2020-01-01"]).tz_localize("UTC").tz_convert("Asia/Tokyo")),
+    ),
 }
 
 
