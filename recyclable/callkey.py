@@ -37,6 +37,7 @@ from recyclable.fingerprint import (
 )
 from recyclable.sharing import Shared, shared_objects, shared_part
 from recyclable.valuewatch import ValueWatch
+from recyclable.valuewatch import state as _watches
 
 __all__ = ["ActionSpec", "CallKey"]
 
@@ -345,7 +346,13 @@ class ActionSpec:
 
         """
         # The mutable values the key checked: after a computed call they take
-        # what the step left in them (`recyclable.valuewatch`).
+        # what the step left in them (`recyclable.valuewatch`).  Until the
+        # process has a watch, none can be checked: the key is made without
+        # gathering, and made again, gathering, if it made the first watch.
+        if not _watches.made:
+            callkey = self._key_for(bound)
+            if not _watches.made:
+                return callkey
         outer = valuewatch.start()
         try:
             callkey = self._key_for(bound)
@@ -429,6 +436,7 @@ class ActionSpec:
         callkey.bound = bound
         callkey._ordered = frozenset(ordered) if ordered else _NONE_ORDERED
         callkey.shared = shared
+        callkey.watches = ()  # `key_for` puts in those it gathered
         return callkey
 
 

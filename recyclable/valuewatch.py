@@ -26,7 +26,20 @@ from typing import Any
 from recyclable.dictversion import DictVersions, versions_available
 from recyclable.valuememo import forget_digest
 
-__all__ = ["ValueWatch", "is_frozen", "refresh", "start", "stop"]
+__all__ = ["ValueWatch", "is_frozen", "refresh", "start", "state", "stop"]
+
+
+class _State:
+    """Whether this process has made a watch yet (until then a key gathers none)."""
+
+    __slots__ = ("made",)
+
+    def __init__(self) -> None:
+        self.made = False
+
+
+#: ``state.made`` turns true with the first `ValueWatch` and stays so.
+state = _State()
 
 _FROZEN_ATOMS: frozenset[type] = frozenset(
     {int, float, complex, str, bytes, bool, type(None), type(Ellipsis), range, slice}
@@ -72,6 +85,7 @@ class ValueWatch:
         self._versions = DictVersions(dicts) if dicts else None
         self._tagged = _snapshot(tagged)
         self._untagged = _snapshot(untagged)
+        state.made = True
         _note(self)
 
     def hold(self) -> bool:
