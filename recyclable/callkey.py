@@ -11,10 +11,7 @@ where the cache lives, the host or the pool.
 from __future__ import annotations
 
 import inspect
-import os
-import re
 import threading
-import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -24,7 +21,7 @@ from recyclable import valuewatch
 from recyclable.codeid import CodeIdentity, combine, identify
 from recyclable.entrypoint import main_module_name
 from recyclable.errors import FingerprintError
-from recyclable.files import InputFile
+from recyclable.fileparams import annotated_files, file_argument
 from recyclable.fingerprint import (
     CACHED_SCALARS,
     SCALAR_DIGESTS,
@@ -182,7 +179,7 @@ class ActionSpec:
                 f"@recyclable(ignore=...) names {unknown} which are not parameters of "
                 f"{func.__qualname__}{self.signature}; use the parameters' own names"
             )
-        self.files = frozenset(files) | _annotated_files(func, params)
+        self.files = frozenset(files) | annotated_files(func, params)
         self.mutates = tuple(dict.fromkeys(mutates))
         # False for joblib.Memory-style functions (recyclable.Memory): the key is
         # the arguments as passed, and changes the call makes to them are not
@@ -336,7 +333,7 @@ class ActionSpec:
             FingerprintError: the value cannot be fingerprinted (the path starts inside it).
 
         """
-        return _file_argument(value) if name in self.files else digest_value(value)
+        return file_argument(value) if name in self.files else digest_value(value)
 
     def key_for(self, bound: Mapping[str, Any]) -> CallKey:
         """The CallKey for already-bound arguments.
@@ -405,7 +402,7 @@ class ActionSpec:
                 continue
             try:
                 if name in files:
-                    digest = _file_argument(value)
+                    digest = file_argument(value)
                 else:
                     mark = len(held)
                     digest, depends_on_order = digest_with_order(value, held)
@@ -458,42 +455,6 @@ def _positional_binder(names: tuple[str, ...]) -> Callable[[tuple[Any, ...]], di
 
 # Re-entrant: a value's fingerprint may call user code that keys another step.
 _identity_lock = threading.RLock()
-
-
-def _file_argument(value: Any) -> bytes:
-    """Digest of an argument named in files=: a path, a list or tuple of paths, or None."""
-    if value is None:
-        return digest_value(None)
-    if isinstance(value, (str, os.PathLike)):
-        return digest_value(InputFile(value))
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            if not isinstance(item, (str, os.PathLike)):
-                raise FingerprintError(
-                    [],
-                    type(item).__name__,
-                    "files=[...] expects paths here; pass str or os.PathLike",
-                )
-        return digest_value(type(value)(InputFile(item) for item in value))
-    raise FingerprintError(
-        [],
-        type(value).__name__,
-        "the parameter is declared an input file (files=[...] or an InputFile annotation) "
-        "but its value is not a path; pass a str or os.PathLike",
-    )
-
-
-def _annotated_files(func: Callable[..., Any], params: list[inspect.Parameter]) -> set[str]:
-    """Parameters annotated ``InputFile`` or a list/tuple of it (string annotations too)."""
-    found = set()
-    for param in params:
-        annotation = param.annotation
-        if isinstance(annotation, str):
-            if re.search(r"\bInputFile\b", annotation):
-                found.add(param.name)
-        elif annotation is InputFile or InputFile in typing.get_args(annotation):
-            found.add(param.name)
-    return found
 
 
 def _default_plugin(func: Callable[..., Any]) -> str:
