@@ -22,8 +22,8 @@ from typing import Any
 import xxhash
 
 from recyclable.bytecode import code_info, const_digest
+from recyclable.codeclasses import class_digest, module_digest
 from recyclable.codekinds import (
-    CLASS_SKIP,
     ENVIRONMENT_REASON,
     FUNCTION_LIKE,
     FUNCTION_SKIP,
@@ -467,65 +467,9 @@ class Walker:
             return self.reach(value, f"{owner} `{var}`")
         return self._value(value, f"{owner} `{var}`", kind)
 
-    def _class(self, cls: type, name: str) -> bytes:
-        self.texts.append(cls)
-        refs = [self.reach(base, qualified_name(base)) for base in cls.__bases__]
-        binary = self._binary(cls.__module__)
-        if binary is not None:  # a type defined in C: its methods are in the binary
-            refs.append(binary)
-        if type(cls) is not type:
-            refs.append("meta=" + self.reach(type(cls), qualified_name(type(cls))))
-        members = cls.__dict__
-        if "_abc_impl" in members:
-            # Classes registered as virtual subclasses (Base.register(Impl), maybe in
-            # another module) change what isinstance() answers.
-            refs.extend(
-                "registered " + self.reach(other, qualified_name(other))
-                for other in abc_registered(cls)
-            )
-        self.keep.append(members)
-        # An attribute added later (a method that now shadows a base's) is a change too.
-        self.class_dicts.append(members)
-        path = name.partition(" ")[2]
-        private = _library_privates(cls)
-        for attr, value in members.items():
-            if attr in CLASS_SKIP or attr.startswith(private):
-                continue
-            self._guard(members, attr, value)
-            refs.append(f"{attr}=" + self._member(value, f"{path}.{attr}"))
-        return xxhash.xxh3_128_digest("\x00".join(refs).encode())
-
-    def _member(self, value: Any, path: str) -> str:
-        if isinstance(value, (staticmethod, classmethod)):
-            return f"{type(value).__name__} " + self.reach(value.__func__, path)
-        if isinstance(value, property):
-            return "property " + " ".join(
-                self.reach(part, path) if part is not None else "-"
-                for part in (value.fget, value.fset, value.fdel)
-            )
-        if isinstance(value, functools.cached_property):
-            return "cached_property " + self.reach(value.func, path)
-        if followed(value):
-            return self.reach(value, path)
-        return self._value(value, path, "attribute")
-
-    def _module(self, module: types.ModuleType, name: str) -> bytes:
-        members = module.__dict__
-        binary = self._binary(module.__name__)
-        refs = [] if binary is None else [binary]
-        prefix = name.partition(" ")[2]
-        for attr in sorted(members):
-            if attr.startswith("__") and attr.endswith("__") and attr not in _MODULE_HOOKS:
-                continue
-            value = members[attr]
-            self._guard(members, attr, value)
-            refs.append(f"{attr}=" + self.reach(value, f"{prefix}.{attr}"))
-        return xxhash.xxh3_128_digest("\x00".join(refs).encode())
-
-
-# Module dunders that make attributes behave (PEP 562): kept when a whole module
-# is walked, unlike its import attributes, docstring and builtins.
-_MODULE_HOOKS = frozenset({"__getattr__", "__dir__"})
+    # Classes and modules reached: `recyclable.codeclasses`.
+    _class = class_digest
+    _module = module_digest
 
 
 # The values a written cell is keyed by (as `recyclable.coderesolve` keys written globals).
@@ -539,20 +483,6 @@ def _attributes(obj: Any) -> list[tuple[str, Any]]:
     except Exception:  # noqa: BLE001 - no __dict__, or a proxy refusing it
         return []
     return list(attributes.items()) if isinstance(attributes, dict) else []
-
-
-def _library_privates(cls: type) -> tuple[str, ...]:
-    """Prefixes of the private names library bases keep on a user subclass.
-
-    ``_GrammaredSequence__validation_mask``: a library's code stores its own
-    caches under names mangled for its class, on whichever subclass it meets
-    (filled on first use, so keying them would change a key by reading a value).
-    """
-    return tuple(
-        f"_{base.__name__.lstrip('_')}__"
-        for base in cls.__mro__[1:]
-        if base is not object and not is_user_code(base)
-    )
 
 
 _VALUE_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), type(Ellipsis)})
