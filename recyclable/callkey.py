@@ -17,7 +17,6 @@ from typing import Any
 
 import xxhash
 
-from recyclable import valuewatch
 from recyclable.codeid import CodeIdentity, combine, identify
 from recyclable.entrypoint import main_module_name
 from recyclable.errors import FingerprintError
@@ -34,6 +33,7 @@ from recyclable.fingerprint import (
 )
 from recyclable.sharing import Shared, shared_objects, shared_part
 from recyclable.valuewatch import ValueWatch
+from recyclable.valuewatch import gathering as _gathering
 from recyclable.valuewatch import state as _watches
 
 __all__ = ["ActionSpec", "CallKey"]
@@ -350,12 +350,16 @@ class ActionSpec:
             callkey = self._key_for(bound)
             if not _watches.made:
                 return callkey
-        outer = valuewatch.start()
+        gathering = _gathering
+        outer = gathering.collected
+        gathered: list[ValueWatch] = []
+        gathering.collected = gathered
         try:
             callkey = self._key_for(bound)
         finally:
-            watches = valuewatch.stop(outer)
-        callkey.watches = watches
+            gathering.collected = outer
+        if gathered:
+            callkey.watches = tuple(gathered)
         return callkey
 
     def _key_for(self, bound: Mapping[str, Any]) -> CallKey:  # noqa: PLR0915 - one frame per call

@@ -19,6 +19,7 @@ process that replays the same calls.
 
 from __future__ import annotations
 
+import marshal
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 from recyclable.dictversion import DictVersions, versions_available
 from recyclable.valuememo import forget_digest
 
-__all__ = ["ValueWatch", "is_frozen", "refresh", "start", "state", "stop"]
+__all__ = ["ValueWatch", "gathering", "is_frozen", "refresh", "state"]
 
 
 class _State:
@@ -97,9 +98,19 @@ class ValueWatch:
                 if not _same(self._tagged):
                     return False
                 versions.seen = now
-        if self._untagged and not _same(self._untagged):
-            return False
-        _note(self)
+        # `_same` and `_note` written out: this runs on every call of the step.
+        for value, seen in self._untagged:
+            current: bytes | None
+            try:
+                current = _dumps(value)
+            except ValueError:
+                current = _seen(value)
+            if current is None or current != seen:
+                forget_digest(value)  # the walk that follows takes the value as it is now
+                return False
+        collected = _local.collected
+        if collected is not None:
+            collected.append(self)
         return True
 
     def refresh(self) -> None:
@@ -112,7 +123,30 @@ class ValueWatch:
 
 
 def _snapshot(values: Iterable[Any]) -> tuple[tuple[Any, bytes | None], ...]:
-    return tuple((value, _digest(value)) for value in values)
+    return tuple((value, _seen(value)) for value in values)
+
+
+def _seen(value: Any) -> bytes | None:
+    """What tells ``value``'s change: its marshal bytes when it is plain data, else its digest.
+
+    ``marshal`` writes builtin containers and atoms of their exact types only
+    (``1``, ``1.0`` and ``True`` apart, ``-0.0`` apart from ``0.0``, order
+    kept) and refuses anything else, all in C: a config of dicts and lists is
+    compared in well under a microsecond, where digesting it again costs
+    several.  Equal bytes mean the same plain data, so the same digest; any
+    difference (a set built in another order, too) is taken for a change,
+    and the key is made again from the value.  Anything marshal refuses
+    (instances, arrays, subclasses of builtins) is compared by its digest,
+    marked with a leading zero byte, which no marshal output starts with.
+    """
+    try:
+        return _dumps(value)
+    except ValueError:
+        digest = _digest(value)
+        return None if digest is None else b"\0" + digest
+
+
+_dumps = marshal.dumps
 
 
 def _digest(value: Any) -> bytes | None:
@@ -133,7 +167,7 @@ _shallow_digest: Callable[[Any], bytes] | None = None
 
 def _same(pairs: Sequence[tuple[Any, bytes | None]]) -> bool:
     for value, digest in pairs:
-        now = _digest(value)
+        now = _seen(value)
         if now is None or now != digest:
             forget_digest(value)  # the walk that follows takes the value as it is now
             return False
@@ -141,27 +175,21 @@ def _same(pairs: Sequence[tuple[Any, bytes | None]]) -> bool:
 
 
 # The watches checked (or made) while one call's key is computed, per thread.
-_local = threading.local()
+class _Gathering(threading.local):
+    """Per thread: the watches one key has checked so far (None: no key is gathering)."""
+
+    collected: list[ValueWatch] | None = None  # a class default: reading it raises nothing
+
+
+#: While a key is made, ``gathering.collected`` is the list its watches go in
+#: (`recyclable.callkey.ActionSpec.key_for` sets it and puts the outer one back).
+gathering = _local = _Gathering()
 
 
 def _note(watch: ValueWatch) -> None:
-    collected = getattr(_local, "collected", None)
+    collected = _local.collected
     if collected is not None:
         collected.append(watch)
-
-
-def start() -> list[ValueWatch] | None:
-    """Begin gathering the watches a key checks or makes; returns what `stop` restores."""
-    outer: list[ValueWatch] | None = getattr(_local, "collected", None)
-    _local.collected = []
-    return outer
-
-
-def stop(outer: list[ValueWatch] | None) -> tuple[ValueWatch, ...]:
-    """The watches gathered since `start`; gathering goes back to ``outer``."""
-    got: list[ValueWatch] = _local.collected
-    _local.collected = outer
-    return tuple(got)
 
 
 def refresh(watches: Iterable[ValueWatch]) -> None:
