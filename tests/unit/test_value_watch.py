@@ -159,3 +159,39 @@ def test_a_nonlocal_counter_the_step_bumps_keeps_its_key(cache: Cache) -> None:
         assert [double(1), double(1), double(2), double(1)] == [2, 2, 4, 2]
         assert (pool.stats.loaded, pool.stats.computed) == (2, 2)
     assert calls == 2
+
+
+EXACT = """
+from recyclable import recyclable
+
+PARAMS = {"scale": 1, "rows": [0.0, 2]}
+
+@recyclable
+def step(x):
+    return repr(x * PARAMS["scale"]) + repr([1 / r if r else r for r in PARAMS["rows"]])
+"""
+
+
+def test_changes_equal_values_would_hide_are_new_keys(cache: Cache, module: Any) -> None:
+    """1 → 1.0 → True, 0.0 → -0.0 in a config's dict and list: equal by ==, different results.
+
+    Each call must give what the plain call gives now; the same sweep again loads each.
+    """
+    mod = module.define(EXACT)
+    settings = [(1, 0.0), (1.0, 0.0), (True, 0.0), (True, -0.0), (1, -0.0)]
+
+    def sweep() -> list[str]:
+        got = []
+        for scale, first in settings:
+            mod.PARAMS["scale"] = scale
+            mod.PARAMS["rows"][0] = first
+            value = mod.step(3)
+            assert value == mod.step.__wrapped__(3), (scale, first)
+            got.append(value)
+        return got
+
+    with cache.create_pool("p") as pool:
+        first_sweep = sweep()
+        assert (pool.stats.loaded, pool.stats.computed) == (0, len(settings))
+        assert sweep() == first_sweep
+        assert (pool.stats.loaded, pool.stats.computed) == (len(settings), len(settings))
