@@ -165,6 +165,16 @@ def _miss_row(
 
         return bound
 
+    return _figures(ours, bound_by, rounds, root)
+
+
+def _figures(
+    ours: Callable[[], float],
+    bound_by: Callable[[Callable[[Path, Any], None]], Callable[[], float]],
+    rounds: int,
+    root: Path,
+) -> MissFigures:
+    """Ours against the bound written both ways, in the same rounds; ``root`` removed after."""
     series = [ours, bound_by(_write_file), bound_by(_write_file_plainly)]
     try:
         for measure in series:
@@ -217,19 +227,7 @@ def _fed_miss_row(workdir: Path, arg: np.ndarray, rounds: int) -> MissFigures:
 
         return bound
 
-    series = [ours, bound_by(_write_file), bound_by(_write_file_plainly)]
-    try:
-        for measure in series:
-            measure()  # untimed: warms the code paths and the directories
-        a, b, c = _rounds(series, rounds)
-        return MissFigures(
-            statistics.median(a),
-            statistics.median(b),
-            statistics.median(y / x for x, y in zip(a, b, strict=True)),
-            statistics.median(z / x for x, z in zip(a, c, strict=True)),
-        )
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    return _figures(ours, bound_by, rounds, root)
 
 
 def plus_one(a: np.ndarray) -> np.ndarray:
@@ -323,42 +321,44 @@ def bench_misses(smoke: bool, workdir: Path, Row: Callable[..., Any]) -> list[An
     label = f"{size // MiB} MiB miss end to end"
     bound_name = "hash arg + compute + write (preallocated)"
     rows = []
-    for keep, check, goal in (
-        (True, True, "≥ 0.87× (≤ 1.15× the bound)"),
-        (True, False, "≥ 0.91× (≤ 1.1× the bound)"),
-        (False, True, "≥ 0.83× (≤ 1.2× the bound)"),
+    for kind, goal, page_cache, measure in (
+        (
+            "files kept, mutation check on",
+            "≥ 0.87× (≤ 1.15× the bound)",
+            "new pages",
+            lambda: _miss_row(workdir, arg, keep=True, check=True, rounds=rounds),
+        ),
+        (
+            "files kept, mutation check off",
+            "≥ 0.91× (≤ 1.1× the bound)",
+            "new pages",
+            lambda: _miss_row(workdir, arg, keep=True, check=False, rounds=rounds),
+        ),
+        (
+            "pages reused, mutation check on",
+            "≥ 0.83× (≤ 1.2× the bound)",
+            "reused",
+            lambda: _miss_row(workdir, arg, keep=False, check=True, rounds=rounds),
+        ),
+        (
+            "files kept, fed by the previous step's stored result",
+            "report",
+            "new pages",
+            lambda: _fed_miss_row(workdir, arg, rounds),
+        ),
     ):
-        got = _miss_row(workdir, arg, keep=keep, check=check, rounds=rounds)
+        got = measure()
         case = (
-            f"{label}, {'files kept' if keep else 'pages reused'}, "
-            f"mutation check {'on' if check else 'off'} "
+            f"{label}, {kind} "
             f"(median of per-round ratios; medians' ratio {got.bound / got.ours:.2f}×; "
             f"against one plain write {got.plain_per_round:.2f}×; "
             f"load {os.getloadavg()[0]:.1f})"
         )
-        page_cache = "new pages" if keep else "reused"
         rows.append(
             _paired(
                 Row, got.per_round, "miss", case, got.ours, bound_name, got.bound, goal, page_cache
             )
         )
-    got = _fed_miss_row(workdir, arg, rounds)
-    rows.append(
-        _paired(
-            Row,
-            got.per_round,
-            "miss",
-            f"{label}, files kept, fed by the previous step's stored result "
-            f"(median of per-round ratios; medians' ratio {got.bound / got.ours:.2f}×; "
-            f"against one plain write {got.plain_per_round:.2f}×; "
-            f"load {os.getloadavg()[0]:.1f})",
-            got.ours,
-            bound_name,
-            got.bound,
-            "report",
-            "new pages",
-        )
-    )
     ours, floor, per_round = _small_miss_row(
         workdir, rounds=5 if smoke else 11, calls=20 if smoke else 200
     )
