@@ -10,10 +10,6 @@ also ran as a plain call in between (no pool, recycling switched off).
 
 from __future__ import annotations
 
-import sys
-import textwrap
-import types
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -61,24 +57,6 @@ def make_counted():
 
 TABLE = {"a": 1}
 """
-
-
-@pytest.fixture
-def module() -> Iterator[Any]:
-    """A fresh user module (no file: followed by content) that a test fills with code."""
-    name = f"watched_module_{id(object())}"
-    mod = types.ModuleType(name)
-    sys.modules[name] = mod
-
-    def define(source: str) -> types.ModuleType:
-        exec(textwrap.dedent(source), mod.__dict__)
-        return mod
-
-    mod.define = define  # type: ignore[attr-defined]
-    try:
-        yield mod
-    finally:
-        del sys.modules[name]
 
 
 def _plain(mod: Any, x: int) -> int:
