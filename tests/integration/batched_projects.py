@@ -132,3 +132,32 @@ class Batch:
         line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
         data = json.loads(line.removeprefix("RESULT "))
         return {name: Outcome(**data[name]) for name in self.cases}
+
+
+def check_reuse_and_edits(batch: Batch) -> None:
+    """Every case of ``batch``, in four fresh processes: first run, re-run, cosmetic edits, edit.
+
+    The first run computes what the plain calls give; an unchanged re-run and
+    a run after cosmetic edits to every module load every call with the same
+    values; after each case's real edit (which must change the plain result)
+    every call gives the plain result now.
+    """
+    first = batch.run()
+    wrong = [name for name, got in first.items() if got.values != got.plain or not got.computed]
+    assert wrong == [], f"first run differs from the plain calls: {wrong}"
+
+    again = batch.run()
+    unstable = [n for n, got in again.items() if got.computed or got.values != first[n].values]
+    assert unstable == [], f"an unchanged re-run did not load: {unstable}"
+
+    batch.cosmetic_edits()
+    cosmetic = batch.run()
+    unstable = [n for n, got in cosmetic.items() if got.computed or got.values != first[n].values]
+    assert unstable == [], f"a cosmetic edit was a miss: {unstable}"
+
+    batch.edit_all()
+    edited = batch.run()
+    unchanged = [name for name, got in edited.items() if got.plain == first[name].plain]
+    assert unchanged == [], f"edits that do not change the plain result: {unchanged}"
+    stale = [name for name, got in edited.items() if got.values != got.plain]
+    assert stale == [], f"stale hits after an edit: {stale}"

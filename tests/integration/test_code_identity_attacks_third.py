@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from batched_projects import Batch, BatchCase
+from batched_projects import Batch, BatchCase, check_reuse_and_edits
 
 STEP = """
 from recyclable import recyclable
@@ -600,23 +600,4 @@ CASES: dict[str, BatchCase] = {
 
 def test_each_edit_is_a_miss_with_the_new_result(tmp_path: Path) -> None:
     """Every case: re-run and cosmetic edits load; after its edit it computes the plain result."""
-    batch = Batch(tmp_path, CASES)
-    first = batch.run()
-    wrong = [name for name, got in first.items() if got.values != got.plain or not got.computed]
-    assert wrong == [], f"first run differs from the plain calls: {wrong}"
-
-    again = batch.run()
-    unstable = [n for n, got in again.items() if got.computed or got.values != first[n].values]
-    assert unstable == [], f"an unchanged re-run did not load: {unstable}"
-
-    batch.cosmetic_edits()
-    cosmetic = batch.run()
-    unstable = [n for n, got in cosmetic.items() if got.computed or got.values != first[n].values]
-    assert unstable == [], f"a cosmetic edit was a miss: {unstable}"
-
-    batch.edit_all()
-    edited = batch.run()
-    unchanged = [name for name, got in edited.items() if got.plain == first[name].plain]
-    assert unchanged == [], f"edits that do not change the plain result: {unchanged}"
-    stale = [name for name, got in edited.items() if got.values != got.plain]
-    assert stale == [], f"stale hits after an edit: {stale}"
+    check_reuse_and_edits(Batch(tmp_path, CASES))
