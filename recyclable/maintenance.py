@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from recyclable.cache import Cache, GarbageReport
 from recyclable.entryrows import Row, entry_rows
@@ -32,7 +33,7 @@ from recyclable.scan import (
     sharded_names,
     sharded_totals,
 )
-from recyclable.showrows import ShownRow, shown_rows
+from recyclable.showrows import ShownRow, rendered_rows
 
 __all__ = [
     "BudgetReport",
@@ -44,6 +45,7 @@ __all__ = [
     "explain_call",
     "list_entries",
     "pool_rows",
+    "pool_shown",
     "pool_shown_rows",
     "remove_pool",
     "summarize_cache",
@@ -284,10 +286,40 @@ def pool_shown_rows(
         PoolNotFoundError: no such pool.
 
     """
+    return pool_shown(cache, pool, _same, progress=progress)
+
+
+T = TypeVar("T")
+
+
+def pool_shown(
+    cache: Cache,
+    pool: str,
+    render: Callable[[ShownRow], T],
+    *,
+    progress: ProgressHook | None = None,
+) -> list[T]:
+    """``render(row)`` of each row of `pool_shown_rows`, in its order.
+
+    A large pool's second half is read and rendered in a forked child where
+    that is safe (`recyclable.showrows.rendered_rows`), so ``render`` must
+    return values `marshal` encodes: a row's text, a tuple of cells.
+
+    Raises:
+        PoolNameError: the name is not valid.
+        PoolNotFoundError: no such pool.
+
+    """
     opened = cache.pool(pool)
     store = cache.local_store
     keys = sharded_names(f"{store.pools}/{opened.name}")
-    return shown_rows(str(store.entries), keys, BlobSizes(str(store.objects)), progress=progress)
+    return rendered_rows(
+        str(store.entries), keys, BlobSizes(str(store.objects)), render, progress=progress
+    )
+
+
+def _same(row: ShownRow) -> ShownRow:
+    return row
 
 
 def collect_garbage(

