@@ -11,6 +11,7 @@ import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -82,21 +83,26 @@ parse_duration.__name__ = "duration (e.g. 90s, 30m, 12h, 7d)"
 
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
     """Left-aligned columns, numbers right-aligned, under a header row."""
-    # Column by column, in C (tables of 100,000 entries are printed); a
-    # column's distinct cells decide whether it is numeric.
+    # Column by column, in C (tables of 100,000 entries are printed): the
+    # cells of each column padded by one map, the lines joined by another,
+    # no Python code run per row.  A column's distinct cells decide whether
+    # it is numeric.
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in headers]
     widths = [
         max(len(h), max(map(len, column), default=0))
         for h, column in zip(headers, columns, strict=True)
     ]
-    numeric = [bool(column) and all(map(_NUMERIC.match, set(column))) for column in columns]
-    # One format string for every row: tables of 100,000 entries are printed.
-    layout = "  ".join(
-        f"{{:{'>' if right else '<'}{width}}}" for right, width in zip(numeric, widths, strict=True)
-    )
-    out = [layout.format(*headers).rstrip(), layout.format(*["-" * w for w in widths]).rstrip()]
-    out.extend(layout.format(*row).rstrip() for row in rows)
-    return "\n".join(out)
+    # A column of keys or names fails at its first cell; only the others build a set.
+    match = _NUMERIC.match
+    numeric = [
+        bool(column) and bool(match(column[0])) and all(map(match, set(column)))
+        for column in columns
+    ]
+    padded = [
+        map(str.rjust if right else str.ljust, chain((header, "-" * width), column), repeat(width))
+        for header, column, right, width in zip(headers, columns, numeric, widths, strict=True)
+    ]
+    return "\n".join(map(str.rstrip, map("  ".join, zip(*padded, strict=True))))
 
 
 _NUMERIC = re.compile(r"\A-?[\d.]+( [KMGT]?i?B| s)?\Z")
