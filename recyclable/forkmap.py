@@ -9,7 +9,8 @@ forked child does help, on a machine with two cores or more: it starts in
 about a millisecond with everything already imported and the list of keys
 in memory, does its half while this process does the other, and sends back
 what it made (`marshal`: the fastest serialization of plain values in the
-standard library, and safe here since the bytes come from our own child).
+standard library, and safe here since the bytes come from our own child)
+through a memory file.
 
 The child only reads: whatever it made is used only once it has exited
 cleanly and every byte it sent has been decoded.  Otherwise (killed, out of
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import marshal
+import mmap
 import os
 import signal
 import sys
@@ -50,7 +52,7 @@ _Broken = (EOFError, ValueError, TypeError, OSError)
 
 def can_fork() -> bool:
     """Whether this process may fork a helper: Linux, two cores or more, one thread."""
-    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+    if not sys.platform.startswith("linux") or not hasattr(os, "memfd_create"):
         return False
     try:
         if len(os.sched_getaffinity(0)) < 2:
@@ -105,31 +107,34 @@ Work = Callable[[Sequence[Any], ProgressHook | None], Any]
 
 
 class _Child:
-    """A forked child doing ``work(part, None)`` and writing its marshalled result to a pipe."""
+    """A forked child doing ``work(part, None)``, its marshalled result left in a memory file.
+
+    A memory file (``memfd_create``) rather than a pipe: the child writes
+    its whole result and exits without waiting for this process to read,
+    which it does only after its own half, by mapping the file.
+    """
 
     def __init__(self, work: Work, part: Any) -> None:
-        read_end, write_end = os.pipe()
+        self._file: int | None = os.memfd_create("recyclable-forkmap", os.MFD_CLOEXEC)
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - runs in the child, which never returns
-            _run_child(work, part, read_end, write_end)
-        os.close(write_end)
-        self._pipe: int | None = read_end
+            _run_child(work, part, self._file)
 
     def result(self) -> Any:
         """The child's result, or `_MISSING` when it did not finish cleanly."""
-        assert self._pipe is not None
-        chunks = []
-        with os.fdopen(self._pipe, "rb", closefd=True) as pipe:
-            self._pipe = None
-            while chunk := pipe.read(1 << 20):
-                chunks.append(chunk)
         status = self._wait()
-        if status != 0:
-            return _MISSING
+        fd, self._file = self._file, None
+        assert fd is not None
         try:
-            return marshal.loads(b"".join(chunks))
+            size = os.fstat(fd).st_size
+            if status != 0 or size == 0:
+                return _MISSING
+            with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as data:
+                return marshal.loads(data)
         except _Broken:
             return _MISSING
+        finally:
+            os.close(fd)
 
     def _wait(self) -> int:
         """Wait for the child; its exit code (a negative signal number when killed)."""
@@ -141,29 +146,24 @@ class _Child:
 
     def reap(self) -> None:
         """Stop and reap a child still running (this process is leaving early)."""
-        if self._pipe is not None:
-            os.close(self._pipe)
-            self._pipe = None
         if self.pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
             self._wait()
+        if self._file is not None:
+            os.close(self._file)
+            self._file = None
 
 
-def _run_child(
-    work: Work,
-    part: Any,
-    read_end: int,
-    write_end: int,
-) -> None:  # pragma: no cover - runs in the child
-    """The child's whole life: do the work, send it, leave without running any clean-up."""
+def _run_child(work: Work, part: Any, file: int) -> None:  # pragma: no cover - in the child
+    """The child's whole life: do the work, write it, leave without running any clean-up."""
     code = 1
     try:
-        os.close(read_end)
-        data = marshal.dumps(work(part, None))
-        view = memoryview(data)
+        # Version 2: no back-references, which halves the time to encode
+        # 50,000 rows (each row's strings are its own anyway).
+        view = memoryview(marshal.dumps(work(part, None), 2))
         while view:
-            view = view[os.write(write_end, view) :]
+            view = view[os.write(file, view) :]
         code = 0
     except BaseException:  # noqa: BLE001 - any failure only means the parent does this half
         code = 1
