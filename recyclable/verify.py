@@ -10,11 +10,13 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import xxhash
 
+from recyclable.forkmap import fork_map
 from recyclable.manifest import ManifestError, load_manifest
 from recyclable.scan import FIRST_READ, TICK, ProgressHook, read_rest, sharded_names
 from recyclable.store.base import Store
@@ -69,7 +71,7 @@ def verify_store(
     if isinstance(store, LocalStore):
         # Plain strings and one read per manifest: a cache of 100,000 entries.
         keys = sharded_names(str(store.entries), ".json")
-        _verify_local(str(store.entries), keys, checks, progress)
+        _verify_halves(store, str(store.entries), keys, checks, progress)
     else:
         keys = list(store.iter_manifest_keys())
         told = 0
@@ -102,17 +104,30 @@ def verify_store(
     return VerifyReport(checks.entries, len(checks.blobs), checks.bytes, damaged, dangling)
 
 
-class _Checks:
-    """The full checks of an entry, and what they found so far."""
+#: What a forked child's checks found (see `_Checks.found`).
+Found = tuple[int, dict[str, "str | None"], dict[str, int], list[tuple[str, str]], list[Any]]
 
-    def __init__(self, store: Store, secret: bytes | None) -> None:
+
+class _Checks:
+    """The full checks of an entry, and what they found so far.
+
+    With ``quarantine`` false (in a forked child, which must only read) the
+    damage is recorded, not moved: `absorb` moves it in the parent.
+    """
+
+    def __init__(self, store: Store, secret: bytes | None, *, quarantine: bool = True) -> None:
         self.store = store
         self.secret = secret
+        self.quarantine = quarantine
         self.entries = 0
         self.bytes = 0
         #: Each data file checked: its problem, or None when sound.
         self.blobs: dict[str, str | None] = {}
+        #: Bytes read of each data file checked.
+        self.read: dict[str, int] = {}
         self.damaged: list[tuple[str, str]] = []
+        #: ``(key, bytes)`` of each damaged manifest left in place (quarantine off).
+        self.judged: list[tuple[str, bytes]] = []
 
     def entry(self, key: str, data: bytes) -> None:
         """Check one manifest in full and the data files it references; quarantine damage."""
@@ -124,27 +139,82 @@ class _Checks:
             infos = _blob_infos(manifest)
         except (ManifestError, KeyError, TypeError, ValueError) as exc:
             self.damaged.append((key, str(exc)))
-            with contextlib.suppress(OSError):
-                store.quarantine_manifest(key, data)
+            self._quarantine_manifest(key, data)
             return
         problem = None
         checked = self.blobs
         for digest, size in infos:
             if digest not in checked:
                 checked[digest], read = _check_blob(store, digest, size)
+                self.read[digest] = read
                 self.bytes += read
-                if checked[digest] is not None:
+                if checked[digest] is not None and self.quarantine:
                     with contextlib.suppress(OSError):
                         store.quarantine_blob(digest)
             problem = problem or checked[digest]
         if problem is not None:
             self.damaged.append((key, f"blob {problem}"))
+            self._quarantine_manifest(key, data)
+
+    def _quarantine_manifest(self, key: str, data: bytes) -> None:
+        if not self.quarantine:
+            self.judged.append((key, data))
+            return
+        with contextlib.suppress(OSError):
+            self.store.quarantine_manifest(key, data)
+
+    def found(self) -> Found:
+        """What these checks found, as plain values (a forked child's result)."""
+        return (self.entries, self.blobs, self.read, self.damaged, self.judged)
+
+    def absorb(self, found: Found) -> None:
+        """Add what another process's checks found, and quarantine the damage it left."""
+        entries, blobs, read, damaged, judged = found
+        self.entries += entries
+        for digest, problem in blobs.items():
+            if digest in self.blobs:
+                continue  # checked here too: this verdict stands, its bytes counted once
+            self.blobs[digest] = problem
+            self.bytes += read[digest]
+            if problem is not None:
+                with contextlib.suppress(OSError):
+                    self.store.quarantine_blob(digest)
+        for key, data in judged:
             with contextlib.suppress(OSError):
-                store.quarantine_manifest(key, data)
+                self.store.quarantine_manifest(key, data)
+        self.damaged.extend(damaged)
+
+
+def _verify_halves(
+    store: LocalStore,
+    entries: str,
+    keys: list[str],
+    checks: _Checks,
+    progress: ProgressHook | None,
+) -> None:
+    """`_verify_local`, the second half of a large cache checked by a forked child.
+
+    The child only reads (`recyclable.forkmap`): it records the damage it
+    finds, which is quarantined here afterwards; should it fail, its half
+    is checked here.
+    """
+    here = os.getpid()
+
+    def work(part: Sequence[str], report: ProgressHook | None) -> Found | None:
+        if os.getpid() == here:  # this process's half, or the child's after it failed
+            _verify_local(entries, part, checks, report)
+            return None
+        found = _Checks(store, checks.secret, quarantine=False)
+        _verify_local(entries, part, found, None)
+        return found.found()
+
+    for found in fork_map(work, keys, progress=progress):
+        if found is not None:
+            checks.absorb(found)
 
 
 def _verify_local(
-    entries: str, keys: list[str], checks: _Checks, progress: ProgressHook | None
+    entries: str, keys: Sequence[str], checks: _Checks, progress: ProgressHook | None
 ) -> None:
     """Check the manifests of ``keys`` under ``entries`` and what they reference.
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +148,80 @@ def test_verify_reads_each_data_file_to_its_true_end(cache: Cache) -> None:
     with pool:
         assert [payload(n) for n in range(4)] == [bytes([n]) * 50_000 for n in range(4)]
     assert (pool.stats.loaded, pool.stats.computed - computed) == (1, 3)
+
+
+@recyclable
+def twin(n: int) -> bytes:
+    return b"shared" * 10_000  # one data file for every n
+
+
+VERIFY_IN_A_NEW_PROCESS = """
+import os, sys
+import recyclable.forkmap
+from recyclable.cli import main
+recyclable.forkmap.FORK_MIN = int(sys.argv[1])
+forks = []
+fork = os.fork
+os.fork = lambda: (forks.append(1), fork())[1]
+code = main(sys.argv[2:])
+sys.stderr.write(f"forks={len(forks)}")
+sys.exit(code)
+"""
+
+
+def test_verify_split_with_a_forked_child_finds_and_quarantines_the_same(
+    cache: Cache, tmp_path: Path
+) -> None:
+    """Damage in either half is reported and quarantined as a single pass does it.
+
+    Run as the command runs, in a new process (one thread: it may fork),
+    on two copies of one damaged cache.
+    """
+    if len(os.sched_getaffinity(0)) < 2 or not sys.platform.startswith("linux"):
+        pytest.skip("a forked helper is used on Linux with two cores or more only")
+    with cache.create_pool("p"):
+        for n in range(12):
+            small(n)
+        for n in range(4):
+            payload(n)
+            twin(n)
+    manifests = sorted(_manifests(cache).values())
+    assert len(manifests) == 20
+    torn = manifests[1::6]  # spread over both halves
+    for path in torn:
+        path.write_bytes(path.read_bytes()[:-3])
+    blobs = sorted((cache.path / "objects").glob("??/*"))  # type: ignore[operator]
+    assert len(blobs) == 5
+    altered = blobs[::2]
+    for blob in altered:
+        data = bytearray(blob.read_bytes())
+        data[100] ^= 1
+        blob.write_bytes(bytes(data))
+    copies = {limit: tmp_path / f"copy-{limit}" for limit in ("2", str(10**9))}
+    reports, forks, left = {}, {}, {}
+    for limit, root in copies.items():
+        shutil.copytree(cache.path, root)  # type: ignore[arg-type]
+        done = subprocess.run(
+            [sys.executable, "-c", VERIFY_IN_A_NEW_PROCESS, limit,
+             "cache", "verify", "--use-cache", str(root), "--json"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode in (0, 1), done.stderr
+        reports[limit] = json.loads(done.stdout)
+        forks[limit] = done.stderr.rsplit("forks=", 1)[-1]
+        files = (p.relative_to(root) for p in root.rglob("*") if p.is_file())
+        # A quarantined file's name ends with the mover's host, pid and a random tag.
+        left[limit] = sorted(
+            f"quarantine/{p.name.split('.')[0]}" if p.parts[0] == "quarantine" else str(p)
+            for p in files
+            if "tmp" not in p.parts
+        )
+    assert forks == {"2": "1", str(10**9): "0"}, "the first pass was split, the second not"
+    split, single = reports["2"], reports[str(10**9)]
+    assert split == single
+    assert split["entries"] == 20 and split["blobs"] == 5
+    # Every torn manifest, and every entry of an altered data file (twin's four share one).
+    broken = {p.name.removesuffix(".json") for p in torn}
+    assert broken <= {key for key, _ in split["damaged"]}
+    assert sum("fails its checksum" in reason for _, reason in split["damaged"]) >= len(altered)
+    assert left["2"] == left[str(10**9)]
