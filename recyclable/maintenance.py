@@ -19,6 +19,7 @@ from recyclable.cache import Cache, GarbageReport
 from recyclable.entryrows import Row, entry_rows
 from recyclable.errors import PoolInUseError, PoolNotFoundError
 from recyclable.explain import Explanation, explain_call
+from recyclable.forkmap import fork_map
 from recyclable.pool import Pool
 from recyclable.runs import list_runs, live_run_keys
 from recyclable.scan import (
@@ -202,7 +203,15 @@ def summarize_pools(cache: Cache, *, progress: ProgressHook | None = None) -> li
     marked = {name: sharded_names(f"{store.pools}/{name}") for name in cache.pools()}
     # Each entry read once, whichever pools hold it, in the order listed.
     unique = list(dict.fromkeys(key for keys in marked.values() for key in keys))
-    entry_bytes = entry_sizes(str(store.entries), unique, sizes, progress=progress)
+    # Read in two halves where that is safe, the second by a forked child.
+    entry_bytes: dict[str, int] = {}
+    manifests = str(store.entries)
+    for part in fork_map(
+        lambda keys, report: entry_sizes(manifests, keys, sizes, progress=report),
+        unique,
+        progress=progress,
+    ):
+        entry_bytes.update(part)
     found = []
     for name, keys in marked.items():
         root = f"{store.pools}/{name}"

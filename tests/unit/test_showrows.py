@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xxhash
+from forked_tool import ONE_PROCESS, SPLIT, needs_two_cores, run_tool
 
 from recyclable import Cache, recyclable
 from recyclable.entryrows import entry_rows, row_json
@@ -159,42 +157,18 @@ def test_damaged_missing_and_signed_entries(tmp_path: Path) -> None:
     ]
 
 
-SHOW_IN_A_NEW_PROCESS = """
-import os, sys
-import recyclable.forkmap
-from recyclable.cli import main
-recyclable.forkmap.FORK_MIN = int(sys.argv[1])
-forks = []
-fork = os.fork
-os.fork = lambda: (forks.append(1), fork())[1]
-code = main(sys.argv[2:])
-sys.stderr.write(f"forks={len(forks)}")
-sys.exit(code)
-"""
-
-
 @pytest.mark.parametrize("as_json", [True, False], ids=["json", "table"])
 def test_show_split_with_a_forked_child_prints_the_same(cache: Cache, as_json: bool) -> None:
     """`cache show` with its second half read by a child prints what one process prints.
 
     Run as the command runs, in a new process (one thread: it may fork).
     """
-    if len(os.sched_getaffinity(0)) < 2 or not sys.platform.startswith("linux"):
-        pytest.skip("a forked helper is used on Linux with two cores or more only")
+    needs_two_cores()
     _fill(cache)
     argv = ["cache", "show", "p", "--use-cache", str(cache.path), *(["--json"] if as_json else [])]
-    printed, forks = [], []
-    for limit in ("2", str(10**9)):
-        done = subprocess.run(
-            [sys.executable, "-c", SHOW_IN_A_NEW_PROCESS, limit, *argv],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        printed.append(done.stdout)
-        forks.append(done.stderr)
-    assert forks == ["forks=1", "forks=0"], "the first listing was split, the second not"
+    (split, forks), (single, none) = run_tool(SPLIT, *argv), run_tool(ONE_PROCESS, *argv)
+    assert (forks, none) == (1, 0), "the first listing was split, the second not"
+    printed = [split, single]
     assert printed[0] == printed[1]
     # 26 rows, and the brackets or the header and its rule.
     assert printed[0].count("\n") == 26 + 2

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import xxhash
+from forked_tool import ONE_PROCESS, SPLIT, needs_two_cores, run_tool
 
 from recyclable import Cache, recyclable
 from recyclable.manifest import ManifestError, load_manifest
@@ -155,20 +153,6 @@ def twin(n: int) -> bytes:
     return b"shared" * 10_000  # one data file for every n
 
 
-VERIFY_IN_A_NEW_PROCESS = """
-import os, sys
-import recyclable.forkmap
-from recyclable.cli import main
-recyclable.forkmap.FORK_MIN = int(sys.argv[1])
-forks = []
-fork = os.fork
-os.fork = lambda: (forks.append(1), fork())[1]
-code = main(sys.argv[2:])
-sys.stderr.write(f"forks={len(forks)}")
-sys.exit(code)
-"""
-
-
 def test_verify_split_with_a_forked_child_finds_and_quarantines_the_same(
     cache: Cache, tmp_path: Path
 ) -> None:
@@ -177,8 +161,7 @@ def test_verify_split_with_a_forked_child_finds_and_quarantines_the_same(
     Run as the command runs, in a new process (one thread: it may fork),
     on two copies of one damaged cache.
     """
-    if len(os.sched_getaffinity(0)) < 2 or not sys.platform.startswith("linux"):
-        pytest.skip("a forked helper is used on Linux with two cores or more only")
+    needs_two_cores()
     with cache.create_pool("p"):
         for n in range(12):
             small(n)
@@ -197,18 +180,13 @@ def test_verify_split_with_a_forked_child_finds_and_quarantines_the_same(
         data = bytearray(blob.read_bytes())
         data[100] ^= 1
         blob.write_bytes(bytes(data))
-    copies = {limit: tmp_path / f"copy-{limit}" for limit in ("2", str(10**9))}
+    copies = {limit: tmp_path / f"copy-{limit}" for limit in (SPLIT, ONE_PROCESS)}
     reports, forks, left = {}, {}, {}
     for limit, root in copies.items():
         shutil.copytree(cache.path, root)  # type: ignore[arg-type]
-        done = subprocess.run(
-            [sys.executable, "-c", VERIFY_IN_A_NEW_PROCESS, limit,
-             "cache", "verify", "--use-cache", str(root), "--json"],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        assert done.returncode in (0, 1), done.stderr
-        reports[limit] = json.loads(done.stdout)
-        forks[limit] = done.stderr.rsplit("forks=", 1)[-1]
+        argv = ("cache", "verify", "--use-cache", str(root), "--json")
+        printed, forks[limit] = run_tool(limit, *argv, codes=(0, 1))
+        reports[limit] = json.loads(printed)
         files = (p.relative_to(root) for p in root.rglob("*") if p.is_file())
         # A quarantined file's name ends with the mover's host, pid and a random tag.
         left[limit] = sorted(
@@ -216,12 +194,12 @@ def test_verify_split_with_a_forked_child_finds_and_quarantines_the_same(
             for p in files
             if "tmp" not in p.parts
         )
-    assert forks == {"2": "1", str(10**9): "0"}, "the first pass was split, the second not"
-    split, single = reports["2"], reports[str(10**9)]
+    assert forks == {SPLIT: 1, ONE_PROCESS: 0}, "the first pass was split, the second not"
+    split, single = reports[SPLIT], reports[ONE_PROCESS]
     assert split == single
     assert split["entries"] == 20 and split["blobs"] == 5
     # Every torn manifest, and every entry of an altered data file (twin's four share one).
     broken = {p.name.removesuffix(".json") for p in torn}
     assert broken <= {key for key, _ in split["damaged"]}
     assert sum("fails its checksum" in reason for _, reason in split["damaged"]) >= len(altered)
-    assert left["2"] == left[str(10**9)]
+    assert left[SPLIT] == left[ONE_PROCESS]

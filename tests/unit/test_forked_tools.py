@@ -1,31 +1,16 @@
-"""`cache gc` with its reading of a large cache split with a forked child removes the same."""
+"""`cache gc` and `cache pools`, their reading split with a forked child: the same answers."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
+from forked_tool import ONE_PROCESS, SPLIT, needs_two_cores, run_tool
 
 from recyclable import Cache, recyclable
-
-GC_IN_A_NEW_PROCESS = """
-import os, sys
-import recyclable.forkmap
-from recyclable.cli import main
-recyclable.forkmap.FORK_MIN = int(sys.argv[1])
-forks = []
-fork = os.fork
-os.fork = lambda: (forks.append(1), fork())[1]
-code = main(sys.argv[2:])
-sys.stderr.write(f"forks={len(forks)}")
-sys.exit(code)
-"""
 
 
 @recyclable
@@ -47,8 +32,7 @@ def test_gc_split_with_a_forked_child_removes_what_a_single_pass_removes(
     cache: Cache, tmp_path: Path
 ) -> None:
     """Old data files are kept exactly when a pooled entry references them, split or not."""
-    if len(os.sched_getaffinity(0)) < 2 or not sys.platform.startswith("linux"):
-        pytest.skip("a forked helper is used on Linux with two cores or more only")
+    needs_two_cores()
     with cache.create_pool("keep"):
         for n in range(8):
             payload(n)
@@ -64,30 +48,43 @@ def test_gc_split_with_a_forked_child_removes_what_a_single_pass_removes(
     week = time.time() - 7 * 24 * 3600  # every file old: each data file is a candidate
     for path in root.rglob("*"):
         os.utime(path, (week, week))
-    copies = {limit: tmp_path / f"copy-{limit}" for limit in ("2", str(10**9))}
+    copies = {limit: tmp_path / f"copy-{limit}" for limit in (SPLIT, ONE_PROCESS)}
     reports, forks, left = {}, {}, {}
     for limit, copy in copies.items():
         shutil.copytree(root, copy)
-        done = subprocess.run(
-            [sys.executable, "-c", GC_IN_A_NEW_PROCESS, limit,
-             "cache", "gc", "--use-cache", str(copy), "--json"],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        reports[limit] = json.loads(done.stdout)
-        forks[limit] = int(done.stderr.rsplit("forks=", 1)[-1])
+        printed, forks[limit] = run_tool(limit, "cache", "gc", "--use-cache", str(copy), "--json")
+        reports[limit] = json.loads(printed)
         left[limit] = sorted(
             str(p.relative_to(copy)) for p in (copy / "objects").rglob("*") if p.is_file()
         )
-    split, single = reports["2"], reports[str(10**9)]
-    assert forks["2"] >= 1 and forks[str(10**9)] == 0, "the first pass was split, the second not"
+    split, single = reports[SPLIT], reports[ONE_PROCESS]
+    assert forks[SPLIT] >= 1 and forks[ONE_PROCESS] == 0, "the first pass was split, the second not"
     assert split == single
     assert split["garbage"]["entries"] == 12 and split["garbage"]["blobs"] == 6
-    assert left["2"] == left[str(10**9)] and len(left["2"]) == 9
+    assert left[SPLIT] == left[ONE_PROCESS] and len(left[SPLIT]) == 9
     # The kept pool loads every one of its calls from what is left.
-    pool = Cache(copies["2"]).create_pool("keep", reuse=True)
+    pool = Cache(copies[SPLIT]).create_pool("keep", reuse=True)
     with pool:
         assert [payload(n) for n in range(8)] == [bytes([n]) * 30_000 for n in range(8)]
         assert [small(n) for n in range(8)] == [n + 1 for n in range(8)]
         assert twin(0) == b"shared" * 10_000
     assert (pool.stats.loaded, pool.stats.computed) == (17, 0)
+
+
+def test_pools_split_with_a_forked_child_sizes_the_same(cache: Cache) -> None:
+    """Each pool's entries and bytes, an entry in two pools counted in both, split or not."""
+    needs_two_cores()
+    with cache.create_pool("a"):
+        for n in range(6):
+            payload(n)
+            small(n)
+    with cache.create_pool("b"):
+        for n in range(4, 9):
+            payload(n)  # 4 and 5 are in both pools
+    argv = ("cache", "pools", "--use-cache", str(cache.path), "--json")
+    (split, forks), (single, none) = run_tool(SPLIT, *argv), run_tool(ONE_PROCESS, *argv)
+    assert (forks, none) == (1, 0), "the first pass was split, the second not"
+    assert split == single
+    found = {pool["name"]: pool for pool in json.loads(split)}
+    assert (found["a"]["entries"], found["b"]["entries"]) == (12, 5)
+    assert found["b"]["bytes"] > 5 * 30_000 and found["a"]["bytes"] > 6 * 30_000
