@@ -111,8 +111,8 @@ Found = tuple[int, dict[str, "str | None"], dict[str, int], list[tuple[str, str]
 class _Checks:
     """The full checks of an entry, and what they found so far.
 
-    With ``quarantine`` false (in a forked child, which must only read) the
-    damage is recorded, not moved: `absorb` moves it in the parent.
+    With ``quarantine`` false (a half of a split pass, which must only read)
+    the damage is recorded, not moved: `absorb` moves it afterwards.
     """
 
     def __init__(self, store: Store, secret: bytes | None, *, quarantine: bool = True) -> None:
@@ -194,23 +194,20 @@ def _verify_halves(
 ) -> None:
     """`_verify_local`, the second half of a large cache checked by a forked child.
 
-    The child only reads (`recyclable.forkmap`): it records the damage it
-    finds, which is quarantined here afterwards; should it fail, its half
-    is checked here.
+    The child only reads (`recyclable.forkmap`), and so does this process
+    meanwhile: a data file two entries share, quarantined by one half while
+    the other reads it, would be reported missing there instead of damaged.
+    Each half records the damage it finds; it is quarantined here once both
+    are done.  Should the child fail, its half is checked here.
     """
-    here = os.getpid()
 
-    def work(part: Sequence[str], report: ProgressHook | None) -> Found | None:
-        if os.getpid() == here:  # this process's half, or the child's after it failed
-            _verify_local(entries, part, checks, report)
-            return None
+    def work(part: Sequence[str], report: ProgressHook | None) -> Found:
         found = _Checks(store, checks.secret, quarantine=False)
-        _verify_local(entries, part, found, None)
+        _verify_local(entries, part, found, report)
         return found.found()
 
     for found in fork_map(work, keys, progress=progress):
-        if found is not None:
-            checks.absorb(found)
+        checks.absorb(found)
 
 
 def _verify_local(
