@@ -128,13 +128,11 @@ def _miss_row(
     keep: bool,
     check: bool,
     rounds: int,
-    in_use: bool = True,
 ) -> MissFigures:
     """A miss of ``double(arg)`` against its bound, and against the bound written plainly."""
     root = workdir / f"miss-{next(_serial)}"
     cache = Cache(root / "cache")
-    if in_use:
-        _in_use(cache)
+    _in_use(cache)
     bound_dir = root / "bound"
     bound_dir.mkdir()
     step = recyclable_decorator(name=f"double{next(_serial)}")(double)

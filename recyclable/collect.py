@@ -9,7 +9,6 @@ public entry points.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -287,15 +286,12 @@ def _referenced_blobs(
     only reads: `recyclable.forkmap` gives half of it to a child where that
     is safe, which returns the digests it found and the manifests' sizes.
     """
-    here = os.getpid()
 
     def work(
         part: Sequence[str], report: ProgressHook | None
     ) -> tuple[set[str], dict[str, int] | None]:
-        mine = os.getpid() == here  # this process's half, or the child's after it failed
-        found = sizes if mine or sizes is None else {}
-        live = referenced_blobs(entries, part, found, progress=report, what=what)
-        return live, None if mine else found
+        found: dict[str, int] | None = None if sizes is None else {}
+        return referenced_blobs(entries, part, found, progress=report, what=what), found
 
     live: set[str] = set()
     for blobs, found in fork_map(work, list(keys), progress=progress):

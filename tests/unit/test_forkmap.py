@@ -8,13 +8,13 @@ heartbeat's), and a process with threads never forks.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from typing import Any
 
 import pytest
+from forked_tool import needs_two_cores
 
 PRELUDE = """
 import json, os, signal, sys, threading
@@ -42,13 +42,8 @@ def _fresh(code: str) -> Any:
     return json.loads(done.stdout)
 
 
-def _needs_two_cores() -> None:
-    if len(os.sched_getaffinity(0)) < 2 or not sys.platform.startswith("linux"):
-        pytest.skip("a forked helper is used on Linux with two cores or more only")
-
-
 def test_second_half_is_done_by_another_process() -> None:
-    _needs_two_cores()
+    needs_two_cores()
     parts = _fresh("show([can_fork(), fork_map(tagged, list(range(11)), min_items=2)])")
     assert parts[0] is True
     mine, theirs = parts[1]
@@ -61,13 +56,21 @@ def test_small_inputs_stay_in_this_process() -> None:
     assert parts == [[[True, i] for i in range(10)]]
 
 
-def test_a_killed_child_means_this_process_does_its_half() -> None:
-    _needs_two_cores()
+@pytest.mark.parametrize(
+    "failure",
+    [
+        "os.kill(os.getpid(), signal.SIGKILL)",
+        "return [object()]  # not marshallable: the child exits with an error",
+    ],
+    ids=["killed", "unmarshallable"],
+)
+def test_a_failed_child_means_this_process_does_its_half(failure: str) -> None:
+    needs_two_cores()
     parts = _fresh(
-        """
+        f"""
         def work(part, progress):
             if os.getpid() != PARENT:
-                os.kill(os.getpid(), signal.SIGKILL)
+                {failure}
             return tagged(part, progress)
         show(fork_map(work, list(range(8)), min_items=2))
         """
@@ -75,22 +78,8 @@ def test_a_killed_child_means_this_process_does_its_half() -> None:
     assert parts == [[[True, i] for i in range(4)], [[True, i] for i in range(4, 8)]]
 
 
-def test_a_result_marshal_cannot_encode_is_made_here() -> None:
-    _needs_two_cores()
-    parts = _fresh(
-        """
-        def work(part, progress):
-            if os.getpid() != PARENT:
-                return [object()]  # not marshallable: the child exits with an error
-            return tagged(part, progress)
-        show(fork_map(work, list(range(6)), min_items=2))
-        """
-    )
-    assert parts == [[[True, i] for i in range(3)], [[True, i] for i in range(3, 6)]]
-
-
 def test_an_error_in_the_work_is_raised_here() -> None:
-    _needs_two_cores()
+    needs_two_cores()
     raised = _fresh(
         """
         def work(part, progress):
@@ -123,7 +112,7 @@ def test_a_process_with_threads_does_not_fork() -> None:
 
 def test_leaving_early_stops_and_reaps_the_child() -> None:
     """An interrupt in this process's half kills the child still working on its own."""
-    _needs_two_cores()
+    needs_two_cores()
     found = _fresh(
         """
         told_r, told_w = os.pipe()  # the child says its pid here
@@ -153,7 +142,7 @@ def test_leaving_early_stops_and_reaps_the_child() -> None:
 
 
 def test_progress_counts_the_whole_input() -> None:
-    _needs_two_cores()
+    needs_two_cores()
     seen = _fresh(
         """
         seen = []
@@ -176,7 +165,7 @@ def test_progress_counts_the_whole_input() -> None:
 
 
 def test_fork_min_is_the_default_threshold() -> None:
-    _needs_two_cores()
+    needs_two_cores()
     counts = _fresh(
         """
         import recyclable.forkmap
