@@ -90,7 +90,12 @@ def fork_map(
         return [work(items, progress)]
     half = len(items) // 2
     mine, theirs = items[:half], items[half:]
-    child = _Child(work, theirs)
+    try:
+        child = _Child(work, theirs)
+    except OSError:
+        # No memory file or no child (EAGAIN at a process limit, ENOMEM):
+        # the helper is an optimisation, so the whole pass is done here.
+        return [work(items, progress)]
     try:
         first = work(mine, _scaled(progress, len(items), half))
         second = child.result()
@@ -116,7 +121,12 @@ class _Child:
 
     def __init__(self, work: Work, part: Any) -> None:
         self._file: int | None = os.memfd_create("recyclable-forkmap", os.MFD_CLOEXEC)
-        self.pid = os.fork()
+        try:
+            self.pid = os.fork()
+        except OSError:
+            os.close(self._file)
+            self._file = None
+            raise
         if self.pid == 0:  # pragma: no cover - runs in the child, which never returns
             _run_child(work, part, self._file)
 

@@ -78,6 +78,23 @@ def test_a_failed_child_means_this_process_does_its_half(failure: str) -> None:
     assert parts == [[[True, i] for i in range(4)], [[True, i] for i in range(4, 8)]]
 
 
+def test_a_process_that_cannot_fork_does_the_whole_pass() -> None:
+    """At the process limit ``fork`` fails (EAGAIN): the pass is done here, no fd left open."""
+    needs_two_cores()
+    found = _fresh(
+        """
+        import resource
+        if os.geteuid() == 0:
+            os.setuid(65534)  # root is exempt from the process limit
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+        before = sorted(os.listdir("/proc/self/fd"))
+        parts = fork_map(tagged, list(range(8)), min_items=2)
+        show([can_fork(), parts, sorted(os.listdir("/proc/self/fd")) == before])
+        """
+    )
+    assert found == [True, [[[True, i] for i in range(8)]], True]
+
+
 def test_an_error_in_the_work_is_raised_here() -> None:
     needs_two_cores()
     raised = _fresh(
