@@ -8,6 +8,7 @@ Verification is `Cache.verify`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from recyclable.scan import (
     sharded_names,
     sharded_totals,
 )
-from recyclable.showrows import ShownRow, rendered_rows
+from recyclable.showrows import ShownRow, merged, shown_parts
 
 __all__ = [
     "BudgetReport",
@@ -47,6 +48,7 @@ __all__ = [
     "list_entries",
     "pool_rows",
     "pool_shown",
+    "pool_shown_parts",
     "pool_shown_rows",
     "remove_pool",
     "summarize_cache",
@@ -299,6 +301,7 @@ def pool_shown_rows(
 
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def pool_shown(
@@ -319,12 +322,38 @@ def pool_shown(
         PoolNotFoundError: no such pool.
 
     """
+    return merged(
+        pool_shown_parts(cache, pool, functools.partial(_each, render), progress=progress)
+    )
+
+
+def pool_shown_parts(
+    cache: Cache,
+    pool: str,
+    render: Callable[[list[ShownRow]], R],
+    *,
+    progress: ProgressHook | None = None,
+) -> list[R]:
+    """``render(rows)`` of one or two parts of the pool's rows, each part sorted.
+
+    For output made of the parts' rows together (a table whose columns are
+    padded where each part was read): see `recyclable.showrows.shown_parts`.
+
+    Raises:
+        PoolNameError: the name is not valid.
+        PoolNotFoundError: no such pool.
+
+    """
     opened = cache.pool(pool)
     store = cache.local_store
     keys = sharded_names(f"{store.pools}/{opened.name}")
-    return rendered_rows(
+    return shown_parts(
         str(store.entries), keys, BlobSizes(str(store.objects)), render, progress=progress
     )
+
+
+def _each(render: Callable[[ShownRow], T], rows: list[ShownRow]) -> list[tuple[str, T]]:
+    return [(row[0], render(row)) for row in rows]
 
 
 def _same(row: ShownRow) -> ShownRow:

@@ -37,9 +37,17 @@ from recyclable.entryrows import _esc, _float, _list, entry_row
 from recyclable.forkmap import fork_map
 from recyclable.scan import FIRST_READ, TICK, ProgressHook, read_rest
 
-__all__ = ["ShownRow", "rendered_rows", "shown_cells", "shown_json", "shown_rows"]
+__all__ = [
+    "ShownRow",
+    "merged",
+    "shown_cells",
+    "shown_json",
+    "shown_parts",
+    "shown_rows",
+]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 #: ``(order, created, action, key, plugin, arguments, bytes, compute_seconds,
 #: values, inputs)`` of one entry, each field as the JSON text ``cache show
@@ -141,35 +149,39 @@ def shown_rows(
     return rows
 
 
-def rendered_rows(
+def shown_parts(
     entries: str,
     keys: Sequence[str],
     blob_size: Callable[[str], int],
-    render: Callable[[ShownRow], T],
+    render: Callable[[list[ShownRow]], R],
     *,
     progress: ProgressHook | None = None,
     min_items: int | None = None,
-) -> list[T]:
-    """``render(row)`` of each row `shown_rows` gives, in its order; halves read in two processes.
+) -> list[R]:
+    """``render(rows)`` of the `shown_rows` of each part of ``keys``: one part, or two halves.
 
     The second half of ``keys`` is read, located and rendered by a forked
     child where that is safe and pays (`recyclable.forkmap`): at 100,000
-    entries this halves the time of ``cache show``.  ``render`` runs in
-    the child too, so it must return values `marshal` encodes (the text of
-    a row, a tuple of cells).  The output is the same either way.
+    entries this halves the time of ``cache show``.  ``render`` runs in the
+    child too, so it must return values `marshal` encodes (lists of the
+    rows' texts, tuples of cells).  Each part's rows are sorted; what the
+    halves give is put together by the caller (`merged`).
     """
 
-    def work(part: Sequence[str], report: ProgressHook | None) -> list[tuple[str, T]]:
-        rows = shown_rows(entries, part, blob_size, progress=report)
-        return [(row[0], render(row)) for row in rows]
+    def work(part: Sequence[str], report: ProgressHook | None) -> R:
+        return render(shown_rows(entries, part, blob_size, progress=report))
 
-    parts = fork_map(work, keys, progress=progress, min_items=min_items)
+    return fork_map(work, keys, progress=progress, min_items=min_items)
+
+
+def merged(parts: Sequence[list[tuple[str, T]]]) -> list[T]:
+    """The values of parts of ``(order, value)`` pairs, each part sorted, in one order."""
     if len(parts) == 1:
-        return [rendered for _, rendered in parts[0]]
-    # Each half is sorted already: sorting both is one merge of two runs.
-    merged = parts[0] + parts[1]
-    merged.sort(key=_first)
-    return [rendered for _, rendered in merged]
+        return [value for _, value in parts[0]]
+    # Each part is sorted already: sorting them together is one merge of runs.
+    together = [pair for part in parts for pair in part]
+    together.sort(key=_first)
+    return [value for _, value in together]
 
 
 _first = itemgetter(0)

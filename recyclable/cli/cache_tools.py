@@ -15,13 +15,19 @@ from recyclable.cache import Cache, validate_pool_name
 from recyclable.cli.console import (
     EXIT_FAILED,
     EXIT_OK,
+    Layout,
     UsageError,
+    assembled,
+    layout,
+    merged_layout,
+    padded,
     parse_duration,
     parse_size,
     print_json,
     stderr,
     stdout,
     table,
+    widened,
 )
 from recyclable.cli.invocation import ArgumentParser, default_pool_name, parse_invocation
 from recyclable.cli.run import open_cache
@@ -35,7 +41,7 @@ from recyclable.errors import (
 )
 from recyclable.maintenance import format_time
 from recyclable.runtable import human_bytes, human_seconds
-from recyclable.showrows import ShownRow, shown_cells, shown_json
+from recyclable.showrows import ShownRow, merged, shown_cells, shown_json
 
 T = TypeVar("T")
 
@@ -209,24 +215,37 @@ def _show(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -
 
         return show_provenance(cache, options.pool, as_json=options.json, out=out)
     if options.json:
-        texts = _pool_shown(cache, options, shown_json)
+        texts = merged(_pool_shown(cache, options, _json_part))
         # The fields of `maintenance.EntrySummary`, each row's JSON joined and written once.
         out.write("[\n  " + ",\n  ".join(texts) + "\n]\n" if texts else "[]\n")
         return EXIT_OK
-    cells = _pool_shown(cache, options, _table_cells)
-    if not cells:
+    # Each part of the pool (a half read by a forked child) is laid out
+    # where it was read; here the parts are only widened to one layout when
+    # theirs differ (rarely, at this size), merged in order and joined.
+    parts = _pool_shown(cache, options, _table_part)
+    if not any(orders for orders, _, _ in parts):
         out.write(f"pool {options.pool} holds no entries\n")
         return EXIT_OK
-    out.write(table(cells, ["KEY", "ACTION", "ARGUMENTS", "SIZE", "COMPUTE", "CREATED"]) + "\n")
+    whole = merged_layout([(len(orders), found) for orders, found, _ in parts])
+    lines = merged(
+        [
+            list(zip(orders, widened(lines, found, whole), strict=True))
+            for orders, found, lines in parts
+        ]
+    )
+    out.write(assembled(lines, _SHOW_HEADERS, whole) + "\n")
     return EXIT_OK
 
 
+_SHOW_HEADERS = ("KEY", "ACTION", "ARGUMENTS", "SIZE", "COMPUTE", "CREATED")
+
+
 def _pool_shown(
-    cache: Cache, options: argparse.Namespace, render: Callable[[ShownRow], T]
+    cache: Cache, options: argparse.Namespace, render: Callable[[list[ShownRow]], T]
 ) -> list[T]:
-    """`maintenance.pool_shown` with the command line's errors."""
+    """`maintenance.pool_shown_parts` with the command line's errors."""
     try:
-        return maintenance.pool_shown(cache, options.pool, render, progress=options.hook)
+        return maintenance.pool_shown_parts(cache, options.pool, render, progress=options.hook)
     except PoolNameError as exc:
         raise UsageError(str(exc)) from None
     except PoolNotFoundError:
@@ -236,6 +255,18 @@ def _pool_shown(
 # Sizes and compute times repeat from row to row: each is written once.
 _size_text = functools.lru_cache(maxsize=4096)(human_bytes)
 _seconds_text = functools.lru_cache(maxsize=4096)(human_seconds)
+
+
+def _json_part(rows: list[ShownRow]) -> list[tuple[str, str]]:
+    """``(order, JSON text)`` of each row of one part of ``cache show --json``."""
+    return [(row[0], shown_json(row)) for row in rows]
+
+
+def _table_part(rows: list[ShownRow]) -> tuple[list[str], Layout, list[str]]:
+    """``(orders, layout, lines)`` of one part of the ``cache show`` table, padded here."""
+    cells = list(map(_table_cells, rows))
+    found = layout(cells, _SHOW_HEADERS)
+    return [row[0] for row in rows], found, padded(cells, found)
 
 
 def _table_cells(row: ShownRow) -> tuple[str, str, str, str, str, str]:

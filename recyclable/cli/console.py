@@ -11,7 +11,7 @@ import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from itertools import chain, repeat
+from itertools import chain
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -81,12 +81,25 @@ def parse_duration(text: str) -> float:
 parse_duration.__name__ = "duration (e.g. 90s, 30m, 12h, 7d)"
 
 
+#: A table's column widths and which columns are right-aligned (numbers).
+Layout = tuple[list[int], list[bool]]
+
+
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
     """Left-aligned columns, numbers right-aligned, under a header row."""
-    # Column by column, in C (tables of 100,000 entries are printed): the
-    # cells of each column padded by one map, the lines joined by another,
-    # no Python code run per row.  A column's distinct cells decide whether
-    # it is numeric.
+    found = layout(rows, headers)
+    if not rows:
+        found = (found[0], [False] * len(headers))
+    return assembled(padded(rows, found), headers, found)
+
+
+def layout(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> Layout:
+    """The widths (headers included) and numeric columns of ``rows``.
+
+    A column of no rows counts as numeric, so that a part of a table with
+    no rows does not decide the alignment of the whole (`merged_layout`).
+    """
+    # Column by column, in C (tables of 100,000 entries are printed).
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in headers]
     widths = [
         max(len(h), max(map(len, column), default=0))
@@ -95,14 +108,60 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
     # A column of keys or names fails at its first cell; only the others build a set.
     match = _NUMERIC.match
     numeric = [
-        bool(column) and bool(match(column[0])) and all(map(match, set(column)))
+        not column or (bool(match(column[0])) and all(map(match, set(column))))
         for column in columns
     ]
-    padded = [
-        map(str.rjust if right else str.ljust, chain((header, "-" * width), column), repeat(width))
-        for header, column, right, width in zip(headers, columns, numeric, widths, strict=True)
-    ]
-    return "\n".join(map(str.rstrip, map("  ".join, zip(*padded, strict=True))))
+    return widths, numeric
+
+
+def merged_layout(layouts: Sequence[tuple[int, Layout]]) -> Layout:
+    """The layout of a table made of parts, given ``(rows, layout)`` of each part."""
+    widths = [max(column) for column in zip(*(found[0] for _, found in layouts), strict=True)]
+    filled = [found[1] for rows, found in layouts if rows]
+    numeric = [all(column) for column in zip(*filled, strict=True)] if filled else []
+    return widths, numeric or [False] * len(widths)
+
+
+def padded(rows: Sequence[Sequence[str]], found: Layout) -> list[str]:
+    """Each row's line, its cells padded to ``found``'s widths; trailing spaces not yet cut."""
+    # One C-level format per row (a format per cell costs three times as much).
+    line = "  ".join(
+        f"%{'' if right else '-'}{width}s" for width, right in zip(*found, strict=True)
+    )
+    return list(map(line.__mod__, map(tuple, rows)))
+
+
+def widened(lines: Sequence[str], old: Layout, new: Layout) -> list[str]:
+    """Lines `padded` to ``old`` laid out again to ``new`` (as wide or wider, numeric or not).
+
+    Each cell of an old line is at a known place; padding a padded cell again
+    gives what padding the cell would, and a number's cell (no leading space
+    of its own) only loses its padding when its column stops being numeric.
+    """
+    if old == new:
+        return list(lines)
+    bounds = []
+    start = 0
+    for width in old[0]:
+        bounds.append((start, start + width))
+        start += width + 2
+    out = []
+    for text in lines:
+        out.append(
+            "  ".join(
+                cell.rjust(width) if now else (cell.lstrip(" ") if was else cell).ljust(width)
+                for cell, width, was, now in zip(
+                    [text[a:b] for a, b in bounds], *new[:1], old[1], new[1], strict=True
+                )
+            )
+        )
+    return out
+
+
+def assembled(lines: Sequence[str], headers: Sequence[str], found: Layout) -> str:
+    """The header, its rule and ``lines`` (made by `padded` to ``found``), trailing spaces cut."""
+    head = padded([headers, ["-" * width for width in found[0]]], found)
+    return "\n".join(map(str.rstrip, chain(head, lines)))
 
 
 _NUMERIC = re.compile(r"\A-?[\d.]+( [KMGT]?i?B| s)?\Z")
