@@ -22,15 +22,18 @@ earlier runs.
 
 * **files kept**: every round stores a new entry in one cache and nothing is
   removed until the row is done, as in a real cache; the bound keeps its
-  files too.  The cache is one in use: it holds `IN_USE_ENTRIES` small
-  entries before the rounds, so its shard directories exist, as they do
-  after its first thousand or so entries (a new cache's first misses also
-  make up to four of them each, 0.2-0.3 ms apiece on this VM; the bound
-  writes into a directory that exists).  (Removing the files between
+  files too.  The cache is one in use: it holds `IN_USE_ENTRIES` entries,
+  each with a small data file, before the rounds, so its shard directories
+  exist, as they do after its first thousand or so entries (a new cache's
+  first misses also make up to four of them each, 0.2-1 ms apiece on this
+  VM; the bound writes into a directory that exists).  (Removing the files between
   rounds lets the next write reuse the page-cache pages just freed, which
   flatters both sides.)
-* **pages reused**: the pool is removed after each miss and the bound's file
-  deleted, untimed, so each write reuses freed pages.
+* **pages reused**: the data file of each miss's result is deleted after the
+  miss, as the bound's file is, untimed, so each write reuses freed pages.
+  The rest of the cache stays as it is in use (removing the pool instead
+  would also take away its marker directories and the entries that keep the
+  shard directories, and the next miss would make them again).
 * **mutation check on / off**: a decorated step re-fingerprints its
   arguments after the call (`recyclable.mutation`); "off" is the
   ``recyclable.Memory`` setting, which skips it.
@@ -72,6 +75,7 @@ from rounds import timed
 
 from recyclable import Cache
 from recyclable import recyclable as recyclable_decorator
+from recyclable.poolwrite import INLINE_MAX
 
 MiB = 1024 * 1024
 
@@ -152,7 +156,7 @@ def _miss_row(
         if (after[0] - before[0], after[1] - before[1]) != (0, 1):
             raise RuntimeError(f"miss row: expected one computed call, got {before} -> {after}")
         if not keep:
-            pool.remove()  # untimed: frees the blob's pages for the next write
+            _drop_data_files(cache, larger_than=arg.nbytes // 2)  # untimed: frees its pages
         return elapsed
 
     def bound_by(write: Callable[[Path, Any], None]) -> Callable[[], float]:
@@ -174,17 +178,33 @@ def _miss_row(
     return _figures(ours, bound_by, rounds, root)
 
 
-# Small entries stored before a row's rounds: enough to make every shard
+def _drop_data_files(cache: Cache, *, larger_than: int) -> None:
+    """Delete the cache's data files larger than ``larger_than`` bytes (the rounds' results)."""
+    objects = cache.local_store.objects
+    dropped = 0
+    for shard in os.scandir(objects):
+        for entry in os.scandir(shard.path):
+            if entry.stat().st_size > larger_than:
+                os.unlink(entry.path)
+                dropped += 1
+    if dropped != 1:
+        raise RuntimeError(f"pages reused: expected one result's data file, found {dropped}")
+
+
+# Entries stored before a row's rounds: enough to make every shard
 # directory of the cache's layout (256 of each kind) with near certainty.
 IN_USE_ENTRIES = 3000
 
 
 def _in_use(cache: Cache) -> None:
-    """Store `IN_USE_ENTRIES` small results in pool ``p``: the cache of a while of use.
+    """Store `IN_USE_ENTRIES` results in pool ``p``, each in a data file: a cache of a while of use.
 
     A young cache makes a shard directory for almost every file its first
     misses write (an entry's, its data file's, its marker's and its
-    lease's: 0.2-0.3 ms each here); one in use has them all.
+    lease's: 0.2-1 ms each here); one in use has them all.  Each result is
+    just past the inline limit, so that the data files' shards exist too (a
+    cache of small results only has none: its first large result would make
+    one).
     """
     step = recyclable_decorator(name=f"in_use{next(_serial)}")(_tiny)
     pool = cache.create_pool("p", reuse=True)
@@ -195,8 +215,9 @@ def _in_use(cache: Cache) -> None:
         raise RuntimeError(f"filling the cache: expected {IN_USE_ENTRIES} stores, {pool.stats}")
 
 
-def _tiny(i: int) -> int:
-    return i + 1
+def _tiny(i: int) -> bytes:
+    # One distinct data file per call, just past the inline limit.
+    return i.to_bytes(8, "little") * (INLINE_MAX // 8 + 1)
 
 
 def _figures(
