@@ -140,9 +140,10 @@ def widened(lines: Sequence[str], old: Layout, new: Layout) -> list[str]:
     """
     if old == new:
         return list(lines)
+    widths, was_numeric = old
     bounds = []
     start = 0
-    for width in old[0]:
+    for width in widths:
         bounds.append((start, start + width))
         start += width + 2
     out = []
@@ -151,7 +152,7 @@ def widened(lines: Sequence[str], old: Layout, new: Layout) -> list[str]:
             "  ".join(
                 cell.rjust(width) if now else (cell.lstrip(" ") if was else cell).ljust(width)
                 for cell, width, was, now in zip(
-                    [text[a:b] for a, b in bounds], *new[:1], old[1], new[1], strict=True
+                    [text[a:b] for a, b in bounds], new[0], was_numeric, new[1], strict=True
                 )
             )
         )
