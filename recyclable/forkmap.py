@@ -77,8 +77,9 @@ def fork_map(
             side effects in the child are lost) and return values `marshal`
             encodes (tuples, lists, dicts, str, bytes, numbers, None).
         items: split in two in order; the results are in the same order.
-        progress: passed to this process's half, its counts scaled to the
-            whole of ``items``; the child reports nothing.
+        progress: passed to this process's half, its counts scaled by the
+            share of ``items`` the half has (see `_scaled`); the child
+            reports nothing.
         min_items: do everything here below this many items (`FORK_MIN`).
 
     Returns:
@@ -183,12 +184,22 @@ def _run_child(work: Work, part: Any, file: int) -> None:  # pragma: no cover - 
 
 
 def _scaled(progress: ProgressHook | None, whole: int, part: int) -> ProgressHook | None:
-    """``progress`` with one half's counts scaled to the whole (the halves go at one pace)."""
+    """``progress`` with one half's counts (done and total) scaled to the whole.
+
+    The halves go at one pace, so ``done`` of ``total`` in a half of ``part``
+    items stands for ``done * whole / part`` of ``total * whole / part``: the
+    whole, where the counts are of the items themselves.
+    """
     if progress is None:
         return None
     report = progress
+    share = max(part, 1)
 
     def scaled(what: str, done: int, total: int | None) -> None:
-        report(what, min(whole, done * whole // max(part, 1)), whole)
+        if total is None:
+            report(what, done * whole // share, None)
+            return
+        overall = total * whole // share
+        report(what, min(overall, done * whole // share), overall)
 
     return scaled

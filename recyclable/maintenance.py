@@ -346,9 +346,12 @@ def pool_shown_parts(
     """
     opened = cache.pool(pool)
     store = cache.local_store
-    keys = sharded_names(f"{store.pools}/{opened.name}")
     return shown_parts(
-        str(store.entries), keys, BlobSizes(str(store.objects)), render, progress=progress
+        str(store.entries),
+        f"{store.pools}/{opened.name}",
+        BlobSizes(str(store.objects)),
+        render,
+        progress=progress,
     )
 
 

@@ -34,11 +34,13 @@ __all__ = [
     "entry_sizes",
     "manifest_blobs",
     "manifest_fields",
+    "names_in",
     "read_file",
     "read_manifests",
     "read_rest",
     "referenced_blobs",
     "scan_cache",
+    "shard_dirs",
     "sharded_names",
     "sharded_stats",
     "sharded_totals",
@@ -73,12 +75,22 @@ def sharded_names(root: str, suffix: str = "") -> list[str]:
 
     No file is stat-ed: this is the cheapest listing there is.
     """
+    return names_in(shard_dirs(root), suffix)
+
+
+def shard_dirs(root: str) -> list[str]:
+    """The paths of the shard directories of ``root`` (bookkeeping dot-directories left out)."""
+    return [shard.path for shard in _shards(root)]
+
+
+def names_in(shards: Iterable[str], suffix: str = "") -> list[str]:
+    """The names in these shard directories, as `sharded_names` lists them."""
     names: list[str] = []
     cut = len(suffix)
-    for shard in _shards(root):
+    for shard in shards:
         # listdir, not scandir: names alone, without a DirEntry object for each.
         try:
-            found = os.listdir(shard.path)
+            found = os.listdir(shard)
         except (FileNotFoundError, NotADirectoryError):
             continue
         if cut:

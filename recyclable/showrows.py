@@ -33,15 +33,16 @@ from typing import Any, TypeVar
 
 import xxhash
 
+from recyclable import forkmap
 from recyclable.entryrows import _esc, _float, _list, entry_row
-from recyclable.forkmap import fork_map
-from recyclable.scan import FIRST_READ, TICK, ProgressHook, read_rest
+from recyclable.scan import FIRST_READ, TICK, ProgressHook, names_in, read_rest, shard_dirs
 
 __all__ = [
     "ShownRow",
     "merged",
     "shown_cells",
     "shown_json",
+    "shown_json_rows",
     "shown_parts",
     "shown_rows",
 ]
@@ -81,11 +82,6 @@ _HEAD = re.compile(rf'\{{"action":({_STR}),"arguments":({_PAIRS}),')
 _LINEAGE = re.compile(
     rf',"lineage":(?:\{{"inputs":({_PAIRS}),"parent":(?:null|{_STR}),"values":({_PAIRS})\}}'
     rf'|null),"plugin":({_STR})[,}}]'
-)
-
-_ROW = (
-    '{"action": %s, "arguments": %s, "bytes": %d, "compute_seconds": %s, "created": %s, '
-    '"inputs": %s, "key": "%s", "plugin": %s, "values": %s}'
 )
 
 
@@ -151,27 +147,34 @@ def shown_rows(
 
 def shown_parts(
     entries: str,
-    keys: Sequence[str],
+    markers: str,
     blob_size: Callable[[str], int],
     render: Callable[[list[ShownRow]], R],
     *,
     progress: ProgressHook | None = None,
     min_items: int | None = None,
 ) -> list[R]:
-    """``render(rows)`` of the `shown_rows` of each part of ``keys``: one part, or two halves.
+    """``render(rows)`` of the `shown_rows` of the keys in ``markers``: one part, or two.
 
-    The second half of ``keys`` is read, located and rendered by a forked
-    child where that is safe and pays (`recyclable.forkmap`): at 100,000
+    ``markers`` is a pool's directory of markers.  A pool of at least
+    ``min_items`` entries (`recyclable.forkmap.FORK_MIN`) is split by its
+    shard directories, and the second half listed, read, located and
+    rendered by a forked child where that is safe and pays: at 100,000
     entries this halves the time of ``cache show``.  ``render`` runs in the
     child too, so it must return values `marshal` encodes (lists of the
     rows' texts, tuples of cells).  Each part's rows are sorted; what the
     halves give is put together by the caller (`merged`).
     """
+    shards = shard_dirs(markers)
+    limit = forkmap.FORK_MIN if min_items is None else min_items
+    # Keys are hashes, so the shards fill alike: the first one tells the size.
+    estimate = len(names_in(shards[:1])) * len(shards)
 
     def work(part: Sequence[str], report: ProgressHook | None) -> R:
-        return render(shown_rows(entries, part, blob_size, progress=report))
+        return render(shown_rows(entries, names_in(part), blob_size, progress=report))
 
-    return fork_map(work, keys, progress=progress, min_items=min_items)
+    split = 2 if estimate >= limit else len(shards) + 1
+    return forkmap.fork_map(work, shards, progress=progress, min_items=split)
 
 
 def merged(parts: Sequence[list[tuple[str, T]]]) -> list[T]:
@@ -272,8 +275,24 @@ def _decoded(key: str, data: bytes, blob_size: Callable[[str], int]) -> ShownRow
 
 def shown_json(row: ShownRow) -> str:
     """The JSON object ``cache show --json`` prints for a row, as `entryrows.row_json` does."""
-    _, created, action, key, plugin, arguments, size, seconds, values, inputs = row
-    return _ROW % (action, arguments, size, seconds, created, inputs, key, plugin, values)
+    return shown_json_rows([row])[0][1]
+
+
+def shown_json_rows(rows: Sequence[ShownRow]) -> list[tuple[str, str]]:
+    """``(order, shown_json(row))`` of each row.
+
+    One f-string per row in one comprehension: a third cheaper than a call
+    and a ``%`` format per row, at 100,000 rows.
+    """
+    return [
+        (
+            order,
+            f'{{"action": {action}, "arguments": {arguments}, "bytes": {size}, '
+            f'"compute_seconds": {seconds}, "created": {created}, "inputs": {inputs}, '
+            f'"key": "{key}", "plugin": {plugin}, "values": {values}}}',
+        )
+        for order, created, action, key, plugin, arguments, size, seconds, values, inputs in rows
+    ]
 
 
 def shown_cells(

@@ -41,7 +41,7 @@ from recyclable.errors import (
 )
 from recyclable.maintenance import format_time
 from recyclable.runtable import human_bytes, human_seconds
-from recyclable.showrows import ShownRow, merged, shown_cells, shown_json
+from recyclable.showrows import ShownRow, merged, shown_cells, shown_json_rows
 
 T = TypeVar("T")
 
@@ -215,7 +215,7 @@ def _show(cache: Cache, options: argparse.Namespace, out: TextIO, err: TextIO) -
 
         return show_provenance(cache, options.pool, as_json=options.json, out=out)
     if options.json:
-        texts = merged(_pool_shown(cache, options, _json_part))
+        texts = merged(_pool_shown(cache, options, shown_json_rows))
         # The fields of `maintenance.EntrySummary`, each row's JSON joined and written once.
         out.write("[\n  " + ",\n  ".join(texts) + "\n]\n" if texts else "[]\n")
         return EXIT_OK
@@ -255,11 +255,6 @@ def _pool_shown(
 # Sizes and compute times repeat from row to row: each is written once.
 _size_text = functools.lru_cache(maxsize=4096)(human_bytes)
 _seconds_text = functools.lru_cache(maxsize=4096)(human_seconds)
-
-
-def _json_part(rows: list[ShownRow]) -> list[tuple[str, str]]:
-    """``(order, JSON text)`` of each row of one part of ``cache show --json``."""
-    return [(row[0], shown_json(row)) for row in rows]
 
 
 def _table_part(rows: list[ShownRow]) -> tuple[list[str], Layout, list[str]]:
