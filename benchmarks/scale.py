@@ -30,8 +30,10 @@ heartbeat's), and a process with threads never forks the helper that reads
 the second half of a large pool for ``cache show`` (`recyclable.forkmap`).
 There they run through the command's own entry point, stdout going to a
 string, each paired with its floor in the same rounds; what each printed is
-checked after the rounds (entry counts, nothing removed, nothing damaged),
-so a wrong answer stops the group.
+checked after its round, untimed (entry counts, nothing removed, nothing
+damaged), so a wrong answer stops the group, and then dropped: outputs kept
+for the end (27 MB each for ``show --json``) would grow this process round
+after round, and a larger process forks more slowly than a new command.
 """
 
 from __future__ import annotations
@@ -179,16 +181,30 @@ def _tool(*argv: str) -> str:
     return out.getvalue()
 
 
-def _paired(ours: Callable[[], Any], floor: Callable[[], Any], rounds: int) -> tuple[float, float]:
-    """Medians of ``ours`` and ``floor`` over ``rounds``, alternating which goes first."""
+def _paired(
+    ours: Callable[[], Any],
+    floor: Callable[[], Any],
+    rounds: int,
+    check: Callable[[Any], None] | None = None,
+) -> tuple[float, float]:
+    """Medians of ``ours`` and ``floor`` over ``rounds``, alternating which goes first.
+
+    ``check`` is given what ``ours`` returned each time, untimed, and the
+    value is dropped then: a command's output kept for later would make this
+    process larger at each round, and a larger process forks the helper of
+    the cache tools more slowly than a new command does.
+    """
     times: dict[int, list[float]] = {0: [], 1: []}
     ours(), floor()  # untimed: warm the page cache and the code paths alike
     for round_no in range(rounds):
         order = (0, 1) if round_no % 2 == 0 else (1, 0)
         for which in order:
             start = time.perf_counter()
-            (ours if which == 0 else floor)()
+            value = (ours if which == 0 else floor)()
             times[which].append(time.perf_counter() - start)
+            if which == 0 and check is not None:
+                check(value)
+            del value
     return statistics.median(times[0]), statistics.median(times[1])
 
 
@@ -312,16 +328,21 @@ def time_tools(cache_dir: str, large: int, rounds: int) -> list[tuple[str, float
     for name, argv, check, floor_name, floor in cases:
         # The second `show` row puts the first in scale: it is a reference, not a floor.
         plain = floor_name.startswith("read + json")
-        printed: list[str] = []
         as_table = name.endswith("(table)")
         command: tuple[str, ...] = argv if as_table else (*argv, "--json")
-        ours_time, floor_time = _paired(
-            lambda a=command, p=printed: p.append(_tool(*a)), floor, rounds
-        )
-        # Checked after the rounds, so parsing the JSON is not counted as the tool's time.
-        for text in printed:
+
+        # Each output is checked after its round (untimed: parsing the JSON is
+        # not the tool's time), so a wrong answer stops the group.
+        def checked(
+            text: str,
+            as_table: bool = as_table,
+            check: Callable[[Any], bool] = check,
+            argv: tuple[str, ...] = argv,
+        ) -> None:
             if not check(text.count("\n") if as_table else json.loads(text)):
                 raise RuntimeError(f"recyclable cache {' '.join(argv)} printed {text[:300]}")
+
+        ours_time, floor_time = _paired(lambda a=command: _tool(*a), floor, rounds, checked)
         found.append(
             (
                 f"cache {name}, {large:,} entries",
