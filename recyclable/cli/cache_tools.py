@@ -41,7 +41,7 @@ from recyclable.errors import (
 )
 from recyclable.maintenance import format_time
 from recyclable.runtable import human_bytes, human_seconds
-from recyclable.showrows import ShownRow, merged, shown_cells, shown_json_rows
+from recyclable.showrows import ShownRow, merged, shown_cells_rows, shown_json_rows
 
 T = TypeVar("T")
 
@@ -259,17 +259,20 @@ _seconds_text = functools.lru_cache(maxsize=4096)(human_seconds)
 
 def _table_part(rows: list[ShownRow]) -> tuple[list[str], Layout, list[str]]:
     """``(orders, layout, lines)`` of one part of the ``cache show`` table, padded here."""
-    cells = list(map(_table_cells, rows))
+    size_text, seconds_text = _size_text, _seconds_text
+    cells = [
+        (
+            key[:12],
+            action,
+            text if arguments is None else _arguments_text(arguments, digests=digests),
+            size_text(size),
+            seconds_text(seconds),
+            created,
+        )
+        for key, action, arguments, text, digests, size, seconds, created in shown_cells_rows(rows)
+    ]
     found = layout(cells, _SHOW_HEADERS)
     return [row[0] for row in rows], found, padded(cells, found)
-
-
-def _table_cells(row: ShownRow) -> tuple[str, str, str, str, str, str]:
-    """The cells of one row of the ``cache show`` table (made where the row was read)."""
-    key, action, arguments, text, digests, size, seconds, created = shown_cells(row)
-    if arguments is not None:
-        text = _arguments_text(arguments, digests=digests)
-    return key[:12], action, text, _size_text(size), _seconds_text(seconds), created
 
 
 def _no_such_pool(cache: Cache, name: str) -> str:
