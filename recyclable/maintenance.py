@@ -314,7 +314,7 @@ def pool_shown(
     """``render(row)`` of each row of `pool_shown_rows`, in its order.
 
     A large pool's second half is read and rendered in a forked child where
-    that is safe (`recyclable.showrows.rendered_rows`), so ``render`` must
+    that is safe (`recyclable.showrows.shown_parts`), so ``render`` must
     return values `marshal` encodes: a row's text, a tuple of cells.
 
     Raises:
