@@ -87,9 +87,8 @@ Layout = tuple[list[int], list[bool]]
 
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
     """Left-aligned columns, numbers right-aligned, under a header row."""
-    found = layout(rows, headers)
-    if not rows:
-        found = (found[0], [False] * len(headers))
+    # A table of one part: a column of no rows is left-aligned, as in any table.
+    found = merged_layout([(len(rows), layout(rows, headers))])
     return assembled(padded(rows, found), headers, found)
 
 
@@ -131,7 +130,7 @@ def padded(rows: Sequence[Sequence[str]], found: Layout) -> list[str]:
     return list(map(line.__mod__, map(tuple, rows)))
 
 
-def widened(lines: Sequence[str], old: Layout, new: Layout) -> list[str]:
+def widened(lines: list[str], old: Layout, new: Layout) -> list[str]:
     """Lines `padded` to ``old`` laid out again to ``new`` (as wide or wider, numeric or not).
 
     Each cell of an old line is at a known place; padding a padded cell again
@@ -139,7 +138,7 @@ def widened(lines: Sequence[str], old: Layout, new: Layout) -> list[str]:
     of its own) only loses its padding when its column stops being numeric.
     """
     if old == new:
-        return list(lines)
+        return lines
     widths, was_numeric = old
     bounds = []
     start = 0
