@@ -27,6 +27,7 @@ from recyclable.errors import (
 from recyclable.lease import Leases
 from recyclable.store.base import Store
 from recyclable.store.local import LocalStore, temp_name, write_new_file
+from recyclable.store.publish import Publisher
 
 __all__ = [
     "CACHE_FORMAT",
@@ -143,12 +144,9 @@ def _create(path: Path, *, durable: bool, shared: bool) -> None:
         exact_mode=shared,
         fsync=durable,
     )
-    try:
-        os.link(staged, path / "VERSION")
-    except FileExistsError:
-        pass
-    finally:
-        staged.unlink()
+    # First one wins; the staging name is gone afterwards.  Publishing falls
+    # back to check-then-replace where the filesystem makes no hard links.
+    Publisher().publish(staged, path / "VERSION")
     if durable:
         for directory in (path, path.parent):
             fd = os.open(directory, os.O_RDONLY)

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +71,48 @@ def read_only_view(source: Path, path: Path) -> Iterator[Path]:
         yield path
     finally:
         _unmount(path)
+
+
+@contextlib.contextmanager
+def no_hard_links(path: Path) -> Iterator[Path]:
+    """A directory at ``path`` on a FUSE filesystem that refuses hard links; skips where impossible.
+
+    Needs fusepy with libfuse 2 and /dev/fuse (root).  The directory
+    underneath is ``path`` with ``.under`` appended.
+    """
+    if sys.platform != "linux" or not os.path.exists("/dev/fuse") or os.geteuid() != 0:
+        pytest.skip("a FUSE filesystem needs Linux, /dev/fuse and root")
+    try:
+        import fuse  # type: ignore[import-untyped]  # noqa: F401
+    except (ImportError, OSError) as exc:  # OSError: fusepy finds no libfuse
+        pytest.skip(f"a FUSE filesystem needs fusepy and libfuse 2: {exc}")
+    under = path.with_name(path.name + ".under")
+    under.mkdir(parents=True)
+    path.mkdir()
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("nolinkfs.py")), str(under), str(path)],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(path):  # polls for the mount: no fixed wait
+            if server.poll() is not None or time.monotonic() > deadline:
+                err = server.stderr.read().decode() if server.stderr else ""
+                pytest.fail(f"the FUSE filesystem did not mount at {path}: {err}")
+            time.sleep(0.01)
+        yield path
+    finally:
+        busy = subprocess.run(["umount", str(path)], capture_output=True, check=False).returncode
+        if busy:
+            # A file still open or mapped there (a loaded result): detach the
+            # mount now and stop the server, which would otherwise serve it
+            # until the last reference goes.
+            _unmount(path)
+            server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stderr is not None:
+            server.stderr.close()

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from recyclable.store.local import LocalStore
 
 __all__ = [
+    "NO_LINKS",
     "Publisher",
     "creation_mark",
     "load_written",
@@ -54,8 +55,9 @@ _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 # What renameat2 says when this kernel or filesystem cannot do it.
 _UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
-# What os.link says where a filesystem has no hard links.
-_NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
+#: What os.link says where a filesystem has no hard links (ENOSYS: a FUSE
+#: filesystem that leaves the operation out).
+NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS})
 
 
 def _load_renameat2() -> Any:
@@ -139,7 +141,7 @@ def _link_then_unlink(staged: Path, final: Path) -> bool:
     except FileExistsError:
         won = False
     except OSError as exc:
-        if exc.errno not in _NO_LINKS:
+        if exc.errno not in NO_LINKS:
             with contextlib.suppress(OSError):
                 os.unlink(staged)
             raise
