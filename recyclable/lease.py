@@ -1,12 +1,16 @@
 """Single-flight claims: one process (or thread) computes a call, the others wait for its result.
 
-A claim is a lease file ``<cache>/leases/ab/<key>`` created atomically
-(``O_CREAT | O_EXCL``).  It holds JSON naming its holder: host, boot id, pid,
-the process's start time and a random token.  The holder's heartbeat is the
+A claim is a lease file ``<cache>/leases/ab/<key>``, made atomically: a file
+of the holder's (`recyclable.leasespare`), its record written first, is
+hard-linked at that path, which fails when the path exists, as ``O_CREAT |
+O_EXCL`` would.  It holds JSON naming its holder: host, boot id, pid, the
+process's start time and a random token.  The holder's heartbeat is the
 file's mtime, refreshed with ``os.utime`` by a daemon thread while the call
 runs; refreshing the mtime never rewrites the file, so a reader never sees a
 half-written lease.  The holder keeps its lease file open: the descriptor pins
 the inode, which identifies the file as its own when it releases it.
+Releasing unlinks the lease's path; the file itself is kept for the next
+claim, so that a run of misses does not make and free an inode for each.
 
 A waiter polls (with bounded backoff) for the result to be published and, on
 each poll, judges the holder:
@@ -42,6 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from recyclable._proc import own_identity, process_start_time, same_process
+from recyclable.leasespare import NO_LINKS, Spare, Spares, link_spare
 from recyclable.store.local import temp_name
 
 __all__ = [
@@ -178,7 +183,7 @@ class Claim:
 
 
 class _Held:
-    """A lease this process holds, with its file kept open.
+    """A lease this process holds: its path and its file (a `Spare`, kept open).
 
     The open descriptor pins the file's inode: while we hold it no other file
     can get that inode number, so (device, inode) tells our lease file from
@@ -186,13 +191,11 @@ class _Held:
     the heartbeat touches our file through it, never another's.
     """
 
-    __slots__ = ("done", "fd", "identity", "path")
+    __slots__ = ("done", "path", "spare")
 
-    def __init__(self, path: Path, fd: int) -> None:
+    def __init__(self, path: Path, spare: Spare) -> None:
         self.path = path
-        self.fd = fd
-        info = os.fstat(fd)
-        self.identity = (info.st_dev, info.st_ino)
+        self.spare = spare
         self.done = threading.Event()
 
     def is_ours(self) -> bool:
@@ -200,7 +203,7 @@ class _Held:
             info = os.stat(self.path)
         except OSError:
             return False
-        return (info.st_dev, info.st_ino) == self.identity
+        return (info.st_dev, info.st_ino) == self.spare.identity
 
 
 class Leases:
@@ -234,6 +237,9 @@ class Leases:
         self.exact_mode = exact_mode
         self._make_dirs = make_dirs or (lambda path: path.mkdir(parents=True, exist_ok=True))
         self._held: dict[str, _Held] = {}
+        self._spares = Spares(
+            self.tmp, file_mode=file_mode, exact_mode=exact_mode, make_dirs=self._make_dirs
+        )
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._heart: threading.Thread | None = None
@@ -244,8 +250,9 @@ class Leases:
         # thread, and must not inherit a lock that thread held at the fork.
         for held in self._held.values():
             with contextlib.suppress(OSError):
-                os.close(held.fd)  # the child's copy; the parent's stays open
+                os.close(held.spare.fd)  # the child's copy; the parent's stays open
         self._held = {}
+        self._spares.forget_after_fork()
         self._lock = threading.Lock()
         self._heart = None
 
@@ -314,29 +321,46 @@ class Leases:
 
     def _try_create(self, key: str) -> bool:
         path = self.path(key)
-        holder = LeaseHolder.current()
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
-        except FileExistsError:
-            return False
-        except FileNotFoundError:
-            self._make_dirs(path.parent)
+        record = LeaseHolder.current().to_json()
+        if self._spares.linkable:
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
-            except FileExistsError:
-                return False
+                return self._link_claim(key, path, record)
+            except OSError as exc:
+                if exc.errno not in NO_LINKS:
+                    raise
+                logger.debug("no hard links in %s: leases made in place", self.dir)
+                self._spares.linkable = False
+        made = self._spares.create_at(path, record)
+        if made is None:
+            return False
+        with self._lock:
+            self._held[key] = _Held(path, made)
+        self._start_heartbeat()
+        return True
+
+    def _link_claim(self, key: str, path: Path, record: bytes) -> bool:
+        # A kept lease file, filled, then linked at the lease's path (`recyclable.leasespare`).
+        with self._lock:
+            spare = self._spares.take()
         try:
-            if self.exact_mode:
-                os.fchmod(fd, self.file_mode)
-            os.write(fd, holder.to_json())
-            held = _Held(path, fd)
+            spare.fill(record)  # before the link: nobody reads a lease half-written
+            try:
+                linked = link_spare(spare, path, self._make_dirs)
+            except FileNotFoundError:
+                # Garbage collection removed our spare (idle past its grace): make another.
+                spare.remove()
+                with self._lock:
+                    spare = self._spares.take()
+                spare.fill(record)
+                linked = link_spare(spare, path, self._make_dirs)
         except OSError:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+            spare.remove()
             raise
         with self._lock:
-            self._held[key] = held
+            if not linked:
+                self._spares.give_back(spare)
+                return False
+            self._held[key] = _Held(path, spare)
         self._start_heartbeat()
         return True
 
@@ -391,11 +415,29 @@ class Leases:
             held = self._held.pop(key, None)
         if held is None:
             return
+        unlinked = False
         if held.is_ours():
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(held.path)
-        os.close(held.fd)  # after the unlink: until then the inode is pinned
+                unlinked = True
+            except OSError:
+                pass
+        if not held.spare.kept:
+            held.spare.close()  # after the unlink: until then the inode is pinned
+        elif unlinked:
+            with self._lock:
+                self._spares.give_back(held.spare)
+        else:
+            # Another process moved our lease (and may link it back), or it
+            # could not be unlinked: a file some lease may still name is
+            # never filled for another key.
+            held.spare.remove()
         held.done.set()
+
+    def drop_spares(self) -> None:
+        """Remove the lease files kept for later claims (a pool of the cache was left)."""
+        with self._lock:
+            self._spares.drop()
 
     # --- heartbeat --------------------------------------------------------------------
 
@@ -420,7 +462,7 @@ class Leases:
                 # out of `_held`, so none is touched after its number is reused.
                 for lease in self._held.values():
                     try:
-                        os.utime(lease.fd)
+                        os.utime(lease.spare.fd)
                     except OSError as exc:
                         logger.debug("cannot renew lease %s: %s", lease.path, exc)
 

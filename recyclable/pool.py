@@ -192,6 +192,8 @@ class Pool(PoolWriter):
         if self._progress is not None and len(_previous.get()) == self._progress_owner:
             self._progress.stop()
             self._progress = None
+        # The lease files kept for the next claims go with the run (`recyclable.leasespare`).
+        self.cache.leases.drop_spares()
 
     # --- seeing a run -----------------------------------------------------------------
 
