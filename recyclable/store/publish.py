@@ -213,11 +213,12 @@ def creation_mark(fd: int) -> tuple[int, int]:
 
 
 def write_hashing(store: LocalStore, buffer: memoryview) -> tuple[bytes, bool]:
-    """Write a large buffer as a blob, hashing each piece just written; return (digest, created).
+    """Write a large buffer as a blob, each piece hashed before its write; return (digest, created).
 
     The name (the xxh3_128 of the bytes) is needed only to publish the staging
-    file, so the hash reads each piece right after it is written, while it is
-    still in the CPU cache: one pass over the buffer's memory instead of two.
+    file, so each piece is hashed right before it is written, and the write
+    copies it from the CPU cache: one pass over the buffer's memory instead
+    of two (`recyclable.store.localwrite.write_new_file`).
     (A thread hashing beside the write was measured slower on a 2-CPU
     machine: the concurrent pass over memory slowed the copy into the page
     cache by about as much as the hash costs.)  An identical blob already
