@@ -46,8 +46,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from recyclable._proc import own_identity, process_start_time, same_process
-from recyclable.leasespare import NO_LINKS, Spare, Spares, link_spare
+from recyclable.leasespare import Spare, Spares, link_spare
 from recyclable.store.local import temp_name
+from recyclable.store.publish import NO_LINKS
 
 __all__ = [
     "DEFAULT_LEASE_STALE",

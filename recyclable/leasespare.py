@@ -29,9 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from recyclable.store.local import temp_name
-from recyclable.store.publish import NO_LINKS
 
-__all__ = ["NO_LINKS", "Spare", "Spares", "link_spare"]
+__all__ = ["Spare", "Spares", "link_spare"]
 
 
 class Spare:
@@ -174,7 +173,7 @@ def link_spare(spare: Spare, path: Path, make_dirs: Callable[[Path], None]) -> b
     Raises FileNotFoundError when the spare itself is gone (garbage collection
     in another process removes a spare idle for longer than its grace), and
     OSError when no link can be made (a read-only or full cache; an errno in
-    `NO_LINKS` where the filesystem makes no hard links).
+    `recyclable.store.publish.NO_LINKS` where the filesystem makes no hard links).
     """
     try:
         os.link(spare.path, path)

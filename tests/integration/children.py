@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,3 +56,23 @@ def spawn(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[byt
         proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+class LogWatch(logging.Handler):
+    """Counts log records containing a phrase, and lets a test wait for the n-th one."""
+
+    def __init__(self, phrase: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.phrase = phrase
+        self.count = 0
+        self.changed = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.phrase in record.getMessage():
+            with self.changed:
+                self.count += 1
+                self.changed.notify_all()
+
+    def wait_for(self, n: int, timeout: float = 60) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: self.count >= n, timeout)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from children import LogWatch
 from remote_support import DUMMY_CREDENTIALS, S3Location
 
 from recyclable.cli import main
@@ -157,3 +158,16 @@ def s3(s3_endpoint: str) -> S3Location:
     location = S3Location(s3_endpoint, f"test-{uuid.uuid4().hex[:16]}")
     location.filesystem().mkdir(location.bucket)
     return location
+
+
+@pytest.fixture
+def waiting() -> Iterator[LogWatch]:
+    """A handler on the recyclable logger counting 'waiting for another process' records."""
+    logger = logging.getLogger("recyclable")
+    watch = LogWatch("waiting for another process")
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(watch)
+    yield watch
+    logger.removeHandler(watch)
+    logger.setLevel(old_level)

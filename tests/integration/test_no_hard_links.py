@@ -8,7 +8,6 @@ nothing behind.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pipeline_actions as actions
 import pytest
-from children import call_args, child_env, spawn, wait_for_file
+from children import LogWatch, call_args, child_env, spawn, wait_for_file
 from filesystems import no_hard_links
 
 from recyclable import Cache
@@ -35,53 +34,37 @@ def test_the_filesystem_refuses_hard_links(tmp_path: Path) -> None:
 
 
 def test_store_load_and_single_flight_without_hard_links(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, waiting: LogWatch
 ) -> None:
     """Another process holds the call: this one waits, loads its result; a rerun loads it too."""
     log = tmp_path / "log"
     with no_hard_links(tmp_path / "fs") as fs:
         cache_dir = fs / "cache"
         Cache(cache_dir)
-        waiting = threading.Event()
+        with spawn(
+            call_args(cache_dir, "p", "square", 3),
+            child_env(log, RECYCLABLE_TEST_GATE_AT="square:3"),
+        ) as holder:
+            wait_for_file(Path(f"{log}.started"), holder)
+            # The holder's lease: a file of its own at the lease's path, not a link.
+            (lease,) = _files(cache_dir / "leases")
+            assert os.stat(lease).st_nlink == 1
+            assert f'"pid": {holder.pid},' in lease.read_text()
+            monkeypatch.setenv("RECYCLABLE_TEST_LOG", str(log))
+            cache = Cache(cache_dir)
+            got: list[dict[str, object]] = []
 
-        class Watch(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:
-                if "waiting for another process" in record.getMessage():
-                    waiting.set()
+            def waiter() -> None:
+                with cache.create_pool("p", reuse=True) as pool:
+                    got.append(actions.square(3))
+                got.append({"loaded": pool.stats.loaded})
 
-        logger = logging.getLogger("recyclable")
-        watch = Watch(logging.INFO)
-        old_level = logger.level
-        logger.setLevel(logging.INFO)  # (setLevel also clears the loggers' level caches)
-        logger.addHandler(watch)
-        try:
-            with spawn(
-                call_args(cache_dir, "p", "square", 3),
-                child_env(log, RECYCLABLE_TEST_GATE_AT="square:3"),
-            ) as holder:
-                wait_for_file(Path(f"{log}.started"), holder)
-                # The holder's lease: a file of its own at the lease's path, not a link.
-                (lease,) = _files(cache_dir / "leases")
-                assert os.stat(lease).st_nlink == 1
-                assert f'"pid": {holder.pid},' in lease.read_text()
-                monkeypatch.setenv("RECYCLABLE_TEST_LOG", str(log))
-                cache = Cache(cache_dir)
-                got: list[dict[str, object]] = []
-
-                def waiter() -> None:
-                    with cache.create_pool("p", reuse=True) as pool:
-                        got.append(actions.square(3))
-                    got.append({"loaded": pool.stats.loaded})
-
-                thread = threading.Thread(target=waiter)
-                thread.start()
-                assert waiting.wait(60)
-                Path(f"{log}.gate").write_text("open")
-                thread.join(timeout=120)
-                assert holder.wait(timeout=120) == 0
-        finally:
-            logger.removeHandler(watch)
-            logger.setLevel(old_level)
+            thread = threading.Thread(target=waiter)
+            thread.start()
+            assert waiting.wait_for(1)
+            Path(f"{log}.gate").write_text("open")
+            thread.join(timeout=120)
+            assert holder.wait(timeout=120) == 0
         assert actions.executions(log) == ["square:3"]
         assert got[1] == {"loaded": 1}
         expected = actions.expected_square(3)

@@ -6,55 +6,21 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pipeline_actions as actions
 import pytest
-from children import call_args, child_env, spawn, wait_for_file
+from children import LogWatch, call_args, child_env, spawn, wait_for_file
 
 from recyclable import Cache, recyclable
-
-
-class _Watch(logging.Handler):
-    """Counts log records containing a phrase, and lets a test wait for the n-th one."""
-
-    def __init__(self, phrase: str) -> None:
-        super().__init__(logging.DEBUG)
-        self.phrase = phrase
-        self.count = 0
-        self.changed = threading.Condition()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.phrase in record.getMessage():
-            with self.changed:
-                self.count += 1
-                self.changed.notify_all()
-
-    def wait_for(self, n: int, timeout: float = 60) -> bool:
-        with self.changed:
-            return self.changed.wait_for(lambda: self.count >= n, timeout)
-
-
-@pytest.fixture
-def waiting() -> Iterator[_Watch]:
-    """A handler on the recyclable logger counting 'waiting for another process' records."""
-    logger = logging.getLogger("recyclable")
-    watch = _Watch("waiting for another process")
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(watch)
-    yield watch
-    logger.removeHandler(watch)
-    logger.setLevel(old_level)
 
 
 def _leases(cache: Path) -> list[Path]:
     return [p for p in (cache / "leases").rglob("*") if p.is_file()]
 
 
-def test_threads_of_one_process_compute_once(tmp_path: Path, waiting: _Watch) -> None:
+def test_threads_of_one_process_compute_once(tmp_path: Path, waiting: LogWatch) -> None:
     """Five threads calling the same step at once: one computes, four get its result."""
     cache = Cache(tmp_path / "cache")
     pool = cache.create_pool("p")
@@ -91,7 +57,7 @@ def test_threads_of_one_process_compute_once(tmp_path: Path, waiting: _Watch) ->
 
 
 def test_waiter_in_another_process_gets_the_holders_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, waiting: _Watch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, waiting: LogWatch
 ) -> None:
     """A call that finds another process computing it waits and loads that result."""
     cache_dir = tmp_path / "cache"
@@ -202,7 +168,7 @@ def test_failing_holder_releases_its_lease(cache: Cache) -> None:
     assert (pool.stats.computed, pool.stats.loaded) == (1, 1)
 
 
-def test_async_callers_wait_off_the_event_loop(tmp_path: Path, waiting: _Watch) -> None:
+def test_async_callers_wait_off_the_event_loop(tmp_path: Path, waiting: LogWatch) -> None:
     """Two tasks calling one async step: the second waits in a thread, the first completes."""
     import asyncio
 
