@@ -129,10 +129,8 @@ def write_new_file(
             kernel's copy into the page cache then reads it from there.
             Measured on a 2-CPU AMD Zen 3 VM, 64 MiB in 1 MiB pieces: 12.9 ms
             written alone, 12.4 ms hashed before each write, 15.1 ms hashed
-            after each, 16.0 ms hashed in a pass of its own.  (On a 2-CPU
-            Intel Xeon VM: 13.3 ms alone, 16.2-16.6 ms hashed before each
-            write, 18.9 ms in a pass of its own; see
-            `recyclable.store.publish.write_hashing`.)
+            after each, 16.0 ms hashed in a pass of its own.  (An Intel Xeon
+            VM measured otherwise: see `recyclable.store.publish.write_hashing`.)
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
